@@ -1,0 +1,66 @@
+//! The `tron` binary: flag parsing and dispatch only. Each subcommand lives in its own file
+//! and calls into the library.
+
+mod events;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tron: a coding-agent server and CLI (drop-in for the TypeScript Tron server).
+#[derive(Debug, Parser)]
+#[command(name = "tron", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the WebSocket JSON-RPC server the Tron iOS app talks to (not built yet)
+    Serve(NotBuilt),
+    /// Send one prompt to the agent and stream the answer (not built yet)
+    Chat(NotBuilt),
+    /// Inspect, search, fork, rewind, export and import the SQLite event log
+    Events(events::EventsArgs),
+    /// Sign in with OAuth, manage API keys (not built yet)
+    Auth(NotBuilt),
+    /// Local ONNX embeddings for memory search (not built yet)
+    Embed(NotBuilt),
+    /// Git worktrees that isolate sessions (not built yet)
+    Worktree(NotBuilt),
+    /// Replay recorded WebSocket sessions and diff the answers (not built yet)
+    Replay(NotBuilt),
+}
+
+/// Arguments of a subcommand that is not built yet; accepted so that the message is clear.
+#[derive(Debug, clap::Args)]
+struct NotBuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+fn not_built(name: &str, issue: u32) -> anyhow::Result<()> {
+    anyhow::bail!("`tron {name}` is not built yet in this version (tracked in issue {issue})")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(_) => not_built("serve", 6),
+        Command::Chat(_) => not_built("chat", 5),
+        Command::Events(args) => events::run(args),
+        Command::Auth(_) => not_built("auth", 8),
+        Command::Embed(_) => not_built("embed", 10),
+        Command::Worktree(_) => not_built("worktree", 10),
+        Command::Replay(_) => not_built("replay", 7),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::print_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Printing helpers shared by subcommands: errors, JSON, terminal detection.
+
+use std::io::{IsTerminal, Write};
+
+/// Prints `error: ...` (with causes joined by `: `) to stderr.
+pub fn print_error(e: &anyhow::Error) {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    let _ = writeln!(std::io::stderr(), "error: {msg}");
+}
+
+/// Whether stdout is a terminal (tidy, coloured output) or piped (plain output).
+pub fn stdout_is_tty() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Writes one value as pretty JSON (terminal) or compact JSON (piped), plus a newline.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if stdout_is_tty() {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    } else {
+        serde_json::to_writer(&mut out, value)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: what CI (.ci/run) and the README run.
+# Installs what it needs (nothing beyond the Rust toolchain yet), then builds and tests
+# every target. Benches are compiled (not timed) so they cannot rot; see scripts/bench.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if cargo fmt --version >/dev/null 2>&1; then
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
+fi
+
+step "cargo test (lib, binary, integration tests, doc tests)"
+cargo test --locked
+
+step "cargo bench --no-run (benches compile)"
+cargo bench --locked --no-run
+
+step "all tests passed"

@@ -1,0 +1,8 @@
+//! tron: a coding-agent server and CLI.
+//!
+//! The library holds everything; the `tron` binary (cmd/) only parses flags, calls into
+//! these modules and prints. See `DESIGN.md`-style module docs at the top of each `mod.rs`.
+
+pub mod core;
+pub mod events;
+pub mod settings;
