@@ -40,9 +40,7 @@ enum EventsCommand {
         limit: usize,
     },
     /// A readable timeline of one session's events
-    Show {
-        session: String,
-    },
+    Show { session: String },
     /// The messages the model sees at the session head (or at --at EVENT_ID)
     Messages {
         session: String,
@@ -75,10 +73,7 @@ enum EventsCommand {
         title: Option<String>,
     },
     /// Move a session's head back to an earlier event (nothing is deleted)
-    Rewind {
-        session: String,
-        event_id: String,
-    },
+    Rewind { session: String, event_id: String },
     /// Write a session out as JSON Lines, JSON or Markdown
     Export {
         session: String,
@@ -89,9 +84,7 @@ enum EventsCommand {
         out: Option<PathBuf>,
     },
     /// Import sessions from a JSON Lines export (all or nothing)
-    Import {
-        file: PathBuf,
-    },
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -102,16 +95,31 @@ enum ExportFormat {
 }
 
 pub fn run(args: EventsArgs) -> Result<()> {
-    let db = args.db.unwrap_or_else(|| Paths::from_env().event_db);
-    let mode = if matches!(args.command, EventsCommand::Import { .. }) { OpenMode::Create } else { OpenMode::Existing };
-    let store = EventStore::open(&db, mode)?;
     let json = args.json;
+    let explicit = args.db.is_some() || std::env::var_os("TRON_EVENT_STORE_DB").is_some();
+    let db = args.db.unwrap_or_else(|| Paths::from_env().event_db);
+    if !explicit && !db.exists() && matches!(args.command, EventsCommand::List { .. }) {
+        // A new user with no database yet simply has no sessions; a path they named and
+        // that does not exist is an error (below).
+        if json {
+            return print_json(&json!({ "sessions": [] }));
+        }
+        eprintln!("no sessions yet (no event database at {})", db.display());
+        return Ok(());
+    }
+    let mode = if matches!(args.command, EventsCommand::Import { .. }) {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
+    };
+    let store = EventStore::open(&db, mode)?;
     match args.command {
         EventsCommand::List { all, workspace, limit } => list(&store, json, all, workspace, limit),
         EventsCommand::Show { session } => show(&store, json, &session),
         EventsCommand::Messages { session, at } => messages(&store, json, &session, at.as_deref()),
         EventsCommand::Search { query, session, types, limit, raw } => {
-            let opts = SearchOptions { session_id: session, workspace_id: None, types, limit: Some(limit), raw };
+            let opts =
+                SearchOptions { session_id: session, workspace_id: None, types, limit: Some(limit), raw };
             search(&store, json, &query, &opts)
         }
         EventsCommand::Fork { event_id, title } => {
@@ -138,12 +146,27 @@ pub fn run(args: EventsArgs) -> Result<()> {
 }
 
 fn list(store: &EventStore, json: bool, all: bool, workspace: Option<String>, limit: usize) -> Result<()> {
-    let opts = ListOptions { include_archived: all, working_directory: workspace, limit: Some(limit), ..Default::default() };
+    let opts = ListOptions {
+        include_archived: all,
+        working_directory: workspace,
+        limit: Some(limit),
+        ..Default::default()
+    };
     let sessions = store.list_sessions(&opts)?;
     if json {
         return print_json(&json!({ "sessions": sessions }));
     }
-    let mut table = Table::new(&["SESSION", "TITLE", "MODEL", "WORKSPACE", "CREATED", "LAST ACTIVITY", "EVENTS", "TOKENS", "COST"]);
+    let mut table = Table::new(&[
+        "SESSION",
+        "TITLE",
+        "MODEL",
+        "WORKSPACE",
+        "CREATED",
+        "LAST ACTIVITY",
+        "EVENTS",
+        "TOKENS",
+        "COST",
+    ]);
     for s in &sessions {
         table.row(vec![
             s.id.to_string(),
@@ -177,7 +200,15 @@ fn show(store: &EventStore, json: bool, session: &str) -> Result<()> {
         let off = if on_head.contains(e.id.as_str()) { " " } else { "~" };
         let summary = summarize(e);
         let summary = if tty { clip(&summary, 100) } else { summary };
-        writeln!(out, "{off}{:>5}  {}  {:<22} {}  {}", e.sequence, short_time(&e.timestamp), e.event_type.as_str(), e.id, summary)?;
+        writeln!(
+            out,
+            "{off}{:>5}  {}  {:<22} {}  {}",
+            e.sequence,
+            short_time(&e.timestamp),
+            e.event_type.as_str(),
+            e.id,
+            summary
+        )?;
     }
     if events.iter().any(|e| !on_head.contains(e.id.as_str())) {
         writeln!(out, "\n~ marks events not on the current head chain (rewound or branched away)")?;
@@ -195,8 +226,13 @@ fn header(out: &mut impl Write, row: &SessionRow, tty: bool) -> std::io::Result<
     writeln!(
         out,
         "model {}  dir {}  events {}  messages {}  tokens {}/{}  cost ${:.4}\n",
-        row.latest_model, row.working_directory, row.event_count, row.message_count,
-        row.total_input_tokens, row.total_output_tokens, row.total_cost
+        row.latest_model,
+        row.working_directory,
+        row.event_count,
+        row.message_count,
+        row.total_input_tokens,
+        row.total_output_tokens,
+        row.total_cost
     )
 }
 
@@ -209,10 +245,15 @@ fn summarize(e: &SessionEvent) -> String {
         "message.user" | "message.assistant" | "message.system" => {
             one_line(&tron::events::store::content_text(p.get("content")))
         }
-        "tool.call" => format!("{} {}", s("name"), one_line(&p.get("arguments").map(Value::to_string).unwrap_or_default())),
+        "tool.call" => format!(
+            "{} {}",
+            s("name"),
+            one_line(&p.get("arguments").map(Value::to_string).unwrap_or_default())
+        ),
         "tool.result" => {
             let err = if p.get("isError").and_then(Value::as_bool) == Some(true) { "error: " } else { "" };
-            let text: String = tron::events::store::content_text(p.get("content")).chars().take(300).collect();
+            let text: String =
+                tron::events::store::content_text(p.get("content")).chars().take(300).collect();
             format!("{err}{}", one_line(&text))
         }
         "session.start" => format!("{} in {}", s("model"), s("workingDirectory")),
@@ -260,7 +301,15 @@ fn search(store: &EventStore, json: bool, query: &str, opts: &SearchOptions) -> 
         } else {
             snippet.replace("<mark>", "").replace("</mark>", "")
         };
-        writeln!(out, "{}  {}  {:<18} {}  {}", h.session_id, short_time(&h.timestamp), h.event_type, h.event_id, snippet)?;
+        writeln!(
+            out,
+            "{}  {}  {:<18} {}  {}",
+            h.session_id,
+            short_time(&h.timestamp),
+            h.event_type,
+            h.event_id,
+            snippet
+        )?;
     }
     if tty {
         writeln!(out, "{} hit{}", hits.len(), if hits.len() == 1 { "" } else { "s" })?;
@@ -279,7 +328,10 @@ fn export(store: &EventStore, session: &str, format: ExportFormat, out: Option<P
     match format {
         ExportFormat::Jsonl => transfer::write_jsonl(&store.events(session)?, &mut sink)?,
         ExportFormat::Json => {
-            serde_json::to_writer_pretty(&mut sink, &json!({ "session": row, "events": store.events(session)? }))?;
+            serde_json::to_writer_pretty(
+                &mut sink,
+                &json!({ "session": row, "events": store.events(session)? }),
+            )?;
             writeln!(sink)?;
         }
         ExportFormat::Md => write!(sink, "{}", transfer::markdown(&row, &store.messages(session)?))?,
@@ -296,7 +348,10 @@ fn import(store: &EventStore, json: bool, file: &PathBuf) -> Result<()> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    bar.set_style(indicatif::ProgressStyle::with_template("importing {bar:40} {pos}/{len} events").expect("valid template"));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("importing {bar:40} {pos}/{len} events")
+            .expect("valid template"),
+    );
     let summary = store
         .import(&events, |done, _| bar.set_position(done as u64))
         .with_context(|| format!("{}", file.display()))?;
@@ -304,7 +359,12 @@ fn import(store: &EventStore, json: bool, file: &PathBuf) -> Result<()> {
     if json {
         print_json(&summary)
     } else {
-        println!("imported {} events in {} sessions into {}", summary.events, summary.sessions, store.path().display());
+        println!(
+            "imported {} events in {} sessions into {}",
+            summary.events,
+            summary.sessions,
+            store.path().display()
+        );
         Ok(())
     }
 }
@@ -363,10 +423,19 @@ impl Table {
             })
             .collect();
         let widths: Vec<usize> = (0..self.header.len())
-            .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([self.header[i].len()]).max().unwrap_or(0))
+            .map(|i| {
+                rows.iter().map(|r| r[i].chars().count()).chain([self.header[i].len()]).max().unwrap_or(0)
+            })
             .collect();
         let line = |cells: &[String]| {
-            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_owned()
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
         };
         writeln!(out, "\x1b[1m{}\x1b[0m", line(&self.header))?;
         for r in &rows {

@@ -28,7 +28,9 @@ fn fixture() -> Fixture {
             ..Default::default()
         })
         .unwrap();
-    let u = store.append(&row.id, NewEvent::raw("message.user", json!({"content": "why does the parser fail?"}))).unwrap();
+    let u = store
+        .append(&row.id, NewEvent::raw("message.user", json!({"content": "why does the parser fail?"})))
+        .unwrap();
     let a = store
         .append(
             &row.id,
@@ -39,7 +41,13 @@ fn fixture() -> Fixture {
             ),
         )
         .unwrap();
-    Fixture { db, session: row.id.to_string(), user_event: u.id.to_string(), assistant_event: a.id.to_string(), _dir: dir }
+    Fixture {
+        db,
+        session: row.id.to_string(),
+        user_event: u.id.to_string(),
+        assistant_event: a.id.to_string(),
+        _dir: dir,
+    }
 }
 
 fn tron() -> Command {
@@ -57,7 +65,8 @@ fn events(db: &Path, args: &[&str]) -> Command {
 fn stdout_json(mut cmd: impl std::borrow::BorrowMut<Command>) -> Value {
     let cmd = cmd.borrow_mut();
     let out = cmd.assert().success().get_output().stdout.clone();
-    serde_json::from_slice(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
 }
 
 fn stderr_of(mut cmd: impl std::borrow::BorrowMut<Command>) -> String {
@@ -97,7 +106,10 @@ fn list_shows_sessions_as_json_and_as_plain_text() {
     let text = String::from_utf8(out).unwrap();
     let mut lines = text.lines();
     assert!(lines.next().unwrap().starts_with("SESSION\tTITLE\tMODEL"));
-    assert!(lines.next().unwrap().starts_with(&format!("{}\tFix the tests\tclaude-sonnet-4-5\t/home/me/project", f.session)));
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with(&format!("{}\tFix the tests\tclaude-sonnet-4-5\t/home/me/project", f.session)));
 }
 
 #[test]
@@ -174,7 +186,12 @@ fn export_then_import_gives_identical_events() {
 
     let v = stdout_json(events(&f.db, &["export", &f.session, "--format", "json"]));
     assert_eq!(v["events"].as_array().unwrap().len(), 3);
-    let out = events(&f.db, &["export", &f.session, "--format", "md"]).assert().success().get_output().stdout.clone();
+    let out = events(&f.db, &["export", &f.session, "--format", "md"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let md = String::from_utf8(out).unwrap();
     assert!(md.starts_with("# Fix the tests\n"), "{md}");
 }
@@ -248,4 +265,21 @@ fn a_corrupt_database_is_reported_and_left_untouched() {
 fn usage_errors_exit_2() {
     tron().args(["events", "frobnicate"]).assert().code(2);
     tron().args(["events", "export"]).assert().code(2);
+}
+
+#[test]
+fn list_without_any_database_at_the_default_place_is_empty_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tron();
+    cmd.args(["events", "list"]).env("TRON_DATA_DIR", dir.path());
+    let out = cmd.assert().success().get_output().clone();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("no sessions yet"));
+    let mut cmd = tron();
+    cmd.args(["events", "list", "--json"]).env("TRON_DATA_DIR", dir.path());
+    assert_eq!(stdout_json(cmd), json!({"sessions": []}));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is created");
+    // A path the user named must exist.
+    let mut cmd = tron();
+    cmd.args(["events", "list"]).env("TRON_EVENT_STORE_DB", dir.path().join("x.db"));
+    assert!(stderr_of(cmd).contains("no event database at"));
 }

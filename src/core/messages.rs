@@ -241,7 +241,9 @@ mod tests {
             {"type": "image", "data": "eA==", "mimeType": "image/png"},
             {"type": "document", "data": "eA==", "mimeType": "application/pdf", "fileName": "f.pdf"}
         ]}));
-        assert!(matches!(m, Message::User(UserMessage { content: MessageContent::Blocks(ref b), .. }) if b.len() == 3));
+        assert!(
+            matches!(m, Message::User(UserMessage { content: MessageContent::Blocks(ref b), .. }) if b.len() == 3)
+        );
     }
 
     #[test]
@@ -268,7 +270,9 @@ mod tests {
 
     #[test]
     fn tool_result_message() {
-        let m = round_trip(json!({"role": "toolResult", "toolCallId": "toolu_1", "content": "out", "isError": false}));
+        let m = round_trip(
+            json!({"role": "toolResult", "toolCallId": "toolu_1", "content": "out", "isError": false}),
+        );
         assert_eq!(m.role(), "toolResult");
         round_trip(json!({"role": "toolResult", "toolCallId": "t", "toolName": "Bash",
             "content": [{"type": "text", "text": "x"}], "isError": true, "timestamp": 5}));
@@ -280,9 +284,10 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_roles_are_preserved() {
-        let Message::Assistant(a) = round_trip(json!({"role": "assistant", "content": [], "model": "claude-x",
-            "stopReason": "pause_turn", "usage": {"inputTokens": 1, "outputTokens": 2, "cacheCreation5mTokens": 3}}))
-        else {
+        let Message::Assistant(a) = round_trip(
+            json!({"role": "assistant", "content": [], "model": "claude-x",
+            "stopReason": "pause_turn", "usage": {"inputTokens": 1, "outputTokens": 2, "cacheCreation5mTokens": 3}}),
+        ) else {
             panic!()
         };
         assert_eq!(a.stop_reason, Some(StopReason::Unknown("pause_turn".into())));
@@ -314,7 +319,10 @@ mod tests {
 
     #[test]
     fn constructors() {
-        assert_eq!(serde_json::to_value(Message::user("q")).unwrap(), json!({"role": "user", "content": "q"}));
+        assert_eq!(
+            serde_json::to_value(Message::user("q")).unwrap(),
+            json!({"role": "user", "content": "q"})
+        );
         assert_eq!(
             serde_json::to_value(Message::assistant(vec![ContentBlock::text("a")])).unwrap(),
             json!({"role": "assistant", "content": [{"type": "text", "text": "a"}]})

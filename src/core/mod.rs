@@ -22,8 +22,7 @@ pub use content::{
 pub use errors::{ErrorCategory, RpcError, RpcErrorCode, TronError};
 pub use ids::{EventId, SessionId, WorkspaceId};
 pub use messages::{
-    AssistantMessage, Cost, Message, ProviderType, StopReason, TokenUsage, ToolResultMessage,
-    UserMessage,
+    AssistantMessage, Cost, Message, ProviderType, StopReason, TokenUsage, ToolResultMessage, UserMessage,
 };
 pub use retry::{retry, retry_with, Backoff, Jitter, RetryDecision, RetryPolicy, Retryable};
 pub use stream::{RetryErrorInfo, StreamError, StreamEvent};

@@ -96,7 +96,12 @@ impl RetryPolicy {
     /// and at least `retry_after` when the server asked for one. Decorrelated jitter takes
     /// the previous un-jittered delay as its previous delay (use [`Backoff`] to chain real
     /// delays).
-    pub fn delay_for(&self, attempt: u32, retry_after: Option<Duration>, rng: &mut fastrand::Rng) -> Duration {
+    pub fn delay_for(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        rng: &mut fastrand::Rng,
+    ) -> Duration {
         let prev = if attempt <= 1 { self.base_delay } else { self.exponential_delay(attempt - 1) };
         let delay = self.jittered(self.exponential_delay(attempt), prev, rng);
         honour_retry_after(delay, retry_after)
@@ -274,19 +279,16 @@ pub fn classify_error_text(text: &str) -> ErrorCategory {
     let t = text.to_lowercase();
     let has = |s: &str| t.contains(s);
     let then = |a: &str, b: &str| t.find(a).is_some_and(|i| t[i + a.len()..].contains(b));
-    let gap = |a: &str, b: &str| {
-        t.match_indices(a).any(|(i, _)| {
-            let rest = &t[i + a.len()..];
-            rest.starts_with(b) || rest.chars().next().is_some_and(|c| rest[c.len_utf8()..].starts_with(b))
-        })
-    };
     if then("invalid", "x-api-key") || has("authentication_error") || has("401") || then("invalid", "token") {
         ErrorCategory::Authentication
     } else if has("403") || has("permission_denied") {
         ErrorCategory::Authorization
-    } else if has("429") || gap("rate", "limit") || too_many_requests(&t) {
+    } else if has("429")
+        || words_close(&t, &["rate", "limit"])
+        || words_close(&t, &["too", "many", "requests"])
+    {
         ErrorCategory::RateLimit
-    } else if has("quota") || gap("insufficient", "credits") {
+    } else if has("quota") || words_close(&t, &["insufficient", "credits"]) {
         ErrorCategory::Quota
     } else if has("econnrefused") || has("etimedout") || has("enotfound") || has("network") {
         ErrorCategory::Network
@@ -299,19 +301,20 @@ pub fn classify_error_text(text: &str) -> ErrorCategory {
     }
 }
 
-/// `too.?many.?requests` on lower-cased text.
-fn too_many_requests(t: &str) -> bool {
-    let opt = |rest: &str, word: &str| -> Option<usize> {
-        if rest.starts_with(word) {
-            return Some(word.len());
-        }
-        let c = rest.chars().next()?;
-        rest[c.len_utf8()..].starts_with(word).then(|| c.len_utf8() + word.len())
+/// Whether `words` occur in order with at most one character between neighbours
+/// (the regex `w1.?w2.?w3`).
+fn words_close(t: &str, words: &[&str]) -> bool {
+    fn rest_matches(rest: &str, words: &[&str]) -> bool {
+        let Some((first, more)) = words.split_first() else {
+            return true;
+        };
+        let at = |r: &str| r.starts_with(first) && rest_matches(&r[first.len()..], more);
+        at(rest) || rest.chars().next().is_some_and(|c| at(&rest[c.len_utf8()..]))
+    }
+    let Some((first, more)) = words.split_first() else {
+        return true;
     };
-    t.match_indices("too").any(|(i, _)| {
-        let rest = &t[i + 3..];
-        opt(rest, "many").is_some_and(|n| opt(&rest[n..], "requests").is_some())
-    })
+    t.match_indices(first).any(|(i, _)| rest_matches(&t[i + first.len()..], more))
 }
 
 /// Parses a `retry-after` header: whole seconds (leading digits, as JavaScript's `parseInt`

@@ -133,7 +133,7 @@ pub enum StreamEvent {
     #[serde(rename = "done")]
     Done {
         /// The assembled assistant message.
-        message: AssistantMessage,
+        message: Box<AssistantMessage>,
         /// Why generation stopped.
         #[serde(rename = "stopReason")]
         stop_reason: StopReason,
@@ -221,7 +221,10 @@ mod tests {
     fn simple_events() {
         assert_eq!(round_trip(json!({"type": "start"})), StreamEvent::Start);
         assert_eq!(round_trip(json!({"type": "text_start"})), StreamEvent::TextStart);
-        assert_eq!(round_trip(json!({"type": "text_delta", "delta": "Hel"})), StreamEvent::TextDelta { delta: "Hel".into() });
+        assert_eq!(
+            round_trip(json!({"type": "text_delta", "delta": "Hel"})),
+            StreamEvent::TextDelta { delta: "Hel".into() }
+        );
         round_trip(json!({"type": "text_end", "text": "Hello"}));
         round_trip(json!({"type": "text_end", "text": "Hello", "signature": "s"}));
         assert_eq!(round_trip(json!({"type": "thinking_start"})).kind(), "thinking_start");
@@ -260,13 +263,18 @@ mod tests {
             "error": {"category": "rate_limit", "message": "Rate limit exceeded", "isRetryable": true}}));
         let StreamEvent::Retry { error, .. } = e else { panic!() };
         assert_eq!(error.category, ErrorCategory::RateLimit);
-        round_trip(json!({"type": "safety_block", "blockedCategories": ["HARM_CATEGORY_X"], "error": {"message": "blocked"}}));
+        round_trip(
+            json!({"type": "safety_block", "blockedCategories": ["HARM_CATEGORY_X"], "error": {"message": "blocked"}}),
+        );
         assert_eq!(
             serde_json::to_value(StreamEvent::error("x")).unwrap(),
             json!({"type": "error", "error": {"message": "x"}})
         );
         let from_err = StreamError::from(&TronError::Aborted);
-        assert_eq!(serde_json::to_value(from_err).unwrap(), json!({"message": "Operation aborted", "code": "AGENT_ABORTED"}));
+        assert_eq!(
+            serde_json::to_value(from_err).unwrap(),
+            json!({"message": "Operation aborted", "code": "AGENT_ABORTED"})
+        );
     }
 
     #[test]

@@ -196,18 +196,21 @@ mod tests {
 
     #[test]
     fn tool_call_round_trip() {
-        let v = json!({"type": "tool_use", "id": "toolu_1", "name": "Bash", "arguments": {"command": "ls -la"}});
+        let v =
+            json!({"type": "tool_use", "id": "toolu_1", "name": "Bash", "arguments": {"command": "ls -la"}});
         let call: ToolCall = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(call.arguments["command"], "ls -la");
         assert_eq!(serde_json::to_value(&call).unwrap(), v);
-        let v = json!({"type": "tool_use", "id": "c", "name": "G", "arguments": {}, "thoughtSignature": "sig"});
+        let v =
+            json!({"type": "tool_use", "id": "c", "name": "G", "arguments": {}, "thoughtSignature": "sig"});
         let call: ToolCall = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(serde_json::to_value(&call).unwrap(), v);
     }
 
     #[test]
     fn tool_call_accepts_input_spelling() {
-        let call: ToolCall = serde_json::from_value(json!({"id": "a", "name": "Read", "input": {"p": 1}})).unwrap();
+        let call: ToolCall =
+            serde_json::from_value(json!({"id": "a", "name": "Read", "input": {"p": 1}})).unwrap();
         assert_eq!(call.arguments["p"], 1);
         assert_eq!(
             call.to_api_block().to_value(),

@@ -52,10 +52,9 @@ pub fn open_in_memory() -> Result<Connection> {
 
 fn check_file(path: &Path, mode: OpenMode) -> Result<()> {
     match fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Err(StoreError::Invalid(format!(
-            "{} is a directory, not a database file",
-            path.display()
-        ))),
+        Ok(meta) if meta.is_dir() => {
+            Err(StoreError::Invalid(format!("{} is a directory, not a database file", path.display())))
+        }
         Ok(meta) if meta.len() == 0 => Ok(()),
         Ok(_) => {
             let mut header = [0u8; 16];
@@ -91,9 +90,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
         .map_err(|e| classify(path, e))?;
-    let wal: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| classify(path, e))?;
+    let wal: String =
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| classify(path, e))?;
     if path != Path::new(":memory:") && !wal.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Invalid(format!(
             "{} could not be switched to WAL mode (got {wal}); is it on a read-only or network filesystem?",

@@ -60,10 +60,9 @@ impl StoreError {
 
 fn is_busy_sqlite(e: &StoreError) -> bool {
     match e {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
-            f.code,
-            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-        ),
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        }
         _ => false,
     }
 }

@@ -55,11 +55,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "007_tasks.sql",
         "Add persistent task management system (projects, tasks, dependencies, activity)"
     ),
-    migration!(
-        8,
-        "008_areas.sql",
-        "Add areas table and area_id to projects/tasks for PARA model support"
-    ),
+    migration!(8, "008_areas.sql", "Add areas table and area_id to projects/tasks for PARA model support"),
     migration!(9, "009_archive_rename.sql", "Rename sessions ended_at to archived_at"),
 ];
 
@@ -86,7 +82,9 @@ pub fn run(conn: &Connection, path: &Path) -> Result<()> {
 
 fn ensure_unique_sequence(conn: &Connection) -> rusqlite::Result<()> {
     match conn.execute_batch(UNIQUE_SEQUENCE_INDEX) {
-        Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ConstraintViolation => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Ok(())
+        }
         other => other,
     }
 }

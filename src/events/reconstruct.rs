@@ -128,7 +128,9 @@ pub fn reconstruct(chain: &[ChainItem]) -> Reconstructed {
                 }
             }
             "tool.call" => {
-                if let (Some(id), Some(args)) = (p.get("toolCallId").and_then(Value::as_str), p.get("arguments")) {
+                if let (Some(id), Some(args)) =
+                    (p.get("toolCallId").and_then(Value::as_str), p.get("arguments"))
+                {
                     if !id.is_empty() && truthy(args) {
                         tool_args.insert(id, args);
                     }
@@ -190,7 +192,8 @@ pub fn reconstruct(chain: &[ChainItem]) -> Reconstructed {
                 let content = p.get("content").cloned().unwrap_or(Value::Null);
                 match entries.last_mut() {
                     Some(last) if last.role() == "user" => {
-                        let mut blocks = as_blocks(last.message.get("content").cloned().unwrap_or(Value::Null));
+                        let mut blocks =
+                            as_blocks(last.message.get("content").cloned().unwrap_or(Value::Null));
                         blocks.extend(as_blocks(content));
                         last.message["content"] = Value::Array(blocks);
                         last.event_ids.push(Some(item.id.clone()));
@@ -205,15 +208,16 @@ pub fn reconstruct(chain: &[ChainItem]) -> Reconstructed {
             "message.assistant" => {
                 let mut content = p.get("content").cloned().unwrap_or(Value::Array(Vec::new()));
                 restore_truncated_arguments(&mut content, &tool_args);
-                let has_tool_use = content
-                    .as_array()
-                    .is_some_and(|blocks| blocks.iter().any(|b| b.get("type").and_then(Value::as_str) == Some("tool_use")));
+                let has_tool_use = content.as_array().is_some_and(|blocks| {
+                    blocks.iter().any(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+                });
                 if entries.last().is_some_and(|e| e.role() == "assistant") && !pending.is_empty() {
                     flush(&mut entries, &mut pending);
                 }
                 match entries.last_mut() {
                     Some(last) if last.role() == "assistant" => {
-                        let mut blocks = as_blocks(last.message.get("content").cloned().unwrap_or(Value::Null));
+                        let mut blocks =
+                            as_blocks(last.message.get("content").cloned().unwrap_or(Value::Null));
                         blocks.extend(as_blocks(content));
                         last.message["content"] = Value::Array(blocks);
                         last.event_ids.push(Some(item.id.clone()));
@@ -239,9 +243,9 @@ pub fn reconstruct(chain: &[ChainItem]) -> Reconstructed {
     if !pending.is_empty() {
         let ends_with_tool_use = entries.last().is_some_and(|e| {
             e.role() == "assistant"
-                && e.message["content"]
-                    .as_array()
-                    .is_some_and(|b| b.iter().any(|b| b.get("type").and_then(Value::as_str) == Some("tool_use")))
+                && e.message["content"].as_array().is_some_and(|b| {
+                    b.iter().any(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+                })
         });
         if ends_with_tool_use {
             flush(&mut entries, &mut pending);
@@ -250,10 +254,7 @@ pub fn reconstruct(chain: &[ChainItem]) -> Reconstructed {
 
     let messages_with_event_ids = entries
         .into_iter()
-        .map(|e| MessageWithEventIds {
-            message: to_message(e.message),
-            event_ids: e.event_ids,
-        })
+        .map(|e| MessageWithEventIds { message: to_message(e.message), event_ids: e.event_ids })
         .collect();
     Reconstructed { messages_with_event_ids, token_usage: totals, turn_count, reasoning_level, system_prompt }
 }

@@ -145,8 +145,10 @@ pub(crate) fn index_extra(conn: &Connection, e: &SessionEvent) -> Result<()> {
         return Ok(());
     }
     let tool = e.payload.get("name").and_then(Value::as_str).unwrap_or_default();
-    conn.prepare_cached("INSERT INTO events_fts (id, session_id, type, content, tool_name) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(rusqlite::params![e.id, e.session_id, e.event_type.as_str(), text, tool])?;
+    conn.prepare_cached(
+        "INSERT INTO events_fts (id, session_id, type, content, tool_name) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(rusqlite::params![e.id, e.session_id, e.event_type.as_str(), text, tool])?;
     Ok(())
 }
 

@@ -60,7 +60,8 @@ pub enum ArchiveColumn {
 impl ArchiveColumn {
     /// Reads the schema: `archived_at` in current databases, `ended_at` in older ones.
     pub fn detect(conn: &Connection) -> Result<Self> {
-        let mut stmt = conn.prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'archived_at'")?;
+        let mut stmt =
+            conn.prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'archived_at'")?;
         Ok(if stmt.exists([])? { Self::ArchivedAt } else { Self::EndedAt })
     }
 
@@ -167,7 +168,9 @@ pub(crate) fn list(conn: &Connection, archive: ArchiveColumn, opts: &ListOptions
 /// Finds the workspace for `path` or creates it (name = last path segment).
 pub(crate) fn workspace_for_path(conn: &Connection, path: &str, now: &str) -> Result<Workspace> {
     let existing = conn
-        .prepare_cached("SELECT id, path, name, created_at, last_activity_at FROM workspaces WHERE path = ?1")?
+        .prepare_cached(
+            "SELECT id, path, name, created_at, last_activity_at FROM workspaces WHERE path = ?1",
+        )?
         .query_row([path], workspace_from_row)
         .optional()?;
     if let Some(ws) = existing {
@@ -211,7 +214,13 @@ pub(crate) struct CounterDelta {
 }
 
 /// Moves the head and applies the counter deltas in one statement.
-pub(crate) fn advance(conn: &Connection, session: &str, head: &str, now: &str, d: &CounterDelta) -> Result<()> {
+pub(crate) fn advance(
+    conn: &Connection,
+    session: &str,
+    head: &str,
+    now: &str,
+    d: &CounterDelta,
+) -> Result<()> {
     conn.prepare_cached(
         "UPDATE sessions SET head_event_id = ?2, last_activity_at = ?3,
             event_count = COALESCE(event_count,0) + ?4,

@@ -290,12 +290,17 @@ impl EventStore {
     /// session at a fork.
     pub fn ancestors(&self, id: &str) -> Result<Vec<SessionEvent>> {
         let start = self.event(id)?;
-        self.walk(start, |conn, session| {
-            let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY sequence");
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map([session], event_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        }, |e| (&e.id, e.parent_id.as_ref()))
+        self.walk(
+            start,
+            |conn, session| {
+                let sql =
+                    format!("SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY sequence");
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map([session], event_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            },
+            |e| (&e.id, e.parent_id.as_ref()),
+        )
     }
 
     /// Walks parent links from `start` back to the root. Events are loaded a whole session
@@ -313,10 +318,14 @@ impl EventStore {
         let mut seen_sessions = std::collections::HashSet::new();
         while let Some(target) = want.take() {
             if !seen_sessions.insert(session.clone()) {
-                return Err(StoreError::Invalid(format!("event chain of {} loops through session {session}", start.id)));
+                return Err(StoreError::Invalid(format!(
+                    "event chain of {} loops through session {session}",
+                    start.id
+                )));
             }
             let items = load(&self.conn, &session)?;
-            let index: HashMap<&str, usize> = items.iter().enumerate().map(|(i, t)| (link(t).0.as_str(), i)).collect();
+            let index: HashMap<&str, usize> =
+                items.iter().enumerate().map(|(i, t)| (link(t).0.as_str(), i)).collect();
             let mut cursor = Some(target);
             while let Some(id) = cursor.take() {
                 match index.get(id.as_str()) {
@@ -324,7 +333,10 @@ impl EventStore {
                         chain.push(items[i].clone());
                         cursor = link(&items[i]).1.cloned();
                         if chain.len() > 10_000_000 {
-                            return Err(StoreError::Invalid(format!("event chain of {} does not end", start.id)));
+                            return Err(StoreError::Invalid(format!(
+                                "event chain of {} does not end",
+                                start.id
+                            )));
                         }
                     }
                     None => {
@@ -481,7 +493,9 @@ impl EventStore {
                         ChainItem {
                             id: r.get(0)?,
                             event_type: EventType::parse(&r.get::<_, String>(2)?),
-                            payload: payload.and_then(|p| serde_json::from_str(&p).ok()).unwrap_or(Value::Null),
+                            payload: payload
+                                .and_then(|p| serde_json::from_str(&p).ok())
+                                .unwrap_or(Value::Null),
                         },
                         parent.filter(|p| !p.is_empty()).map(EventId::from_raw),
                     ))
@@ -556,7 +570,11 @@ fn append_in(conn: &Connection, session: &str, events: &[NewEvent]) -> Result<Ve
             }
             None => match &parent {
                 Some(p) => (p.clone(), parent_depth + 1),
-                None => return Err(StoreError::Invalid(format!("session {session} has no head event to append to"))),
+                None => {
+                    return Err(StoreError::Invalid(format!(
+                        "session {session} has no head event to append to"
+                    )))
+                }
             },
         };
         sequence += 1;
@@ -578,7 +596,13 @@ fn append_in(conn: &Connection, session: &str, events: &[NewEvent]) -> Result<Ve
         out.push(event);
     }
     let head = out.last().map(|e| e.id.as_str()).unwrap_or_default();
-    sessions::advance(conn, session, head, &out.last().map(|e| e.timestamp.clone()).unwrap_or_default(), &delta)?;
+    sessions::advance(
+        conn,
+        session,
+        head,
+        &out.last().map(|e| e.timestamp.clone()).unwrap_or_default(),
+        &delta,
+    )?;
     Ok(out)
 }
 

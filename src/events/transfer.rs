@@ -42,7 +42,8 @@ pub fn read_jsonl(input: impl BufRead) -> Result<Vec<SessionEvent>> {
     let mut events = Vec::new();
     for (i, line) in input.lines().enumerate() {
         let n = i + 1;
-        let line = line.map_err(|source| StoreError::Io { context: format!("cannot read line {n}"), source })?;
+        let line =
+            line.map_err(|source| StoreError::Io { context: format!("cannot read line {n}"), source })?;
         if line.trim().is_empty() {
             continue;
         }
@@ -55,7 +56,11 @@ pub fn read_jsonl(input: impl BufRead) -> Result<Vec<SessionEvent>> {
 
 impl EventStore {
     /// Imports events (see the module docs). `progress(done, total)` is called as it goes.
-    pub fn import(&self, events: &[SessionEvent], mut progress: impl FnMut(usize, usize)) -> Result<ImportSummary> {
+    pub fn import(
+        &self,
+        events: &[SessionEvent],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ImportSummary> {
         let total = events.len();
         self.write(|conn| {
             let mut summary = ImportSummary::default();
@@ -168,16 +173,19 @@ fn create_session_for(conn: &Connection, first: &SessionEvent) -> std::result::R
         }
         other => {
             return Err(format!(
-                "the first event of session {} is {other}, not session.start or session.fork (is the file cut?)",
-                first.session_id
-            ))
+            "the first event of session {} is {other}, not session.start or session.fork (is the file cut?)",
+            first.session_id
+        ))
         }
     };
-    let working_directory =
-        working_directory.ok_or_else(|| format!("cannot tell the working directory of session {}", first.session_id))?;
+    let working_directory = working_directory
+        .ok_or_else(|| format!("cannot tell the working directory of session {}", first.session_id))?;
     let ws_id: Option<String> = conn
-        .query_row("SELECT id FROM workspaces WHERE id = ?1 OR path = ?2 ORDER BY id = ?1 DESC LIMIT 1",
-            params![first.workspace_id, working_directory], |r| r.get(0))
+        .query_row(
+            "SELECT id FROM workspaces WHERE id = ?1 OR path = ?2 ORDER BY id = ?1 DESC LIMIT 1",
+            params![first.workspace_id, working_directory],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(|e| e.to_string())?;
     let ws_id = match ws_id {
@@ -232,7 +240,10 @@ pub fn markdown(session: &super::SessionRow, rec: &super::Reconstructed) -> Stri
     md.push_str(&format!("- session: `{}`\n", session.id));
     md.push_str(&format!("- model: `{}`\n", session.latest_model));
     md.push_str(&format!("- working directory: `{}`\n", session.working_directory));
-    md.push_str(&format!("- created: {}\n- last activity: {}\n", session.created_at, session.last_activity_at));
+    md.push_str(&format!(
+        "- created: {}\n- last activity: {}\n",
+        session.created_at, session.last_activity_at
+    ));
     md.push_str(&format!(
         "- tokens: {} in, {} out; cost: ${:.4}\n\n",
         session.total_input_tokens, session.total_output_tokens, session.total_cost
@@ -261,15 +272,24 @@ fn content_markdown(content: Option<&Value>) -> String {
         Some(Value::Array(blocks)) => blocks
             .iter()
             .map(|b| match b.get("type").and_then(Value::as_str) {
-                Some("text") => format!("{}\n", b.get("text").and_then(Value::as_str).unwrap_or_default().trim_end()),
+                Some("text") => {
+                    format!("{}\n", b.get("text").and_then(Value::as_str).unwrap_or_default().trim_end())
+                }
                 Some("thinking") => format!(
                     "> *thinking:* {}\n",
-                    b.get("thinking").and_then(Value::as_str).unwrap_or_default().trim().replace('\n', "\n> ")
+                    b.get("thinking")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .trim()
+                        .replace('\n', "\n> ")
                 ),
                 Some("tool_use") => format!(
                     "**{}**\n{}",
                     b.get("name").and_then(Value::as_str).unwrap_or("tool"),
-                    fence(&serde_json::to_string_pretty(b.get("input").unwrap_or(&Value::Null)).unwrap_or_default())
+                    fence(
+                        &serde_json::to_string_pretty(b.get("input").unwrap_or(&Value::Null))
+                            .unwrap_or_default()
+                    )
                 ),
                 Some("image") => "*[image]*\n".to_owned(),
                 _ => fence(&b.to_string()),

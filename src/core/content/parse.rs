@@ -162,7 +162,14 @@ fn tool_use(mut obj: JsonObject) -> ContentBlock {
         _ => JsonObject::new(),
     };
     let thought_signature = take_opt_str(&mut obj, "thoughtSignature");
-    ContentBlock::ToolUse(ToolUseBlock { id, name, arguments, arguments_key: key, thought_signature, extra: obj })
+    ContentBlock::ToolUse(ToolUseBlock {
+        id,
+        name,
+        arguments,
+        arguments_key: key,
+        thought_signature,
+        extra: obj,
+    })
 }
 
 fn tool_result_style(obj: &JsonObject) -> Option<ToolResultStyle> {

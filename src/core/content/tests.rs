@@ -28,10 +28,17 @@ fn text_block_keeps_unknown_fields() {
 fn image_flat_and_source_forms() {
     let b = round_trip(json!({"type": "image", "data": "aGk=", "mimeType": "image/png"}));
     assert!(matches!(b, ContentBlock::Image(ImageBlock { form: ImageForm::Flat, .. })));
-    let b = round_trip(json!({"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "eA=="}}));
+    let b = round_trip(
+        json!({"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "eA=="}}),
+    );
     let ContentBlock::Image(img) = b else { panic!() };
-    assert_eq!((img.form, img.mime_type.as_str(), img.data.as_str()), (ImageForm::SourceSnake, "image/jpeg", "eA=="));
-    let b = round_trip(json!({"type": "image", "source": {"type": "base64", "mediaType": "image/gif", "data": "eA=="}}));
+    assert_eq!(
+        (img.form, img.mime_type.as_str(), img.data.as_str()),
+        (ImageForm::SourceSnake, "image/jpeg", "eA==")
+    );
+    let b = round_trip(
+        json!({"type": "image", "source": {"type": "base64", "mediaType": "image/gif", "data": "eA=="}}),
+    );
     assert!(matches!(b, ContentBlock::Image(ImageBlock { form: ImageForm::SourceCamel, .. })));
     // A URL source is not modelled: kept verbatim.
     let b = round_trip(json!({"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}));
@@ -40,7 +47,9 @@ fn image_flat_and_source_forms() {
 
 #[test]
 fn document_block() {
-    let b = round_trip(json!({"type": "document", "data": "JVBERi0=", "mimeType": "application/pdf", "fileName": "a.pdf"}));
+    let b = round_trip(
+        json!({"type": "document", "data": "JVBERi0=", "mimeType": "application/pdf", "fileName": "a.pdf"}),
+    );
     let ContentBlock::Document(d) = b else { panic!() };
     assert_eq!(d.file_name.as_deref(), Some("a.pdf"));
     round_trip(json!({"type": "document", "data": "eA==", "mimeType": "text/plain"}));
@@ -77,7 +86,9 @@ fn tool_use_with_both_keys_or_none() {
     let v = json!({"type": "tool_use", "id": "a", "name": "n", "input": {"x": 1}, "arguments": {"y": 2}});
     let ContentBlock::ToolUse(t) = round_trip(v) else { panic!() };
     assert_eq!(t.arguments["x"], 1);
-    let ContentBlock::ToolUse(t) = round_trip(json!({"type": "tool_use", "id": "a", "name": "n"})) else { panic!() };
+    let ContentBlock::ToolUse(t) = round_trip(json!({"type": "tool_use", "id": "a", "name": "n"})) else {
+        panic!()
+    };
     assert_eq!(t.arguments_key, ArgumentsKey::Omitted);
     // Non-object arguments do not fit: kept verbatim.
     let b = round_trip(json!({"type": "tool_use", "id": "a", "name": "n", "input": "{\"x\":"}));
@@ -86,20 +97,29 @@ fn tool_use_with_both_keys_or_none() {
 
 #[test]
 fn tool_result_styles() {
-    let b = round_trip(json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok", "is_error": false,
-        "_meta": {"durationMs": 5, "toolName": "Bash"}}));
+    let b = round_trip(
+        json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok", "is_error": false,
+        "_meta": {"durationMs": 5, "toolName": "Bash"}}),
+    );
     let ContentBlock::ToolResult(r) = b else { panic!() };
     assert_eq!((r.style, r.is_error, r.content.text()), (ToolResultStyle::Api, Some(false), "ok".to_owned()));
-    let b = round_trip(json!({"type": "tool_result", "toolCallId": "c1", "content": "boom", "isError": true}));
+    let b =
+        round_trip(json!({"type": "tool_result", "toolCallId": "c1", "content": "boom", "isError": true}));
     assert!(matches!(b, ContentBlock::ToolResult(ToolResultBlock { style: ToolResultStyle::Internal, .. })));
     let b = round_trip(json!({"type": "tool_result", "toolUseId": "c2", "content": "x"}));
-    assert!(matches!(b, ContentBlock::ToolResult(ToolResultBlock { style: ToolResultStyle::Event, is_error: None, .. })));
+    assert!(matches!(
+        b,
+        ContentBlock::ToolResult(ToolResultBlock { style: ToolResultStyle::Event, is_error: None, .. })
+    ));
     let b = round_trip(json!({"type": "tool_result", "tool_use_id": "c3",
         "content": [{"type": "text", "text": "a"}, {"type": "image", "data": "eA==", "mimeType": "image/png"}]}));
     let ContentBlock::ToolResult(r) = b else { panic!() };
     assert!(matches!(r.content, MessageContent::Blocks(ref v) if v.len() == 2));
     // Missing content: kept verbatim.
-    assert!(matches!(round_trip(json!({"type": "tool_result", "tool_use_id": "c4"})), ContentBlock::Unknown(_)));
+    assert!(matches!(
+        round_trip(json!({"type": "tool_result", "tool_use_id": "c4"})),
+        ContentBlock::Unknown(_)
+    ));
 }
 
 #[test]
@@ -146,7 +166,12 @@ fn typed_constructors_write_ts_shapes() {
         json!({"type": "thinking", "thinking": "t", "signature": "s"})
     );
     // Omitted key with arguments set falls back to `arguments`.
-    let mut t = ToolUseBlock { id: "i".into(), name: "n".into(), arguments_key: ArgumentsKey::Omitted, ..Default::default() };
+    let mut t = ToolUseBlock {
+        id: "i".into(),
+        name: "n".into(),
+        arguments_key: ArgumentsKey::Omitted,
+        ..Default::default()
+    };
     t.arguments.insert("k".into(), json!(1));
     assert_eq!(
         ContentBlock::ToolUse(t).to_value(),
@@ -185,15 +210,41 @@ fn arb_leaf_block() -> impl Strategy<Value = ContentBlock> {
     let s = || "\\PC{0,12}";
     prop_oneof![
         (s(), arb_extra()).prop_map(|(text, extra)| ContentBlock::Text(TextBlock { text, extra })),
-        (s(), s(), prop_oneof![Just(ImageForm::Flat), Just(ImageForm::SourceSnake), Just(ImageForm::SourceCamel)], arb_extra())
-            .prop_map(|(data, mime_type, form, extra)| ContentBlock::Image(ImageBlock { data, mime_type, form, extra })),
-        (s(), s(), prop::option::of(s()), arb_extra())
-            .prop_map(|(data, mime_type, file_name, extra)| ContentBlock::Document(DocumentBlock { data, mime_type, file_name, extra })),
-        (s(), prop::option::of(s()), arb_extra())
-            .prop_map(|(thinking, signature, extra)| ContentBlock::Thinking(ThinkingBlock { thinking, signature, extra })),
-        (s(), s(), arb_args(), prop_oneof![Just(ArgumentsKey::Arguments), Just(ArgumentsKey::Input)], prop::option::of(s()), arb_extra())
+        (
+            s(),
+            s(),
+            prop_oneof![Just(ImageForm::Flat), Just(ImageForm::SourceSnake), Just(ImageForm::SourceCamel)],
+            arb_extra()
+        )
+            .prop_map(|(data, mime_type, form, extra)| ContentBlock::Image(ImageBlock {
+                data,
+                mime_type,
+                form,
+                extra
+            })),
+        (s(), s(), prop::option::of(s()), arb_extra()).prop_map(|(data, mime_type, file_name, extra)| {
+            ContentBlock::Document(DocumentBlock { data, mime_type, file_name, extra })
+        }),
+        (s(), prop::option::of(s()), arb_extra()).prop_map(|(thinking, signature, extra)| {
+            ContentBlock::Thinking(ThinkingBlock { thinking, signature, extra })
+        }),
+        (
+            s(),
+            s(),
+            arb_args(),
+            prop_oneof![Just(ArgumentsKey::Arguments), Just(ArgumentsKey::Input)],
+            prop::option::of(s()),
+            arb_extra()
+        )
             .prop_map(|(id, name, arguments, arguments_key, thought_signature, extra)| {
-                ContentBlock::ToolUse(ToolUseBlock { id, name, arguments, arguments_key, thought_signature, extra })
+                ContentBlock::ToolUse(ToolUseBlock {
+                    id,
+                    name,
+                    arguments,
+                    arguments_key,
+                    thought_signature,
+                    extra,
+                })
             }),
         (arb_json(), "[a-z_]{1,10}").prop_map(|(v, kind)| {
             let mut obj = JsonObject::new();
@@ -205,7 +256,11 @@ fn arb_leaf_block() -> impl Strategy<Value = ContentBlock> {
 }
 
 fn arb_block() -> impl Strategy<Value = ContentBlock> {
-    let styles = prop_oneof![Just(ToolResultStyle::Api), Just(ToolResultStyle::Internal), Just(ToolResultStyle::Event)];
+    let styles = prop_oneof![
+        Just(ToolResultStyle::Api),
+        Just(ToolResultStyle::Internal),
+        Just(ToolResultStyle::Event)
+    ];
     let content = prop_oneof![
         "\\PC{0,12}".prop_map(MessageContent::Text),
         prop::collection::vec(arb_leaf_block(), 0..3).prop_map(MessageContent::Blocks),

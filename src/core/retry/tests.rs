@@ -143,7 +143,13 @@ async fn retry_succeeds_after_transient_failures() {
     let calls = Cell::new(0u32);
     let result = retry(&fast_policy(5), |attempt| {
         calls.set(calls.get() + 1);
-        async move { if attempt < 2 { Err(Flaky { transient: true }) } else { Ok(attempt) } }
+        async move {
+            if attempt < 2 {
+                Err(Flaky { transient: true })
+            } else {
+                Ok(attempt)
+            }
+        }
     })
     .await;
     assert_eq!(result, Ok(2));
@@ -171,7 +177,8 @@ async fn retry_gives_up_after_max_retries_and_reports_each_wait() {
         TronError::retry_decision,
         |n: &RetryNotice<'_, TronError>| {
             notices.push((n.attempt, n.max_retries, n.delay));
-            let StreamEvent::Retry { attempt, delay_ms, .. } = n.to_stream_event(ErrorCategory::Server, "x") else {
+            let StreamEvent::Retry { attempt, delay_ms, .. } = n.to_stream_event(ErrorCategory::Server, "x")
+            else {
                 panic!()
             };
             assert_eq!((attempt, delay_ms), (n.attempt, n.delay.as_millis() as u64));
@@ -194,7 +201,13 @@ async fn custom_classifier_can_force_a_wait() {
         |n: &RetryNotice<'_, &str>| assert_eq!(n.delay, ms(20)),
         |attempt| {
             calls.set(calls.get() + 1);
-            async move { if attempt == 0 { Err("busy") } else { Ok("done") } }
+            async move {
+                if attempt == 0 {
+                    Err("busy")
+                } else {
+                    Ok("done")
+                }
+            }
         },
     )
     .await;

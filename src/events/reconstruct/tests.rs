@@ -18,14 +18,30 @@ fn as_json(r: &Reconstructed) -> Vec<Value> {
 fn tool_results_follow_the_assistant_that_asked() {
     let chain = [
         item("e0", "session.start", json!({"systemPrompt": "be brief"})),
-        item("e1", "message.user", json!({"content": "list files", "tokenUsage": {"inputTokens": 5, "outputTokens": 0}})),
-        item("e2", "tool.call", json!({"toolCallId": "c1", "name": "Bash", "arguments": {"command": "ls -la"}})),
-        item("e3", "message.assistant", json!({"turn": 1, "content": [
+        item(
+            "e1",
+            "message.user",
+            json!({"content": "list files", "tokenUsage": {"inputTokens": 5, "outputTokens": 0}}),
+        ),
+        item(
+            "e2",
+            "tool.call",
+            json!({"toolCallId": "c1", "name": "Bash", "arguments": {"command": "ls -la"}}),
+        ),
+        item(
+            "e3",
+            "message.assistant",
+            json!({"turn": 1, "content": [
             {"type": "thinking", "thinking": "hmm", "signature": "sig"},
             {"type": "tool_use", "id": "c1", "name": "Bash", "input": {"_truncated": true}}],
-            "tokenUsage": {"inputTokens": 10, "outputTokens": 3, "cacheReadTokens": 2}})),
+            "tokenUsage": {"inputTokens": 10, "outputTokens": 3, "cacheReadTokens": 2}}),
+        ),
         item("e4", "tool.result", json!({"toolCallId": "c1", "content": "a\nb", "isError": false})),
-        item("e5", "message.assistant", json!({"turn": 2, "content": [{"type": "text", "text": "two files"}]})),
+        item(
+            "e5",
+            "message.assistant",
+            json!({"turn": 2, "content": [{"type": "text", "text": "two files"}]}),
+        ),
     ];
     // tool.result arrives after the assistant in the log; it is flushed before the next one.
     let r = reconstruct(&chain);
@@ -34,8 +50,14 @@ fn tool_results_follow_the_assistant_that_asked() {
     assert_eq!(msgs[1]["content"][0]["type"], "thinking");
     assert_eq!(msgs[1]["content"][0]["signature"], "sig");
     assert_eq!(msgs[1]["content"][1]["input"], json!({"command": "ls -la"}));
-    assert_eq!(msgs[2], json!({"role": "toolResult", "toolCallId": "c1", "content": "a\nb", "isError": false}));
-    assert_eq!(r.token_usage, TokenTotals { input_tokens: 15, output_tokens: 3, cache_read_tokens: 2, cache_creation_tokens: 0 });
+    assert_eq!(
+        msgs[2],
+        json!({"role": "toolResult", "toolCallId": "c1", "content": "a\nb", "isError": false})
+    );
+    assert_eq!(
+        r.token_usage,
+        TokenTotals { input_tokens: 15, output_tokens: 3, cache_read_tokens: 2, cache_creation_tokens: 0 }
+    );
     assert_eq!(r.turn_count, 2);
     assert_eq!(r.system_prompt.as_deref(), Some("be brief"));
     assert_eq!(r.messages_with_event_ids[2].event_ids, vec![None]);
@@ -48,8 +70,16 @@ fn consecutive_user_messages_merge_into_text_blocks() {
         item("u2", "message.user", json!({"content": [{"type": "text", "text": "b"}]})),
     ];
     let r = reconstruct(&chain);
-    assert_eq!(as_json(&r), vec![json!({"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]})]);
-    assert_eq!(r.messages_with_event_ids[0].event_ids, vec![Some(EventId::from_raw("u1")), Some(EventId::from_raw("u2"))]);
+    assert_eq!(
+        as_json(&r),
+        vec![
+            json!({"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]})
+        ]
+    );
+    assert_eq!(
+        r.messages_with_event_ids[0].event_ids,
+        vec![Some(EventId::from_raw("u1")), Some(EventId::from_raw("u2"))]
+    );
 }
 
 #[test]

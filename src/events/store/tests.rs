@@ -6,7 +6,11 @@ use crate::events::{ListOptions, SearchOptions};
 fn store_with_session() -> (EventStore, SessionRow) {
     let store = EventStore::open_in_memory().unwrap();
     let (row, _) = store
-        .create_session(NewSession { working_directory: "/w/proj".into(), model: "claude-sonnet-4-5".into(), ..Default::default() })
+        .create_session(NewSession {
+            working_directory: "/w/proj".into(),
+            model: "claude-sonnet-4-5".into(),
+            ..Default::default()
+        })
         .unwrap();
     (store, row)
 }
@@ -39,7 +43,11 @@ fn create_session_writes_a_root_event_and_workspace() {
     assert_eq!(row.head_event_id.as_ref(), Some(&root.id));
     // The same directory reuses the workspace.
     let (again, _) = store
-        .create_session(NewSession { working_directory: "/w/proj".into(), model: "m".into(), ..Default::default() })
+        .create_session(NewSession {
+            working_directory: "/w/proj".into(),
+            model: "m".into(),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(again.workspace_id, row.workspace_id);
 }
@@ -52,7 +60,10 @@ fn append_chains_sequences_parents_and_counters() {
     assert_eq!((a.sequence, b.sequence), (1, 2));
     assert_eq!(a.parent_id, row.head_event_id);
     assert_eq!(b.parent_id.as_ref(), Some(&a.id));
-    let depth: i64 = store.connection().query_row("SELECT depth FROM events WHERE id = ?1", [&b.id], |r| r.get(0)).unwrap();
+    let depth: i64 = store
+        .connection()
+        .query_row("SELECT depth FROM events WHERE id = ?1", [&b.id], |r| r.get(0))
+        .unwrap();
     assert_eq!(depth, 2);
     let row = store.session(&row.id).unwrap();
     assert_eq!(row.head_event_id.as_ref(), Some(&b.id));
@@ -61,7 +72,9 @@ fn append_chains_sequences_parents_and_counters() {
     assert_eq!(row.last_turn_input_tokens, 100);
     let (role, tokens): (String, i64) = store
         .connection()
-        .query_row("SELECT role, input_tokens FROM events WHERE id = ?1", [&b.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT role, input_tokens FROM events WHERE id = ?1", [&b.id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!((role.as_str(), tokens), ("assistant", 100));
 }
@@ -92,7 +105,10 @@ fn unknown_event_types_are_kept_verbatim() {
     let back = store.event(&e.id).unwrap();
     assert_eq!(back.event_type.as_str(), "future.thing");
     assert_eq!(back.payload, payload);
-    let text: String = store.connection().query_row("SELECT payload FROM events WHERE id = ?1", [&e.id], |r| r.get(0)).unwrap();
+    let text: String = store
+        .connection()
+        .query_row("SELECT payload FROM events WHERE id = ?1", [&e.id], |r| r.get(0))
+        .unwrap();
     assert_eq!(text, r#"{"z":1,"a":[1,2,{"k":null}],"nested":{"b":true}}"#);
 }
 
@@ -182,7 +198,13 @@ fn previews_take_the_latest_message_text() {
     store.append(&row.id, user("old")).unwrap();
     store.append(&row.id, user("new")).unwrap();
     store
-        .append(&row.id, NewEvent::raw("message.assistant", json!({"content": [{"type":"text","text":"First "},{"type":"text","text":"Second"}]})))
+        .append(
+            &row.id,
+            NewEvent::raw(
+                "message.assistant",
+                json!({"content": [{"type":"text","text":"First "},{"type":"text","text":"Second"}]}),
+            ),
+        )
         .unwrap();
     assert_eq!(store.previews(&row.id).unwrap(), (Some("new".into()), Some("First Second".into())));
 }

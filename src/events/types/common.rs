@@ -43,7 +43,5 @@ where
 /// Current time in the TypeScript server's timestamp format: ISO 8601, UTC, milliseconds,
 /// `Z` suffix (what `new Date().toISOString()` produces), e.g. `2026-01-02T03:04:05.678Z`.
 pub fn now_timestamp() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }

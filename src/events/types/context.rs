@@ -113,11 +113,7 @@ pub struct MetadataUpdatePayload {
     /// The metadata key.
     pub key: String,
     /// Previous value (any JSON; an explicit `null` is kept).
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub previous_value: Option<Value>,
     /// New value (any JSON).
     pub new_value: Value,

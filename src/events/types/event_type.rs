@@ -12,10 +12,7 @@ impl EventType {
     /// `message.user`, `message.assistant` or `message.system` (what counts as a message
     /// for the session's message count and for reconstruction).
     pub fn is_message(&self) -> bool {
-        matches!(
-            self,
-            EventType::MessageUser | EventType::MessageAssistant | EventType::MessageSystem
-        )
+        matches!(self, EventType::MessageUser | EventType::MessageAssistant | EventType::MessageSystem)
     }
 
     /// Whether this version knows the type (it is not [`EventType::Unknown`]).

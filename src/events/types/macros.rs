@@ -46,6 +46,9 @@ macro_rules! event_table {
         /// The typed view of one event's payload: which type it is and its fields.
         /// Serializes as `{"type": "<type string>", "payload": {...}}`; an unknown type
         /// round-trips through `Unknown` with the payload verbatim.
+        // Payloads are moved around one at a time; boxing the big ones would only make
+        // pattern matching clumsier for every caller.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum EventPayload {
             $(

@@ -63,11 +63,7 @@ pub struct MessageAssistantPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_usage: Option<TokenUsage>,
     /// Canonical token record (source/computed/meta), raw.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub token_record: Option<Value>,
     /// Turn number within the run.
     pub turn: i64,

@@ -50,37 +50,33 @@ pub use common::{now_timestamp, TokenUsage};
 pub use compact::{CompactBoundaryPayload, CompactRange, CompactSummaryPayload, ContextClearedPayload};
 pub use config::{ConfigModelSwitchPayload, ConfigPromptUpdatePayload, ConfigReasoningLevelPayload};
 pub use context::{
-    MetadataTagPayload, MetadataUpdatePayload, RulesFileInfo, RulesIndexedFile,
-    RulesIndexedPayload, RulesLoadedPayload, SkillAddedPayload, SkillRemovedPayload,
+    MetadataTagPayload, MetadataUpdatePayload, RulesFileInfo, RulesIndexedFile, RulesIndexedPayload,
+    RulesLoadedPayload, SkillAddedPayload, SkillRemovedPayload,
 };
 pub use error::{ErrorAgentPayload, ErrorProviderPayload, ErrorToolPayload, TurnFailedPayload};
 pub use hook::{
-    HookBackgroundCompletedPayload, HookBackgroundStartedPayload, HookCompletedPayload,
-    HookTriggeredPayload,
+    HookBackgroundCompletedPayload, HookBackgroundStartedPayload, HookCompletedPayload, HookTriggeredPayload,
 };
 pub use memory::{
-    LedgerDecision, LedgerEventRange, LedgerFile, LedgerTokenCost, LedgerTurnRange,
-    MemoryLedgerPayload, MemoryLoadedPayload,
+    LedgerDecision, LedgerEventRange, LedgerFile, LedgerTokenCost, LedgerTurnRange, MemoryLedgerPayload,
+    MemoryLoadedPayload,
 };
 pub use message::{
-    MessageAssistantPayload, MessageDeletedPayload, MessageSystemPayload, MessageUserPayload,
-    SkillRef,
+    MessageAssistantPayload, MessageDeletedPayload, MessageSystemPayload, MessageUserPayload, SkillRef,
 };
 pub use notification::{NotificationInterruptedPayload, NotificationSubagentResultPayload};
 pub use plan::{PlanCreatedPayload, PlanModeEnteredPayload, PlanModeExitedPayload};
 pub use session::{ForkedFrom, SessionEndPayload, SessionForkPayload, SessionStartPayload};
 pub use stream::{
-    StreamTextDeltaPayload, StreamThinkingDeltaPayload, StreamTurnEndPayload,
-    StreamTurnStartPayload,
+    StreamTextDeltaPayload, StreamThinkingDeltaPayload, StreamTurnEndPayload, StreamTurnStartPayload,
 };
 pub use subagent::{
-    SubagentCompletedPayload, SubagentFailedPayload, SubagentSpawnedPayload,
-    SubagentStatusUpdatePayload,
+    SubagentCompletedPayload, SubagentFailedPayload, SubagentSpawnedPayload, SubagentStatusUpdatePayload,
 };
 pub use task::{
-    AreaCreatedPayload, AreaDeletedPayload, AreaUpdatedPayload, ProjectCreatedPayload,
-    ProjectDeletedPayload, ProjectUpdatedPayload, TaskCreatedPayload, TaskDeletedPayload,
-    TaskUpdatedPayload, TodoItem, TodoWritePayload,
+    AreaCreatedPayload, AreaDeletedPayload, AreaUpdatedPayload, ProjectCreatedPayload, ProjectDeletedPayload,
+    ProjectUpdatedPayload, TaskCreatedPayload, TaskDeletedPayload, TaskUpdatedPayload, TodoItem,
+    TodoWritePayload,
 };
 pub use tool::{ToolCallPayload, ToolResultPayload};
 pub use workspace::{

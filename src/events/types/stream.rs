@@ -30,11 +30,7 @@ pub struct StreamTurnEndPayload {
     /// The turn's token usage (zeros when the provider reported none).
     pub token_usage: TokenUsage,
     /// Canonical token record (source/computed/meta), raw.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub token_record: Option<Value>,
     /// Cost of the turn in USD (kept as the exact JSON number).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -41,11 +41,7 @@ pub struct TodoItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
     /// Free-form metadata.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
     /// Fields unknown to this version, kept for the round trip.
     #[serde(flatten)]

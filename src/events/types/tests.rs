@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::*;
 
 /// One representative payload per known type, as the TypeScript server writes it.
+#[rustfmt::skip]
 fn fixtures() -> Vec<(&'static str, Value)> {
     let usage = json!({"inputTokens": 1200, "outputTokens": 340, "cacheReadTokens": 800,
         "cacheCreationTokens": 0});
@@ -203,17 +204,53 @@ fn parse_and_as_str_agree_for_all_known_types() {
     }
     // Every type of the TypeScript union in base.ts @ 0b37067 is known.
     for s in [
-        "session.start", "session.end", "session.fork", "message.user", "message.assistant",
-        "message.system", "message.deleted", "tool.call", "tool.result", "stream.text_delta",
-        "stream.thinking_delta", "stream.turn_start", "stream.turn_end", "config.model_switch",
-        "config.prompt_update", "config.reasoning_level", "notification.interrupted",
-        "notification.subagent_result", "compact.boundary", "compact.summary", "context.cleared",
-        "skill.added", "skill.removed", "rules.loaded", "metadata.update", "metadata.tag",
-        "file.read", "file.write", "file.edit", "worktree.acquired", "worktree.commit",
-        "worktree.released", "worktree.merged", "error.agent", "error.tool", "error.provider",
-        "subagent.spawned", "subagent.status_update", "subagent.completed", "subagent.failed",
-        "todo.write", "turn.failed", "hook.triggered", "hook.completed",
-        "hook.background_started", "hook.background_completed", "memory.ledger",
+        "session.start",
+        "session.end",
+        "session.fork",
+        "message.user",
+        "message.assistant",
+        "message.system",
+        "message.deleted",
+        "tool.call",
+        "tool.result",
+        "stream.text_delta",
+        "stream.thinking_delta",
+        "stream.turn_start",
+        "stream.turn_end",
+        "config.model_switch",
+        "config.prompt_update",
+        "config.reasoning_level",
+        "notification.interrupted",
+        "notification.subagent_result",
+        "compact.boundary",
+        "compact.summary",
+        "context.cleared",
+        "skill.added",
+        "skill.removed",
+        "rules.loaded",
+        "metadata.update",
+        "metadata.tag",
+        "file.read",
+        "file.write",
+        "file.edit",
+        "worktree.acquired",
+        "worktree.commit",
+        "worktree.released",
+        "worktree.merged",
+        "error.agent",
+        "error.tool",
+        "error.provider",
+        "subagent.spawned",
+        "subagent.status_update",
+        "subagent.completed",
+        "subagent.failed",
+        "todo.write",
+        "turn.failed",
+        "hook.triggered",
+        "hook.completed",
+        "hook.background_started",
+        "hook.background_completed",
+        "memory.ledger",
     ] {
         assert!(EventType::parse(s).is_known(), "{s}");
     }
@@ -228,10 +265,7 @@ fn unknown_event_type_round_trips_verbatim() {
     assert_eq!(event.event_type.as_str(), "future.thing");
     assert!(!event.event_type.is_known());
     let typed = event.typed().unwrap();
-    assert_eq!(
-        typed,
-        EventPayload::Unknown { event_type: "future.thing".into(), payload: payload.clone() }
-    );
+    assert_eq!(typed, EventPayload::Unknown { event_type: "future.thing".into(), payload: payload.clone() });
     assert_eq!(typed.event_type(), EventType::Unknown("future.thing".into()));
     assert_eq!(typed.to_value(), payload);
     assert_eq!(serde_json::to_value(&event).unwrap(), original);
@@ -350,11 +384,8 @@ fn envelope_base_fields_match_the_typescript_shape() {
     let text = serde_json::to_string(&event).unwrap();
     assert!(text.contains("\"parentId\":null"), "root keeps an explicit null parent: {text}");
     assert!(!text.contains("checksum"));
-    let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, Value>>(&text)
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, Value>>(&text).unwrap().keys().cloned().collect();
     assert_eq!(
         keys,
         ["id", "parentId", "sessionId", "workspaceId", "timestamp", "type", "sequence", "payload"]
@@ -418,8 +449,7 @@ fn timestamps_have_the_typescript_format() {
 
 #[test]
 fn is_message_covers_exactly_the_three_message_types() {
-    let messages: Vec<&str> =
-        EventType::ALL.iter().filter(|t| t.is_message()).map(|t| t.as_str()).collect();
+    let messages: Vec<&str> = EventType::ALL.iter().filter(|t| t.is_message()).map(|t| t.as_str()).collect();
     assert_eq!(messages, ["message.user", "message.assistant", "message.system"]);
     assert!(!EventType::MessageDeleted.is_message());
     assert!(!EventType::parse("message.other").is_message());
