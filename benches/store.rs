@@ -230,6 +230,24 @@ fn reconstruct(c: &mut Criterion) {
     let session = store.list_sessions(&ListOptions::default()).unwrap()[0].id.to_string();
     assert!(store.messages(&session).unwrap().messages_with_event_ids.len() > 5_000);
     c.bench_function("reconstruct/10k_events", |b| b.iter(|| store.messages(&session).unwrap()));
+    // Breakdown: the raw scan the reconstruction starts with, and reading every event.
+    c.bench_function("reconstruct/10k_scan_only", |b| {
+        b.iter(|| {
+            let mut stmt = store
+                .connection()
+                .prepare_cached(
+                    "SELECT id, parent_id, type, payload FROM events WHERE session_id = ?1 ORDER BY sequence",
+                )
+                .unwrap();
+            let rows = stmt
+                .query_map([&session], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(3)?))
+                })
+                .unwrap();
+            rows.map(|r| r.unwrap().2.len()).sum::<usize>()
+        })
+    });
+    c.bench_function("history/10k_events", |b| b.iter(|| store.events(&session).unwrap()));
 }
 
 fn search(c: &mut Criterion) {

@@ -38,18 +38,36 @@ enum Block {
     Text(String),
     Thinking(String),
     /// A tool_use block with a fresh id; `truncated` persists `input: {_truncated: true}`.
-    ToolUse { truncated: bool },
+    ToolUse {
+        truncated: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    User { text: Vec<String>, as_string: bool },
-    Assistant { blocks: Vec<Block>, turn: i64, input: i64, output: i64 },
+    User {
+        text: Vec<String>,
+        as_string: bool,
+    },
+    Assistant {
+        blocks: Vec<Block>,
+        turn: i64,
+        input: i64,
+        output: i64,
+    },
     /// tool.call + tool.result for a tool id seen before (picked by the index) or a new one.
-    ToolPair { pick: Index, fresh: bool, result: String, is_error: bool },
+    ToolPair {
+        pick: Index,
+        fresh: bool,
+        result: String,
+        is_error: bool,
+    },
     /// message.deleted of a message or tool.result event on the current chain.
     Delete(Index),
-    Compact { summary: String, boundary: bool },
+    Compact {
+        summary: String,
+        boundary: bool,
+    },
     Cleared,
     /// Fork from any event of any session; later operations go to the fork.
     Fork(Index),
@@ -123,7 +141,11 @@ struct World {
 impl World {
     fn new(store: EventStore) -> Self {
         let (row, root) = store
-            .create_session(NewSession { working_directory: "/w/prop".into(), model: "m".into(), ..Default::default() })
+            .create_session(NewSession {
+                working_directory: "/w/prop".into(),
+                model: "m".into(),
+                ..Default::default()
+            })
             .unwrap();
         let mut w = World {
             store,
@@ -185,12 +207,21 @@ impl World {
                         Block::ToolUse { truncated } => {
                             let id = format!("toolu_{}", self.tool_ids.len());
                             self.tool_ids.push(id.clone());
-                            let input = if *truncated { json!({"_truncated": true}) } else { json!({"cmd": "short"}) };
+                            let input = if *truncated {
+                                json!({"_truncated": true})
+                            } else {
+                                json!({"cmd": "short"})
+                            };
                             json!({"type": "tool_use", "id": id, "name": "Bash", "input": input})
                         }
                     })
                     .collect();
-                self.append(Kind::Assistant { content: Value::Array(content), turn: *turn, input: *input, output: *output });
+                self.append(Kind::Assistant {
+                    content: Value::Array(content),
+                    turn: *turn,
+                    input: *input,
+                    output: *output,
+                });
             }
             Op::ToolPair { pick, fresh, result, is_error } => {
                 let id = if *fresh || self.tool_ids.is_empty() {
@@ -213,7 +244,9 @@ impl World {
                 let targets: Vec<String> = self.sessions[self.cur]
                     .1
                     .iter()
-                    .filter(|e| matches!(e.kind, Kind::User(_) | Kind::Assistant { .. } | Kind::ToolResult { .. }))
+                    .filter(|e| {
+                        matches!(e.kind, Kind::User(_) | Kind::Assistant { .. } | Kind::ToolResult { .. })
+                    })
                     .map(|e| e.id.clone())
                     .collect();
                 if !targets.is_empty() {
@@ -255,14 +288,20 @@ fn payload_of(kind: &Kind) -> (&'static str, Value) {
             json!({"content": content, "turn": turn, "stopReason": "end_turn",
                    "tokenUsage": {"inputTokens": input, "outputTokens": output}}),
         ),
-        Kind::ToolCall { id, args } => ("tool.call", json!({"toolCallId": id, "name": "Bash", "arguments": args, "turn": 1})),
+        Kind::ToolCall { id, args } => {
+            ("tool.call", json!({"toolCallId": id, "name": "Bash", "arguments": args, "turn": 1}))
+        }
         Kind::ToolResult { id, content, is_error } => {
             ("tool.result", json!({"toolCallId": id, "content": content, "isError": is_error, "duration": 3}))
         }
-        Kind::Deleted(target) => ("message.deleted", json!({"targetEventId": target, "targetType": "message.user"})),
+        Kind::Deleted(target) => {
+            ("message.deleted", json!({"targetEventId": target, "targetType": "message.user"}))
+        }
         Kind::Boundary => ("compact.boundary", json!({"originalTokens": 1000, "compactedTokens": 100})),
         Kind::Summary(s) => ("compact.summary", json!({"summary": s, "keyDecisions": ["k"]})),
-        Kind::Cleared => ("context.cleared", json!({"tokensBefore": 10, "tokensAfter": 0, "reason": "manual"})),
+        Kind::Cleared => {
+            ("context.cleared", json!({"tokensBefore": 10, "tokensAfter": 0, "reason": "manual"}))
+        }
     }
 }
 
@@ -305,11 +344,15 @@ fn has_tool_use(message: &Value) -> bool {
 
 /// The documented rules, applied to the test's record of a chain.
 fn reference(chain: &[MEvent]) -> Expected {
-    let deleted: HashSet<&str> =
-        chain.iter().filter_map(|e| if let Kind::Deleted(t) = &e.kind { Some(t.as_str()) } else { None }).collect();
+    let deleted: HashSet<&str> = chain
+        .iter()
+        .filter_map(|e| if let Kind::Deleted(t) = &e.kind { Some(t.as_str()) } else { None })
+        .collect();
     let args: HashMap<&str, &Value> = chain
         .iter()
-        .filter_map(|e| if let Kind::ToolCall { id, args } = &e.kind { Some((id.as_str(), args)) } else { None })
+        .filter_map(
+            |e| if let Kind::ToolCall { id, args } = &e.kind { Some((id.as_str(), args)) } else { None },
+        )
         .collect();
     let mut out: Vec<(Value, Vec<Option<String>>)> = Vec::new();
     let mut waiting: Vec<Value> = Vec::new();
@@ -321,8 +364,14 @@ fn reference(chain: &[MEvent]) -> Expected {
             Kind::Summary(s) => {
                 waiting.clear();
                 out = vec![
-                    (json!({"role": "user", "content": format!("{COMPACTION_SUMMARY_PREFIX}\n\n{s}")}), vec![None]),
-                    (json!({"role": "assistant", "content": [{"type": "text", "text": COMPACTION_ACK_TEXT}]}), vec![None]),
+                    (
+                        json!({"role": "user", "content": format!("{COMPACTION_SUMMARY_PREFIX}\n\n{s}")}),
+                        vec![None],
+                    ),
+                    (
+                        json!({"role": "assistant", "content": [{"type": "text", "text": COMPACTION_ACK_TEXT}]}),
+                        vec![None],
+                    ),
                 ];
             }
             Kind::Cleared => {
@@ -384,8 +433,10 @@ fn reference(chain: &[MEvent]) -> Expected {
 
 /// The invariants every reconstruction at a head must satisfy, whatever the model says.
 fn check_invariants(chain: &[MEvent], got: &Expected) {
-    let deleted: HashSet<&str> =
-        chain.iter().filter_map(|e| if let Kind::Deleted(t) = &e.kind { Some(t.as_str()) } else { None }).collect();
+    let deleted: HashSet<&str> = chain
+        .iter()
+        .filter_map(|e| if let Kind::Deleted(t) = &e.kind { Some(t.as_str()) } else { None })
+        .collect();
     for (_, ids) in &got.messages {
         for id in ids.iter().flatten() {
             assert!(!deleted.contains(id.as_str()), "deleted event {id} appears in the messages");
@@ -439,7 +490,11 @@ fn check_history(ops: &[Op]) {
 
         // (a) determinism and (b) the model, at the head.
         let first = w.store.messages(session).unwrap();
-        assert_eq!(first, w.store.messages(session).unwrap(), "messages() of {session} changed between calls");
+        assert_eq!(
+            first,
+            w.store.messages(session).unwrap(),
+            "messages() of {session} changed between calls"
+        );
         let got = observed(&first);
         assert_eq!(got, reference(chain), "messages at the head of {session}");
         check_invariants(chain, &got);
@@ -451,7 +506,8 @@ fn check_history(ops: &[Op]) {
         let got = observed(&w.store.messages_at(id).unwrap());
         assert_eq!(got, reference(&w.chains[id]), "messages at event {id}");
         assert_eq!(depth(&w.store, id), w.chains[id].len() as i64 - 1, "depth of {id}");
-        let ancestors: Vec<String> = w.store.ancestors(id).unwrap().into_iter().map(|e| e.id.into_string()).collect();
+        let ancestors: Vec<String> =
+            w.store.ancestors(id).unwrap().into_iter().map(|e| e.id.into_string()).collect();
         let chain: Vec<&String> = w.chains[id].iter().map(|e| &e.id).collect();
         assert_eq!(ancestors.iter().collect::<Vec<_>>(), chain, "ancestors of {id}");
     }
@@ -491,19 +547,33 @@ fn check_history(ops: &[Op]) {
             // A rewound head is not part of the export; import puts the head on the last
             // event (documented in transfer.rs).
             assert_eq!(imported_row.head_event_id.as_ref(), Some(&last.id));
-            assert_eq!(&copy.messages_at(&head).unwrap(), messages, "imported messages at the old head of {session}");
+            assert_eq!(
+                &copy.messages_at(&head).unwrap(),
+                messages,
+                "imported messages at the old head of {session}"
+            );
         }
         // Counters are recounted from the events and agree with the ones kept on append.
         let row = store.session(session).unwrap();
         let counters = |r: &tron::events::SessionRow| {
-            (r.event_count, r.message_count, r.total_input_tokens, r.total_output_tokens, r.root_event_id.clone())
+            (
+                r.event_count,
+                r.message_count,
+                r.total_input_tokens,
+                r.total_output_tokens,
+                r.root_event_id.clone(),
+            )
         };
         assert_eq!(counters(&imported_row), counters(&row), "imported counters of {session}");
         assert_eq!(imported_row.parent_session_id, row.parent_session_id);
         assert_eq!(imported_row.fork_from_event_id, row.fork_from_event_id);
     }
     for id in &all {
-        assert_eq!(copy.messages_at(id).unwrap(), store.messages_at(id).unwrap(), "imported messages at {id}");
+        assert_eq!(
+            copy.messages_at(id).unwrap(),
+            store.messages_at(id).unwrap(),
+            "imported messages at {id}"
+        );
         assert_eq!(depth(&copy, id), depth(&store, id), "imported depth of {id}");
     }
 }
@@ -527,8 +597,15 @@ fn number() -> impl Strategy<Value = Value> {
         Just(Value::from(u64::MAX)),
         (-1_000_000i64..1_000_000, 0u32..6).prop_map(|(m, e)| Value::from(m as f64 / 10f64.powi(e as i32))),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
-        prop_oneof![Just(f64::MAX), Just(f64::MIN_POSITIVE), Just(5e-324), Just(-0.0), Just(1e300), Just(0.1)]
-            .prop_map(Value::from),
+        prop_oneof![
+            Just(f64::MAX),
+            Just(f64::MIN_POSITIVE),
+            Just(5e-324),
+            Just(-0.0),
+            Just(1e300),
+            Just(0.1)
+        ]
+        .prop_map(Value::from),
     ]
 }
 
@@ -555,13 +632,19 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn floats_survive_append_and_read_exactly() {
     let store = EventStore::open_in_memory().unwrap();
     let (row, _) = store
-        .create_session(NewSession { working_directory: "/w/json".into(), model: "m".into(), ..Default::default() })
+        .create_session(NewSession {
+            working_directory: "/w/json".into(),
+            model: "m".into(),
+            ..Default::default()
+        })
         .unwrap();
     for f in [1.0854719400280986e-243, 0.49295128722039555, 31.622839716525586, 445189.62356261077] {
         let payload = json!({"cost": f});
         let e = store.append(&row.id, NewEvent::raw("custom.float", payload.clone())).unwrap();
-        let stored: String =
-            store.connection().query_row("SELECT payload FROM events WHERE id = ?1", [&e.id], |r| r.get(0)).unwrap();
+        let stored: String = store
+            .connection()
+            .query_row("SELECT payload FROM events WHERE id = ?1", [&e.id], |r| r.get(0))
+            .unwrap();
         assert_eq!(stored, payload.to_string(), "the stored text is exact");
         assert_eq!(store.event(&e.id).unwrap().payload, payload, "{f:e} read back changed");
     }

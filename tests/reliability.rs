@@ -118,10 +118,12 @@ fn read_lines(child: &mut Child) -> mpsc::Receiver<Line> {
             let mut parts = line[start..].split_whitespace();
             let parsed = match parts.next() {
                 Some("READY") => Some(Line::Ready),
-                Some("COMMITTED") => match (parts.next().and_then(|s| s.parse().ok()), parts.next(), parts.next()) {
-                    (Some(seq), Some(id), None) => Some(Line::Committed(seq, id.to_owned())),
-                    _ => None,
-                },
+                Some("COMMITTED") => {
+                    match (parts.next().and_then(|s| s.parse().ok()), parts.next(), parts.next()) {
+                        (Some(seq), Some(id), None) => Some(Line::Committed(seq, id.to_owned())),
+                        _ => None,
+                    }
+                }
                 _ => None,
             };
             if let Some(l) = parsed {
@@ -142,7 +144,11 @@ fn new_db() -> (tempfile::TempDir, std::path::PathBuf) {
 
 fn new_session(store: &EventStore, dir: &str) -> String {
     let (row, _) = store
-        .create_session(NewSession { working_directory: dir.into(), model: "test-model".into(), ..Default::default() })
+        .create_session(NewSession {
+            working_directory: dir.into(),
+            model: "test-model".into(),
+            ..Default::default()
+        })
         .unwrap();
     row.id.as_str().to_owned()
 }
@@ -233,13 +239,21 @@ fn sigkill_at_random_moments_loses_nothing_committed() {
         let store = EventStore::open(&db, OpenMode::Existing)
             .unwrap_or_else(|e| panic!("round {round}: the database does not open after SIGKILL: {e}"));
         let rows = check_session(&store, &session);
-        let by_id: std::collections::HashMap<&str, i64> = rows.iter().map(|(s, id)| (id.as_str(), *s)).collect();
+        let by_id: std::collections::HashMap<&str, i64> =
+            rows.iter().map(|(s, id)| (id.as_str(), *s)).collect();
         for (seq, id) in &reported {
-            assert_eq!(by_id.get(id.as_str()), Some(seq), "round {round}: committed event {id} (sequence {seq}) lost");
+            assert_eq!(
+                by_id.get(id.as_str()),
+                Some(seq),
+                "round {round}: committed event {id} (sequence {seq}) lost"
+            );
         }
         integrity_ok(&store);
     }
-    eprintln!("{ROUNDS} kills, {rounds_with_appends} of them mid-append-loop, {} events committed", reported.len());
+    eprintln!(
+        "{ROUNDS} kills, {rounds_with_appends} of them mid-append-loop, {} events committed",
+        reported.len()
+    );
     assert!(
         rounds_with_appends >= ROUNDS / 2,
         "only {rounds_with_appends} of {ROUNDS} rounds got as far as committing an event"
@@ -259,7 +273,8 @@ fn run_two_writers(db: &Path, sessions: [&str; 2], n: u64) {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let committed = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("COMMITTED ")).count();
+        let committed =
+            String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("COMMITTED ")).count();
         assert_eq!(committed as u64, n, "writer {i} reported {committed} commits");
     }
 }
@@ -338,7 +353,8 @@ fn append_waits_for_a_lock_held_elsewhere_then_succeeds() {
     let session = new_session(&store, "/w/lock");
     let released = Arc::new(AtomicBool::new(false));
     let (holder, _stop) = hold_exclusive_lock(&db, Duration::from_millis(300), released.clone());
-    let e = store.append(&session, NewEvent::raw("message.user", json!({"content": "after the lock"}))).unwrap();
+    let e =
+        store.append(&session, NewEvent::raw("message.user", json!({"content": "after the lock"}))).unwrap();
     assert!(released.load(Ordering::SeqCst), "the append went through while the lock was still held");
     holder.join().unwrap();
     assert_eq!(e.sequence, 1);
@@ -355,7 +371,8 @@ fn a_lock_that_outlasts_the_retries_is_reported_naming_the_file() {
     store.connection().busy_timeout(Duration::from_millis(10)).unwrap();
     let released = Arc::new(AtomicBool::new(false));
     let (holder, stop) = hold_exclusive_lock(&db, Duration::from_secs(30), released.clone());
-    let err = store.append(&session, NewEvent::raw("message.user", json!({"content": "blocked"}))).unwrap_err();
+    let err =
+        store.append(&session, NewEvent::raw("message.user", json!({"content": "blocked"}))).unwrap_err();
     assert!(!released.load(Ordering::SeqCst));
     stop.send(()).unwrap();
     holder.join().unwrap();

@@ -48,6 +48,12 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        StoreError::Sqlite(e.into())
+    }
+}
+
 /// Result alias for the event store.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

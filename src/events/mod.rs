@@ -12,6 +12,7 @@
 //! differs from the TypeScript store, the item that differs says so.
 
 pub mod blobs;
+mod chain;
 pub mod db;
 pub mod error;
 pub mod migrate;

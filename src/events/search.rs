@@ -9,7 +9,7 @@
 //! indexed too; and an event indexed twice (the TypeScript server inserts an FTS row from
 //! its trigger and another by hand) is reported once.
 
-use rusqlite::{Connection, ToSql};
+use rusqlite::{Connection, OptionalExtension, ToSql};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -100,36 +100,58 @@ pub(crate) fn search(conn: &Connection, query: &str, opts: &SearchOptions) -> Re
     // A JOIN with events is needed only to filter by workspace; the timestamp is read
     // afterwards for the hits that survive the limit.
     let join = if opts.workspace_id.is_some() { "JOIN events e ON e.id = f.id" } else { "" };
+    // Rank every match without building snippets (they are the expensive part), keep the
+    // best row per event, then make snippets for the hits that survive the limit only.
     let sql = format!(
         "WITH h AS MATERIALIZED (
-             SELECT f.id AS id, f.session_id AS session_id, f.type AS type,
-                    snippet(events_fts, 3, '<mark>', '</mark>', '...', 64) AS snip,
+             SELECT f.rowid AS rid, f.id AS id, f.session_id AS session_id, f.type AS type,
                     bm25(events_fts) AS score
              FROM events_fts f {join}
              WHERE events_fts MATCH ?{filters})
-         SELECT h.id, h.session_id, h.type, h.snip, MIN(h.score) AS best, COALESCE(ev.timestamp, '')
+         SELECT h.rid, h.id, h.session_id, h.type, MIN(h.score) AS best, COALESCE(ev.timestamp, '')
          FROM h LEFT JOIN events ev ON ev.id = h.id
          GROUP BY h.id ORDER BY best, h.id LIMIT ?"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), |r| {
-            Ok(SearchHit {
-                event_id: r.get(0)?,
-                session_id: r.get(1)?,
-                event_type: r.get(2)?,
-                snippet: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                score: r.get::<_, f64>(4)?.abs(),
-                timestamp: r.get(5)?,
-            })
+    let ranked = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    SearchHit {
+                        event_id: r.get(1)?,
+                        session_id: r.get(2)?,
+                        event_type: r.get(3)?,
+                        snippet: String::new(),
+                        score: r.get::<_, f64>(4)?.abs(),
+                        timestamp: r.get(5)?,
+                    },
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
         })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-    rows.map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.contains("fts5") || msg.contains("syntax") => {
-            StoreError::Invalid(format!("bad search query {query:?}: {msg}"))
-        }
-        other => StoreError::Sqlite(other),
-    })
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(_, Some(msg))
+                if msg.contains("fts5") || msg.contains("syntax") =>
+            {
+                StoreError::Invalid(format!("bad search query {query:?}: {msg}"))
+            }
+            other => StoreError::Sqlite(other),
+        })?;
+    let mut snippet = conn.prepare_cached(
+        "SELECT snippet(events_fts, 3, '<mark>', '</mark>', '...', 64) FROM events_fts
+         WHERE events_fts MATCH ?1 AND rowid = ?2",
+    )?;
+    let mut hits = Vec::with_capacity(ranked.len());
+    for (rid, mut hit) in ranked {
+        hit.snippet = snippet
+            .query_row(rusqlite::params![fts_query, rid], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten()
+            .unwrap_or_default();
+        hits.push(hit);
+    }
+    Ok(hits)
 }
 
 /// Indexes what the schema's trigger leaves out: the arguments of a `tool.call` (their

@@ -6,7 +6,6 @@
 //! elsewhere is waited for (busy timeout), retried a few times, and then reported as
 //! [`StoreError::Locked`]. A failed write changes nothing.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use crate::core::{EventId, SessionId};
 
 use super::db::{self, OpenMode};
 use super::error::{Result, StoreError};
-use super::reconstruct::{self, ChainItem, Reconstructed};
+
 use super::rows::{self, event_from_row, EVENT_COLUMNS};
 use super::sessions::{self, ArchiveColumn, CounterDelta, ListOptions, SessionRow};
 use super::types::{EventPayload, EventType, SessionEvent};
@@ -285,240 +284,6 @@ impl EventStore {
         let rows = stmt.query_map(params![session, after, limit.map_or(-1, |l| l as i64)], event_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
-
-    /// The chain from the root to `id` (inclusive), root first; crosses into the source
-    /// session at a fork.
-    pub fn ancestors(&self, id: &str) -> Result<Vec<SessionEvent>> {
-        let start = self.event(id)?;
-        self.walk(
-            start,
-            |conn, session| {
-                let sql =
-                    format!("SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY sequence");
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let rows = stmt.query_map([session], event_from_row)?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-            },
-            |e| (&e.id, e.parent_id.as_ref()),
-        )
-    }
-
-    /// Walks parent links from `start` back to the root. Events are loaded a whole session
-    /// at a time (one index range scan) and linked in memory, which is much faster than one
-    /// lookup per level.
-    fn walk<T: Clone>(
-        &self,
-        start: SessionEvent,
-        load: impl Fn(&Connection, &str) -> Result<Vec<T>>,
-        link: impl Fn(&T) -> (&EventId, Option<&EventId>),
-    ) -> Result<Vec<T>> {
-        let mut chain = Vec::new();
-        let mut want: Option<EventId> = Some(start.id.clone());
-        let mut session = start.session_id.as_str().to_owned();
-        let mut seen_sessions = std::collections::HashSet::new();
-        while let Some(target) = want.take() {
-            if !seen_sessions.insert(session.clone()) {
-                return Err(StoreError::Invalid(format!(
-                    "event chain of {} loops through session {session}",
-                    start.id
-                )));
-            }
-            let items = load(&self.conn, &session)?;
-            let index: HashMap<&str, usize> =
-                items.iter().enumerate().map(|(i, t)| (link(t).0.as_str(), i)).collect();
-            let mut cursor = Some(target);
-            while let Some(id) = cursor.take() {
-                match index.get(id.as_str()) {
-                    Some(&i) => {
-                        chain.push(items[i].clone());
-                        cursor = link(&items[i]).1.cloned();
-                        if chain.len() > 10_000_000 {
-                            return Err(StoreError::Invalid(format!(
-                                "event chain of {} does not end",
-                                start.id
-                            )));
-                        }
-                    }
-                    None => {
-                        // The parent lives in another session (a fork point).
-                        let owner: Option<String> = self
-                            .conn
-                            .prepare_cached("SELECT session_id FROM events WHERE id = ?1")?
-                            .query_row([id.as_str()], |r| r.get(0))
-                            .optional()?;
-                        match owner {
-                            Some(s) => {
-                                session = s;
-                                want = Some(id);
-                            }
-                            None => {
-                                return Err(StoreError::Invalid(format!(
-                                    "event chain of {} is broken: parent {id} does not exist",
-                                    start.id
-                                )))
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        chain.reverse();
-        Ok(chain)
-    }
-
-    // ----- fork and rewind -------------------------------------------------------------
-
-    /// Starts a new session rooted at any event of another: its `session.fork` root event
-    /// has that event as parent, so the new session shares the history up to it without
-    /// copying anything.
-    pub fn fork(&self, from: &str, title: Option<String>, model: Option<String>) -> Result<ForkResult> {
-        self.write(|conn| {
-            let (source_session, depth): (String, i64) = conn
-                .prepare_cached("SELECT session_id, depth FROM events WHERE id = ?1")?
-                .query_row([from], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-                .ok_or_else(|| StoreError::EventNotFound(from.to_owned()))?;
-            let src = sessions::get(conn, self.archive, &source_session)?
-                .ok_or_else(|| StoreError::SessionNotFound(source_session.clone()))?;
-            let now = super::now_iso();
-            let id = SessionId::new();
-            conn.prepare_cached(
-                "INSERT INTO sessions (id, workspace_id, title, latest_model, working_directory,
-                    parent_session_id, fork_from_event_id, created_at, last_activity_at, tags)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, '[]')",
-            )?
-            .execute(params![
-                id,
-                src.workspace_id,
-                title,
-                model.clone().unwrap_or_else(|| src.latest_model.clone()),
-                src.working_directory,
-                src.id,
-                from,
-                now
-            ])?;
-            let mut payload = Map::new();
-            payload.insert("sourceSessionId".into(), src.id.as_str().into());
-            payload.insert("sourceEventId".into(), from.into());
-            if let Some(t) = &title {
-                payload.insert("name".into(), t.clone().into());
-            }
-            let root = SessionEvent {
-                id: EventId::new(),
-                parent_id: Some(EventId::from_raw(from)),
-                session_id: id.clone(),
-                workspace_id: src.workspace_id.clone(),
-                timestamp: now.clone(),
-                event_type: EventType::parse("session.fork"),
-                sequence: 0,
-                checksum: None,
-                payload: Value::Object(payload),
-            };
-            insert_event(conn, &root, depth + 1)?;
-            set_root(conn, &root, &now)?;
-            Ok(ForkResult {
-                new_session_id: id,
-                root_event_id: root.id,
-                forked_from_event_id: EventId::from_raw(from),
-                forked_from_session_id: src.id,
-            })
-        })
-    }
-
-    /// Moves a session's head back to an earlier event of its current chain. Nothing is
-    /// deleted: the events after it stay in the log (and in `events`), and the next append
-    /// branches from the new head. (The TypeScript store has no rewind; this only moves
-    /// `sessions.head_event_id`, which that server reads as it does after any append.)
-    pub fn rewind(&self, session: &str, to: &str) -> Result<SessionRow> {
-        let row = self.session(session)?;
-        let head = row
-            .head_event_id
-            .clone()
-            .ok_or_else(|| StoreError::Invalid(format!("session {session} has no head event")))?;
-        let target = self.event(to)?;
-        if target.session_id.as_str() != session {
-            return Err(StoreError::Invalid(format!(
-                "event {to} belongs to session {}, not {session}; fork from it instead",
-                target.session_id
-            )));
-        }
-        let on_chain = self.ancestors(&head)?.iter().any(|e| e.id.as_str() == to);
-        if !on_chain {
-            return Err(StoreError::Invalid(format!(
-                "event {to} is not on the current chain of session {session} (it is on a branch the head moved away from)"
-            )));
-        }
-        self.write(|conn| {
-            let moved = conn.execute(
-                "UPDATE sessions SET head_event_id = ?2, last_activity_at = ?3 WHERE id = ?1 AND head_event_id = ?4",
-                params![session, to, super::now_iso(), head],
-            )?;
-            if moved == 0 {
-                return Err(StoreError::Invalid(format!(
-                    "session {session} changed while rewinding (another writer appended); try again"
-                )));
-            }
-            Ok(())
-        })?;
-        self.session(session)
-    }
-
-    // ----- reconstruction --------------------------------------------------------------
-
-    /// The messages at the session's head.
-    pub fn messages(&self, session: &str) -> Result<Reconstructed> {
-        let row = self.session(session)?;
-        match row.head_event_id {
-            Some(head) => self.messages_at(&head),
-            None => Ok(reconstruct::reconstruct(&[])),
-        }
-    }
-
-    /// The messages as they were at `event`.
-    pub fn messages_at(&self, event: &str) -> Result<Reconstructed> {
-        let start = self.event(event)?;
-        let types = reconstruct::PAYLOAD_TYPES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(",");
-        let sql = format!(
-            "SELECT id, parent_id, type, CASE WHEN type IN ({types}) THEN payload END \
-             FROM events WHERE session_id = ?1 ORDER BY sequence"
-        );
-        let chain = self.walk(
-            start,
-            |conn, session| {
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let rows = stmt.query_map([session], |r| {
-                    let payload: Option<String> = r.get(3)?;
-                    let parent: Option<String> = r.get(1)?;
-                    Ok((
-                        ChainItem {
-                            id: r.get(0)?,
-                            event_type: EventType::parse(&r.get::<_, String>(2)?),
-                            payload: payload
-                                .and_then(|p| serde_json::from_str(&p).ok())
-                                .unwrap_or(Value::Null),
-                        },
-                        parent.filter(|p| !p.is_empty()).map(EventId::from_raw),
-                    ))
-                })?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-            },
-            |(item, parent)| (&item.id, parent.as_ref()),
-        )?;
-        let items: Vec<ChainItem> = chain.into_iter().map(|(item, _)| item).collect();
-        Ok(reconstruct::reconstruct(&items))
-    }
-
-    /// Last user prompt and last assistant text of a session (its own events only).
-    pub fn previews(&self, session: &str) -> Result<(Option<String>, Option<String>)> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT payload FROM events WHERE session_id = ?1 AND type = ?2 ORDER BY sequence DESC LIMIT 1",
-        )?;
-        let mut get = |t: &str| -> Result<Option<String>> {
-            let p: Option<String> = stmt.query_row([session, t], |r| r.get(0)).optional()?;
-            Ok(p.and_then(|p| serde_json::from_str::<Value>(&p).ok()).map(|v| content_text(v.get("content"))))
-        };
-        Ok((get("message.user")?, get("message.assistant")?))
-    }
 }
 
 /// Text of a message content: a string as is; text blocks joined with no separator.
@@ -669,7 +434,7 @@ pub(crate) fn insert_event(conn: &Connection, e: &SessionEvent, depth: i64) -> R
     Ok(())
 }
 
-fn set_root(conn: &Connection, root: &SessionEvent, now: &str) -> Result<()> {
+pub(crate) fn set_root(conn: &Connection, root: &SessionEvent, now: &str) -> Result<()> {
     conn.prepare_cached(
         "UPDATE sessions SET root_event_id = ?2, head_event_id = ?2, last_activity_at = ?3,
             event_count = COALESCE(event_count,0) + 1 WHERE id = ?1",

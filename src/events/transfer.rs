@@ -233,7 +233,6 @@ fn create_session_for(conn: &Connection, first: &SessionEvent) -> std::result::R
 
 /// A readable Markdown transcript: title, facts, then each message of the conversation.
 pub fn markdown(session: &super::SessionRow, rec: &super::Reconstructed) -> String {
-    use crate::core::messages::Message;
     let mut md = String::new();
     let title = session.title.clone().unwrap_or_else(|| session.id.to_string());
     md.push_str(&format!("# {title}\n\n"));
@@ -250,14 +249,14 @@ pub fn markdown(session: &super::SessionRow, rec: &super::Reconstructed) -> Stri
     ));
     for m in rec.messages() {
         let value = serde_json::to_value(m).unwrap_or(Value::Null);
-        match m {
-            Message::User(_) => md.push_str("## User\n\n"),
-            Message::Assistant(_) => md.push_str("## Assistant\n\n"),
-            Message::ToolResult(_) => {
+        match m.role() {
+            "user" => md.push_str("## User\n\n"),
+            "assistant" => md.push_str("## Assistant\n\n"),
+            "toolResult" => {
                 let err = value.get("isError").and_then(Value::as_bool).unwrap_or(false);
                 md.push_str(if err { "## Tool result (error)\n\n" } else { "## Tool result\n\n" });
             }
-            Message::Unknown(_) => md.push_str(&format!("## {}\n\n", m.role())),
+            other => md.push_str(&format!("## {other}\n\n")),
         }
         md.push_str(&content_markdown(value.get("content")));
         md.push('\n');

@@ -3,7 +3,7 @@ use serde_json::json;
 use super::*;
 
 fn item(id: &str, t: &str, payload: Value) -> ChainItem {
-    ChainItem { id: EventId::from_raw(id), event_type: EventType::parse(t), payload }
+    ChainItem::new(id, t, &payload)
 }
 
 fn roles(r: &Reconstructed) -> Vec<String> {
