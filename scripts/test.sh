@@ -14,6 +14,11 @@ if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --all -- --check
 fi
 
+if cargo clippy --version >/dev/null 2>&1; then
+  step "cargo clippy (warnings are errors)"
+  cargo clippy --locked --all-targets -- -D warnings
+fi
+
 step "cargo test (lib, binary, integration tests, doc tests)"
 cargo test --locked
 

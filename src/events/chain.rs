@@ -81,7 +81,7 @@ impl EventStore {
             if !seen_sessions.insert(session.clone()) {
                 return Err(broken(format!("it loops back into session {session}")));
             }
-            let items = load(&self.connection(), &session)?;
+            let items = load(self.connection(), &session)?;
             // Follow the links by index first, then move the items out (no clones).
             let mut picked = Vec::new();
             let mut leaves_at: Option<EventId> = None;

@@ -389,11 +389,9 @@ pub fn reconstruct_with(
                     }
                 }
             }
-            "config.prompt_update" => {
-                if field(p, "contentBlobId").is_some_and(|v| truthy(&v)) {
-                    let hash = field(p, "newHash").map(|v| js_string(&v)).unwrap_or_default();
-                    system_prompt = Some(format!("[Updated prompt - hash: {hash}]"));
-                }
+            "config.prompt_update" if field(p, "contentBlobId").is_some_and(|v| truthy(&v)) => {
+                let hash = field(p, "newHash").map(|v| js_string(&v)).unwrap_or_default();
+                system_prompt = Some(format!("[Updated prompt - hash: {hash}]"));
             }
             _ => {}
         }

@@ -319,10 +319,9 @@ fn append_in(conn: &Connection, session: &str, events: &[NewEvent]) -> Result<Ve
         .ok_or_else(|| StoreError::SessionNotFound(session.to_owned()))?;
     let mut parent = tip.head.clone();
     let mut parent_depth = tip.head_depth;
-    let mut sequence = tip.last_sequence;
     let mut delta = CounterDelta::default();
     let mut out = Vec::with_capacity(events.len());
-    for new in events {
+    for (sequence, new) in (tip.last_sequence + 1..).zip(events) {
         let (parent_id, depth) = match &new.parent_id {
             Some(p) if Some(p.as_str()) == parent.as_deref() => (p.as_str().to_owned(), parent_depth + 1),
             Some(p) => {
@@ -342,7 +341,6 @@ fn append_in(conn: &Connection, session: &str, events: &[NewEvent]) -> Result<Ve
                 }
             },
         };
-        sequence += 1;
         let event = SessionEvent {
             id: EventId::new(),
             parent_id: Some(EventId::from_raw(parent_id)),

@@ -76,7 +76,7 @@ impl EventStore {
                             self.path().display()
                         )));
                     }
-                    create_session_for(conn, e).map_err(|m| at(m))?;
+                    create_session_for(conn, e).map_err(&at)?;
                     touched.insert(e.session_id.as_str().to_owned(), SessionState::default());
                     summary.sessions += 1;
                 }
@@ -258,7 +258,11 @@ pub fn markdown(session: &super::SessionRow, rec: &super::Reconstructed) -> Stri
             }
             other => md.push_str(&format!("## {other}\n\n")),
         }
-        md.push_str(&content_markdown(value.get("content")));
+        match (m.role(), value.get("content")) {
+            // Tool output is shown verbatim, not rendered as Markdown.
+            ("toolResult", Some(Value::String(text))) => md.push_str(&format!("```\n{}\n```\n", text.trim_end())),
+            (_, content) => md.push_str(&content_markdown(content)),
+        }
         md.push('\n');
     }
     md
