@@ -260,7 +260,9 @@ pub fn markdown(session: &super::SessionRow, rec: &super::Reconstructed) -> Stri
         }
         match (m.role(), value.get("content")) {
             // Tool output is shown verbatim, not rendered as Markdown.
-            ("toolResult", Some(Value::String(text))) => md.push_str(&format!("```\n{}\n```\n", text.trim_end())),
+            ("toolResult", Some(Value::String(text))) => {
+                md.push_str(&format!("```\n{}\n```\n", text.trim_end()))
+            }
             (_, content) => md.push_str(&content_markdown(content)),
         }
         md.push('\n');
