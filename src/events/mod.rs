@@ -4,8 +4,8 @@
 //! Owns: the database file (opening it with the TypeScript server's pragmas, migrations),
 //! the event model (`types`), appending (ids, sequence, parent chain), reading, fork,
 //! rewind, search, message reconstruction and export/import. Must not: talk to the network,
-//! know about the wire (rpc/) or run the agent. Everything here is synchronous; async callers
-//! run it on a dedicated thread or `spawn_blocking`.
+//! know about the wire (rpc/) or run the agent. [`EventStore`] is synchronous; async callers
+//! use [`StoreHandle`], which owns the store on a dedicated thread (the single writer).
 //!
 //! The schema is the TypeScript server's (see `migrations/`), so a database it wrote opens
 //! here unchanged and keeps working there after tron wrote to it. Where tron deliberately
@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod store;
 pub mod transfer;
 pub mod types;
+pub mod writer;
 
 pub use db::OpenMode;
 pub use error::{Result, StoreError};
@@ -31,6 +32,7 @@ pub use search::{SearchHit, SearchOptions};
 pub use sessions::{ListOptions, SessionRow, Workspace};
 pub use store::{EventStore, ForkResult, NewEvent, NewSession};
 pub use types::{EventPayload, EventType, SessionEvent};
+pub use writer::StoreHandle;
 
 /// The current time as the TypeScript server writes it: UTC ISO 8601 with milliseconds
 /// (`2026-01-02T03:04:05.678Z`).
