@@ -72,3 +72,39 @@ fn is_busy_sqlite(e: &StoreError) -> bool {
         _ => false,
     }
 }
+
+impl From<StoreError> for crate::core::TronError {
+    /// Store errors as the library-wide error (and so as JSON-RPC error codes): unknown
+    /// sessions and events keep their kind, bad requests become invalid input, and the
+    /// database's own troubles become internal errors with the actionable message.
+    fn from(e: StoreError) -> Self {
+        use crate::core::TronError;
+        match e {
+            StoreError::SessionNotFound(id) => {
+                TronError::SessionNotFound(crate::core::SessionId::from_raw(id))
+            }
+            StoreError::EventNotFound(id) => TronError::NotFound { what: "event", id },
+            StoreError::Invalid(msg) => TronError::InvalidInput(msg),
+            StoreError::Sqlite(inner) => TronError::Database(inner),
+            other => TronError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{RpcErrorCode, TronError};
+
+    #[test]
+    fn store_errors_map_to_rpc_codes() {
+        let code = |e: StoreError| TronError::from(e).rpc_code();
+        assert_eq!(code(StoreError::SessionNotFound("sess_x".into())), RpcErrorCode::SessionNotFound);
+        assert_eq!(code(StoreError::EventNotFound("evt_x".into())), RpcErrorCode::NotFound);
+        assert_eq!(code(StoreError::Invalid("bad".into())), RpcErrorCode::InvalidParams);
+        let locked = StoreError::Locked { path: "/tmp/x.db".into(), waited_ms: 5000 };
+        let e = TronError::from(locked);
+        assert_eq!(e.rpc_code(), RpcErrorCode::InternalError);
+        assert!(e.to_string().contains("/tmp/x.db"));
+    }
+}
