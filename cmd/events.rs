@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tron::events::{transfer, EventStore, ListOptions, OpenMode, SearchOptions, SessionEvent, SessionRow};
 use tron::settings::Paths;
 
-use crate::output::{print_json, stdout_is_tty};
+use crate::output::{print_json, print_out, stdout_is_tty};
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
@@ -127,8 +127,7 @@ pub fn run(args: EventsArgs) -> Result<()> {
             if json {
                 print_json(&fork)
             } else {
-                println!("{}", fork.new_session_id);
-                Ok(())
+                print_out(format_args!("{}\n", fork.new_session_id))
             }
         }
         EventsCommand::Rewind { session, event_id } => {
@@ -136,8 +135,7 @@ pub fn run(args: EventsArgs) -> Result<()> {
             if json {
                 print_json(&json!({"sessionId": row.id, "headEventId": row.head_event_id}))
             } else {
-                println!("{} head is now {}", row.id, event_id);
-                Ok(())
+                print_out(format_args!("{} head is now {}\n", row.id, event_id))
             }
         }
         EventsCommand::Export { session, format, out } => export(&store, &session, format, out),
@@ -283,8 +281,7 @@ fn messages(store: &EventStore, json: bool, session: &str, at: Option<&str>) -> 
         return print_json(&rec);
     }
     let row = store.session(session)?;
-    print!("{}", transfer::markdown(&row, &rec));
-    Ok(())
+    print_out(format_args!("{}", transfer::markdown(&row, &rec)))
 }
 
 fn search(store: &EventStore, json: bool, query: &str, opts: &SearchOptions) -> Result<()> {
@@ -359,13 +356,12 @@ fn import(store: &EventStore, json: bool, file: &PathBuf) -> Result<()> {
     if json {
         print_json(&summary)
     } else {
-        println!(
-            "imported {} events in {} sessions into {}",
+        print_out(format_args!(
+            "imported {} events in {} sessions into {}\n",
             summary.events,
             summary.sessions,
             store.path().display()
-        );
-        Ok(())
+        ))
     }
 }
 

@@ -58,6 +58,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `tron events show X | head`: the reader went away; that is not a failure.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             output::print_error(&e);
             ExitCode::FAILURE

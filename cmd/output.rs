@@ -31,3 +31,22 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     writeln!(out)?;
     Ok(())
 }
+
+/// Whether the error is stdout's reader having gone away (EPIPE).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `text` to stdout (an error, not a panic, when the reader has gone away).
+pub fn print_out(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(text)?;
+    out.flush()?;
+    Ok(())
+}

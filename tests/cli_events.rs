@@ -283,3 +283,28 @@ fn list_without_any_database_at_the_default_place_is_empty_not_an_error() {
     cmd.args(["events", "list"]).env("TRON_EVENT_STORE_DB", dir.path().join("x.db"));
     assert!(stderr_of(cmd).contains("no event database at"));
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let f = fixture();
+    let store = EventStore::open(&f.db, OpenMode::Existing).unwrap();
+    let many: Vec<NewEvent> =
+        (0..3000).map(|i| NewEvent::raw("message.user", json!({ "content": format!("line {i}") }))).collect();
+    store.append_batch(&f.session, &many).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
+        .args(["events", "show", &f.session, "--db"])
+        .arg(&f.db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one chunk, then hang up, as `| head -1` does.
+    let mut first = [0u8; 64];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "status {:?}, stderr {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
