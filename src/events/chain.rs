@@ -27,6 +27,18 @@ pub(crate) enum Parent<'a> {
     Id(&'a EventId),
 }
 
+/// A row loaded for reconstruction, with how it names its parent.
+struct Loaded {
+    item: ChainItem,
+    parent: OwnedParent,
+}
+
+impl AsRef<ChainItem> for Loaded {
+    fn as_ref(&self) -> &ChainItem {
+        &self.item
+    }
+}
+
 /// [`Parent`], owned by a loaded row.
 enum OwnedParent {
     Root,
@@ -126,6 +138,15 @@ impl EventStore {
                         None => leaves_at = Some(id.clone()),
                     }
                 }
+            }
+            let whole_session = leaves_at.is_none()
+                && chain.is_empty()
+                && picked.len() == items.len()
+                && picked.iter().rev().enumerate().all(|(pos, &i)| pos == i);
+            if whole_session {
+                // The common case: the chain is every event of one linear session, in the
+                // order they were loaded; hand them back without moving them around.
+                return Ok(items);
             }
             let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
             chain.extend(picked.into_iter().filter_map(|i| slots[i].take()));
@@ -248,7 +269,7 @@ impl EventStore {
         let row = self.session(session)?;
         match row.head_event_id {
             Some(head) => self.messages_at(&head),
-            None => Ok(reconstruct::reconstruct(&[])),
+            None => Ok(reconstruct::reconstruct::<ChainItem>(&[])),
         }
     }
 
@@ -265,14 +286,14 @@ impl EventStore {
             |conn, session| {
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let mut rows = stmt.query([session])?;
-                let mut items: Vec<(ChainItem, OwnedParent)> = Vec::new();
+                let mut items: Vec<Loaded> = Vec::new();
                 while let Some(r) = rows.next()? {
                     let id: EventId = r.get(0)?;
                     // Compare the parent with the previous row's id in place: in a linear
                     // session that is every row, and no parent id needs to be kept.
                     let parent = match r.get_ref(1)?.as_str_or_null()? {
                         None | Some("") => OwnedParent::Root,
-                        Some(p) if items.last().is_some_and(|(prev, _)| prev.id.as_str() == p) => {
+                        Some(p) if items.last().is_some_and(|prev| prev.item.id.as_str() == p) => {
                             OwnedParent::Previous
                         }
                         Some(p) => OwnedParent::Id(EventId::from_raw(p)),
@@ -282,18 +303,18 @@ impl EventStore {
                         event_type: EventType::parse(r.get_ref(2)?.as_str()?),
                         payload: r.get(3)?,
                     };
-                    items.push((item, parent));
+                    items.push(Loaded { item, parent });
                 }
                 Ok(items)
             },
-            |(item, parent)| (&item.id, parent.as_link()),
+            |l| (&l.item.id, l.parent.as_link()),
         )?;
-        let items: Vec<ChainItem> = chain.into_iter().map(|(item, _)| item).collect();
+        let items = chain;
         let mut on_chain: Option<HashMap<&str, usize>> = None;
         let mut lookup_error = None;
         let rec = reconstruct::reconstruct_with(&items, |tool_call_id| {
             let on_chain = on_chain.get_or_insert_with(|| {
-                items.iter().enumerate().map(|(i, item)| (item.id.as_str(), i)).collect()
+                items.iter().enumerate().map(|(i, l)| (l.item.id.as_str(), i)).collect()
             });
             match self.tool_call_arguments(tool_call_id, on_chain) {
                 Ok(args) => args,

@@ -64,6 +64,12 @@ pub struct ChainItem {
     pub payload: Option<String>,
 }
 
+impl AsRef<ChainItem> for ChainItem {
+    fn as_ref(&self) -> &ChainItem {
+        self
+    }
+}
+
 impl ChainItem {
     /// An item from a parsed payload (tests and callers that already hold values).
     pub fn new(id: impl Into<String>, event_type: &str, payload: &Value) -> Self {
@@ -335,13 +341,14 @@ fn raw(json: String) -> Box<RawValue> {
 
 /// Rebuilds the messages from a chain of events, root first. The arguments of `tool.call`
 /// events are read from the chain items' payloads.
-pub fn reconstruct(chain: &[ChainItem]) -> Reconstructed {
+pub fn reconstruct<I: AsRef<ChainItem>>(chain: &[I]) -> Reconstructed {
     let mut calls: Option<HashMap<String, String>> = None;
     reconstruct_with(chain, |id| {
         calls
             .get_or_insert_with(|| {
                 chain
                     .iter()
+                    .map(AsRef::as_ref)
                     .filter(|item| item.event_type.as_str() == "tool.call")
                     .filter_map(|item| item.payload.as_deref())
                     .filter_map(|p| {
@@ -360,15 +367,15 @@ pub fn reconstruct(chain: &[ChainItem]) -> Reconstructed {
 /// given a tool-call id, the `arguments` JSON of the chain's last `tool.call` event with
 /// that id. The store answers it with one indexed lookup, so `tool.call` payloads need not
 /// be loaded at all.
-pub fn reconstruct_with(
-    chain: &[ChainItem],
+pub fn reconstruct_with<I: AsRef<ChainItem>>(
+    chain: &[I],
     mut tool_arguments: impl FnMut(&str) -> Option<String>,
 ) -> Reconstructed {
     // Pass 1: what later events refer back to.
     let mut deleted: HashSet<String> = HashSet::new();
     let mut reasoning_level = None;
     let mut system_prompt = None;
-    for item in chain {
+    for item in chain.iter().map(AsRef::as_ref) {
         let p = item.payload.as_deref();
         match item.event_type.as_str() {
             "message.deleted" => {
@@ -402,7 +409,7 @@ pub fn reconstruct_with(
     let mut pending: Vec<ToolResultFields<'_>> = Vec::new();
     let mut totals = TokenTotals::default();
     let mut turn_count = 0;
-    for item in chain {
+    for item in chain.iter().map(AsRef::as_ref) {
         if !deleted.is_empty() && deleted.contains(item.id.as_str()) {
             continue;
         }
