@@ -5,4 +5,5 @@
 
 pub mod core;
 pub mod events;
+pub mod llm;
 pub mod settings;
