@@ -1,6 +1,7 @@
 //! The `tron` binary: flag parsing and dispatch only. Each subcommand lives in its own file
 //! and calls into the library.
 
+mod chat;
 mod events;
 mod output;
 
@@ -20,8 +21,8 @@ struct Cli {
 enum Command {
     /// Run the WebSocket JSON-RPC server the Tron iOS app talks to (not built yet)
     Serve(NotBuilt),
-    /// Send one prompt to the agent and stream the answer (not built yet)
-    Chat(NotBuilt),
+    /// Send one prompt to the agent and stream the answer (Claude models, no tools yet)
+    Chat(chat::ChatArgs),
     /// Inspect, search, fork, rewind, export and import the SQLite event log
     Events(events::EventsArgs),
     /// Sign in with OAuth, manage API keys (not built yet)
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(_) => not_built("serve", 6),
-        Command::Chat(_) => not_built("chat", 5),
+        Command::Chat(args) => chat::run(args),
         Command::Events(args) => events::run(args),
         Command::Auth(_) => not_built("auth", 8),
         Command::Embed(_) => not_built("embed", 10),

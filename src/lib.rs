@@ -3,7 +3,9 @@
 //! The library holds everything; the `tron` binary (cmd/) only parses flags, calls into
 //! these modules and prints. See `DESIGN.md`-style module docs at the top of each `mod.rs`.
 
+pub mod agent;
 pub mod core;
 pub mod events;
 pub mod llm;
 pub mod settings;
+pub mod testing;

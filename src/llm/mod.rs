@@ -10,6 +10,10 @@
 //!
 //! - [`models`]: the model registry ([`lookup`], [`all`]) and cost ([`cost`], [`SessionCost`]).
 
+pub mod anthropic;
 pub mod models;
+pub mod provider;
+pub mod sse;
 
 pub use models::{all, cost, lookup, ModelInfo, PriceTier, Pricing, ProviderKind, SessionCost, UnknownModel};
+pub use provider::{EventStream, LlmError, Provider, Request};

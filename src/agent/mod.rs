@@ -1,0 +1,14 @@
+//! The agent: runs a prompt through a model and records every step in the event store.
+//!
+//! Owns: the turn loop (user message -> provider stream -> assistant message), the order in
+//! which events are persisted, and the events a turn writes (the TypeScript server's
+//! `message.user`, `stream.turn_start`, `message.assistant`, `stream.turn_end`,
+//! `error.provider`). Must not: know a provider's wire format (llm/), print or shape wire
+//! frames (cmd/, rpc/), or touch SQLite directly (it goes through [`crate::events::StoreHandle`]).
+//!
+//! Not built yet (issue 5): tools, hooks, skills, compaction, subagents. A turn whose model
+//! asks for a tool ends with [`TurnError::ToolsUnavailable`] after persisting the answer.
+
+pub mod turn;
+
+pub use turn::{run_turn, TurnError, TurnOutcome, TurnSettings};

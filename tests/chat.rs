@@ -1,0 +1,186 @@
+//! `tron chat` through the real binary against the scripted mock LLM server: the answer is
+//! streamed to stdout, every event is persisted in the TypeScript shapes, provider errors
+//! are clear and persisted, and bad input changes nothing.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::{json, Value};
+use tron::events::{EventStore, ListOptions, OpenMode};
+use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+fn text_reply(text: &str, input: u64, output: u64) -> ScriptedResponse {
+    ScriptedResponse::Stream {
+        steps: vec![
+            Step::Text { text: text.into() },
+            Step::Usage {
+                input_tokens: input,
+                output_tokens: output,
+                cache_read_tokens: 0,
+                cache_creation_tokens: 0,
+            },
+            Step::Stop { reason: "end_turn".into() },
+        ],
+    }
+}
+
+fn chat(mock: &MockLlm, db: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("tron").unwrap();
+    cmd.arg("chat")
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
+        .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
+        .env_remove("ANTHROPIC_BASE_URL")
+        .env_remove("CLAUDE_CODE_OAUTH_TOKEN");
+    cmd
+}
+
+fn events_of(db: &Path) -> (String, Vec<(String, Value)>) {
+    let store = EventStore::open(db, OpenMode::Existing).unwrap();
+    let session = store.list_sessions(&ListOptions::default()).unwrap().remove(0).id.into_string();
+    let events = store
+        .events(&session)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event_type.as_str().to_owned(), e.payload))
+        .collect();
+    (session, events)
+}
+
+#[test]
+fn a_prompt_streams_the_answer_and_persists_the_turn() {
+    let rt = runtime();
+    let mock = rt
+        .block_on(MockLlm::start(Script {
+            responses: vec![text_reply("The tokenizer drops the last byte.", 1200, 40)],
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    let cwd = dir.path().to_str().unwrap();
+    let out = chat(&mock, &db, &["why does the parser fail?", "--model", "claude-sonnet-4-5", "--cwd", cwd])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "The tokenizer drops the last byte.\n");
+
+    let (_, events) = events_of(&db);
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        ["session.start", "message.user", "stream.turn_start", "message.assistant", "stream.turn_end"]
+    );
+    assert_eq!(events[1].1, json!({"content": "why does the parser fail?"}));
+    assert_eq!(events[2].1, json!({"turn": 1}));
+    let assistant = &events[3].1;
+    assert_eq!(assistant["content"], json!([{"type": "text", "text": "The tokenizer drops the last byte."}]));
+    assert_eq!(assistant["stopReason"], "end_turn");
+    assert_eq!(assistant["turn"], 1);
+    assert_eq!(assistant["tokenUsage"]["inputTokens"], 1200);
+    assert_eq!(assistant["tokenUsage"]["outputTokens"], 40);
+    let turn_end = &events[4].1;
+    assert_eq!(turn_end["turn"], 1);
+    assert!(turn_end["cost"].as_f64().unwrap() > 0.0, "{turn_end}");
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.path, "/v1/messages");
+    assert!(r.headers.iter().any(|(k, v)| k == "x-api-key" && v == "sk-ant-test-key"));
+    assert_eq!(r.body["stream"], true);
+    assert_eq!(r.body["messages"][0]["role"], "user");
+}
+
+#[test]
+fn a_second_prompt_continues_the_session_with_its_history() {
+    let rt = runtime();
+    let script = Script { responses: vec![text_reply("Hello!", 10, 2), text_reply("You said hi.", 20, 4)] };
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    chat(&mock, &db, &["hi"]).assert().success();
+    let (session, _) = events_of(&db);
+    let out =
+        chat(&mock, &db, &["what did I say?", "--session", &session]).assert().success().get_output().clone();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "You said hi.\n");
+    let second = &mock.requests()[1].body["messages"];
+    assert_eq!(second.as_array().unwrap().len(), 3, "{second}");
+    assert_eq!(second[1]["role"], "assistant");
+    let (_, events) = events_of(&db);
+    assert_eq!(events.iter().filter(|(t, _)| t == "stream.turn_start").count(), 2);
+    assert_eq!(events.last().unwrap().1["turn"], 2);
+}
+
+#[test]
+fn json_output_is_one_event_per_line_and_a_result() {
+    let rt = runtime();
+    let mock = rt.block_on(MockLlm::start(Script { responses: vec![text_reply("ok", 5, 1)] })).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        chat(&mock, &dir.path().join("prod.db"), &["hi", "--json"]).assert().success().get_output().clone();
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|l| l["type"] == "text_delta"));
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "result");
+    assert_eq!(last["stopReason"], "end_turn");
+    assert!(last["sessionId"].as_str().unwrap().starts_with("sess_"));
+}
+
+#[test]
+fn a_provider_error_is_clear_and_persisted() {
+    let rt = runtime();
+    let script = Script {
+        responses: vec![ScriptedResponse::HttpError {
+            status: 401,
+            body: json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+            retry_after: None,
+        }],
+    };
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    let out = chat(&mock, &db, &["hi"]).assert().code(1).get_output().clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: ") && err.contains("401") && err.contains("invalid x-api-key"), "{err}");
+    let (_, events) = events_of(&db);
+    assert_eq!(events.last().unwrap().0, "error.provider");
+    assert_eq!(mock.requests().len(), 1, "a 401 is not retried");
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let rt = runtime();
+    let mock = rt.block_on(MockLlm::start(Script { responses: vec![] })).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    let out = chat(&mock, &db, &["hi", "--model", "claude-sonet-4-5"]).assert().code(1).get_output().clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown model \"claude-sonet-4-5\"") && err.contains("claude-sonnet-4-5"), "{err}");
+    EventStore::open(&db, OpenMode::Create).unwrap();
+    let out = chat(&mock, &db, &["hi", "--session", "sess_nope"]).assert().code(1).get_output().clone();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("session not found: sess_nope"));
+    let mut cmd = chat(&mock, &db, &["hi"]);
+    cmd.env_remove("ANTHROPIC_API_KEY");
+    let err = String::from_utf8(cmd.assert().code(1).get_output().stderr.clone()).unwrap();
+    assert!(err.contains("ANTHROPIC_API_KEY"), "{err}");
+    assert!(mock.requests().is_empty());
+}
+
+#[test]
+fn continuing_a_session_needs_an_existing_database() {
+    let rt = runtime();
+    let mock = rt.block_on(MockLlm::start(Script { responses: vec![] })).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.db");
+    let out = chat(&mock, &db, &["hi", "--session", "sess_x"]).assert().code(1).get_output().clone();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("no event database"));
+    assert!(!db.exists());
+}
