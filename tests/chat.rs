@@ -41,9 +41,15 @@ fn chat(mock: &MockLlm, db: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// The session's events as (type, payload); every one must parse as its typed payload.
 fn events_of(db: &Path) -> (String, Vec<(String, Value)>) {
     let store = EventStore::open(db, OpenMode::Existing).unwrap();
     let session = store.list_sessions(&ListOptions::default()).unwrap().remove(0).id.into_string();
+    for e in store.events(&session).unwrap() {
+        e.typed().unwrap_or_else(|err| {
+            panic!("{} does not have its TypeScript shape: {err}\n{}", e.event_type, e.payload)
+        });
+    }
     let events = store
         .events(&session)
         .unwrap()
@@ -151,7 +157,11 @@ fn a_provider_error_is_clear_and_persisted() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("error: ") && err.contains("401") && err.contains("invalid x-api-key"), "{err}");
     let (_, events) = events_of(&db);
-    assert_eq!(events.last().unwrap().0, "error.provider");
+    let (kind, payload) = events.last().unwrap();
+    assert_eq!(kind, "error.provider");
+    assert_eq!(payload["provider"], "anthropic");
+    assert_eq!(payload["retryable"], false);
+    assert_eq!(payload["code"], "401");
     assert_eq!(mock.requests().len(), 1, "a 401 is not retried");
 }
 

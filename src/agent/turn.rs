@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use crate::core::content::{ArgumentsKey, ContentBlock};
 use crate::core::messages::{AssistantMessage, Message, StopReason};
 use crate::core::stream::StreamEvent;
-use crate::events::{NewEvent, StoreError, StoreHandle};
+use crate::events::types::ErrorProviderPayload;
+use crate::events::{EventPayload, NewEvent, StoreError, StoreHandle};
 use crate::llm::models::{self, ModelInfo};
 use crate::llm::{LlmError, Provider, Request};
 
@@ -98,9 +99,20 @@ pub async fn run_turn(
                 }
             }
             Err(e) => {
-                let payload =
-                    json!({ "error": e.to_string(), "provider": provider.name(), "recoverable": false });
-                store.append(session, NewEvent::raw("error.provider", payload)).await?;
+                let (code, retry_after) = match &e {
+                    LlmError::Http { status, retry_after, .. } => (Some(status.to_string()), *retry_after),
+                    LlmError::Stream { kind, .. } => (Some(kind.clone()), None),
+                    _ => (None, None),
+                };
+                let payload = ErrorProviderPayload {
+                    provider: provider.name().to_owned(),
+                    error: e.to_string(),
+                    code,
+                    retryable: e.is_retryable(),
+                    retry_after: retry_after.and_then(serde_json::Number::from_f64),
+                    extra: Default::default(),
+                };
+                store.append(session, NewEvent::new(EventPayload::from(payload))).await?;
                 return Err(e.into());
             }
         }
