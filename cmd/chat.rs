@@ -11,7 +11,9 @@ use tron::agent::{run_turn, TurnError, TurnSettings};
 use tron::core::stream::StreamEvent;
 use tron::events::{EventStore, NewSession, OpenMode, StoreHandle};
 use tron::llm::anthropic::AnthropicProvider;
+use tron::llm::google::GoogleProvider;
 use tron::llm::models::{self, ProviderKind};
+use tron::llm::openai::OpenAiChatProvider;
 use tron::llm::Provider;
 use tron::settings::Paths;
 
@@ -50,7 +52,14 @@ pub fn run(args: ChatArgs) -> Result<()> {
     let model = models::lookup(&args.model)?;
     let provider: Box<dyn Provider> = match model.provider {
         ProviderKind::Anthropic => Box::new(AnthropicProvider::from_env()?),
-        other => bail!("the {other} provider is not built yet in this version (issue 5); use a Claude model"),
+        ProviderKind::OpenAi => Box::new(OpenAiChatProvider::from_env()?),
+        ProviderKind::Google => Box::new(GoogleProvider::from_env()?),
+        ProviderKind::OpenAiCodex => {
+            bail!(
+                "{} needs a ChatGPT sign-in, which arrives with `tron auth login openai` (issue 8)",
+                model.id
+            )
+        }
     };
     let db = args.db.clone().unwrap_or_else(|| Paths::from_env().event_db);
     // Continuing a session needs its database; a new session may create it.

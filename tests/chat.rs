@@ -37,7 +37,11 @@ fn chat(mock: &MockLlm, db: &Path, args: &[&str]) -> Command {
         .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
         .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
         .env_remove("ANTHROPIC_BASE_URL")
-        .env_remove("CLAUDE_CODE_OAUTH_TOKEN");
+        .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
+        .env("OPENAI_API_KEY", "sk-openai-test")
+        .env("TRON_OPENAI_BASE_URL", mock.base_url())
+        .env("GEMINI_API_KEY", "gemini-test")
+        .env("TRON_GOOGLE_BASE_URL", mock.base_url());
     cmd
 }
 
@@ -193,4 +197,21 @@ fn continuing_a_session_needs_an_existing_database() {
     let out = chat(&mock, &db, &["hi", "--session", "sess_x"]).assert().code(1).get_output().clone();
     assert!(String::from_utf8(out.stderr).unwrap().contains("no event database"));
     assert!(!db.exists());
+}
+
+#[test]
+fn openai_and_gemini_models_stream_through_their_own_formats() {
+    let rt = runtime();
+    let script = Script { responses: vec![text_reply("from gpt", 30, 3), text_reply("from gemini", 40, 4)] };
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    let out = chat(&mock, &db, &["hi", "--model", "gpt-4o"]).assert().success().get_output().clone();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "from gpt\n");
+    let out =
+        chat(&mock, &db, &["hi", "--model", "gemini-2.5-flash"]).assert().success().get_output().clone();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "from gemini\n");
+    let paths: Vec<String> = mock.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths[0], "/v1/chat/completions");
+    assert!(paths[1].starts_with("/v1beta/models/gemini-2.5-flash:streamGenerateContent"), "{}", paths[1]);
 }

@@ -11,7 +11,9 @@
 //! - [`models`]: the model registry ([`lookup`], [`all`]) and cost ([`cost`], [`SessionCost`]).
 
 pub mod anthropic;
+pub mod google;
 pub mod models;
+pub mod openai;
 pub mod provider;
 pub mod sse;
 
