@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use tron::agent::{run_turn, TurnError, TurnSettings};
+use tron::agent::{run_turn, Agent, AgentEvent, TurnError, TurnSettings};
 use tron::core::stream::StreamEvent;
 use tron::events::{EventStore, NewSession, OpenMode, StoreHandle};
 use tron::llm::anthropic::AnthropicProvider;
@@ -16,6 +16,7 @@ use tron::llm::models::{self, ProviderKind};
 use tron::llm::openai::OpenAiChatProvider;
 use tron::llm::Provider;
 use tron::settings::Paths;
+use tron::tools::{ToolContext, ToolRegistry};
 
 /// The model used when `--model` is not given.
 const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
@@ -39,6 +40,12 @@ pub struct ChatArgs {
     /// System prompt
     #[arg(long)]
     system: Option<String>,
+    /// Offer no tools to the model (answer only)
+    #[arg(long)]
+    no_tools: bool,
+    /// Most model calls for this prompt (each tool round trip is one)
+    #[arg(long, default_value_t = 50)]
+    max_turns: u32,
     /// The event database [default: $TRON_EVENT_STORE_DB, else ~/.tron/db/prod.db]
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
@@ -65,8 +72,11 @@ pub fn run(args: ChatArgs) -> Result<()> {
     // Continuing a session needs its database; a new session may create it.
     let mode = if args.session.is_some() { OpenMode::Existing } else { OpenMode::Create };
     let store = EventStore::open(&db, mode)?;
-    let session = match &args.session {
-        Some(id) => store.session(id)?.id.into_string(),
+    let (session, cwd) = match &args.session {
+        Some(id) => {
+            let row = store.session(id)?;
+            (row.id.into_string(), PathBuf::from(row.working_directory))
+        }
         None => {
             let cwd = match &args.cwd {
                 Some(dir) => dir
@@ -80,26 +90,34 @@ pub fn run(args: ChatArgs) -> Result<()> {
                 provider: Some(model.provider.to_string()),
                 ..Default::default()
             };
-            store.create_session(new)?.0.id.into_string()
+            (store.create_session(new)?.0.id.into_string(), cwd)
         }
     };
     let store = StoreHandle::spawn(store);
-    let settings =
-        TurnSettings { model, max_tokens: None, thinking_budget: args.thinking, system: args.system.clone() };
+    let settings = TurnSettings {
+        model,
+        max_tokens: None,
+        thinking_budget: args.thinking,
+        system: args.system.clone(),
+        max_turns: args.max_turns,
+    };
+    let tools = if args.no_tools { ToolRegistry::new() } else { tron::tools::core_tools() };
+    let ctx = ToolContext::new(cwd);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let json = args.json;
     let tty = std::io::stdout().is_terminal();
     let show_thinking = !json && std::io::stderr().is_terminal();
+    let agent =
+        Agent { store: &store, provider: provider.as_ref(), tools: &tools, ctx: &ctx, settings: &settings };
     let result =
-        runtime.block_on(run_turn(&store, provider.as_ref(), &session, &prompt, &settings, |event| {
-            print_event(event, json, show_thinking)
-        }));
+        runtime.block_on(run_turn(agent, &session, &prompt, |event| print_event(event, json, show_thinking)));
     let mut out = std::io::stdout().lock();
     match result {
         Ok(outcome) => {
             if json {
                 let line = json!({"type": "result", "sessionId": session, "turn": outcome.turn,
-                    "stopReason": outcome.stop_reason, "usage": outcome.message.usage, "cost": outcome.cost});
+                    "stopReason": outcome.stop_reason, "usage": outcome.message.usage, "cost": outcome.cost,
+                    "toolCalls": outcome.tool_calls});
                 writeln!(out, "{line}")?;
             } else {
                 writeln!(out)?;
@@ -115,9 +133,9 @@ pub fn run(args: ChatArgs) -> Result<()> {
             out.flush()?;
             Ok(())
         }
-        Err(TurnError::ToolsUnavailable(tool)) => {
+        Err(e @ (TurnError::ToolsUnavailable(_) | TurnError::TooManyTurns(_))) => {
             writeln!(out)?;
-            bail!("the model called the tool `{tool}`, but tools are not built yet in this version (issue 5); the answer so far is saved in {session}")
+            bail!("{e}; everything so far is saved in {session}")
         }
         Err(e) => bail!("{e} (the prompt is saved in session {session})"),
     }
@@ -141,11 +159,20 @@ fn read_prompt(arg: Option<&str>) -> Result<String> {
     Ok(prompt)
 }
 
-/// Streams text to stdout as it arrives (thinking dimmed on a terminal's stderr), or every
-/// event as a JSON line with `--json`.
-fn print_event(event: &StreamEvent, json: bool, show_thinking: bool) {
+/// Streams text to stdout as it arrives (thinking and tool activity dimmed on a terminal's
+/// stderr), or every event as a JSON line with `--json`.
+fn print_event(event: AgentEvent<'_>, json: bool, show_progress: bool) {
     if json {
-        if let Ok(line) = serde_json::to_string(event) {
+        let line = match event {
+            AgentEvent::Stream(e) => serde_json::to_value(e).ok(),
+            AgentEvent::ToolStart { id, name, arguments } => {
+                Some(json!({"type": "tool_start", "toolCallId": id, "name": name, "arguments": arguments}))
+            }
+            AgentEvent::ToolEnd { id, name, result, duration_ms } => Some(json!({"type": "tool_end",
+                "toolCallId": id, "name": name, "isError": result.is_error.unwrap_or(false),
+                "durationMs": duration_ms, "output": result.text_content()})),
+        };
+        if let Some(line) = line {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
             let _ = out.flush();
@@ -153,21 +180,29 @@ fn print_event(event: &StreamEvent, json: bool, show_thinking: bool) {
         return;
     }
     match event {
-        StreamEvent::TextDelta { delta } => {
+        AgentEvent::Stream(StreamEvent::TextDelta { delta }) => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(delta.as_bytes());
             let _ = out.flush();
         }
-        StreamEvent::ThinkingDelta { delta } if show_thinking => {
+        AgentEvent::Stream(StreamEvent::ThinkingDelta { delta }) if show_progress => {
             eprint!("\x1b[2m{delta}\x1b[0m");
         }
-        StreamEvent::ThinkingEnd { .. } if show_thinking => eprintln!(),
-        StreamEvent::Retry { attempt, max_retries, delay_ms, error } => {
+        AgentEvent::Stream(StreamEvent::ThinkingEnd { .. }) if show_progress => eprintln!(),
+        AgentEvent::Stream(StreamEvent::Retry { attempt, max_retries, delay_ms, error }) => {
             eprintln!(
                 "retrying ({attempt}/{max_retries}) in {:.1} s: {}",
                 *delay_ms as f64 / 1000.0,
                 error.message
             );
+        }
+        AgentEvent::ToolStart { name, arguments, .. } if show_progress => {
+            let summary: String = arguments.to_string().chars().take(120).collect();
+            eprintln!("\x1b[2m▸ {name} {summary}\x1b[0m");
+        }
+        AgentEvent::ToolEnd { name, result, duration_ms, .. } if show_progress => {
+            let mark = if result.is_error.unwrap_or(false) { "✗" } else { "✓" };
+            eprintln!("\x1b[2m{mark} {name} ({:.1} s)\x1b[0m", duration_ms as f64 / 1000.0);
         }
         _ => {}
     }

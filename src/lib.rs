@@ -9,3 +9,4 @@ pub mod events;
 pub mod llm;
 pub mod settings;
 pub mod testing;
+pub mod tools;

@@ -215,3 +215,93 @@ fn openai_and_gemini_models_stream_through_their_own_formats() {
     assert_eq!(paths[0], "/v1/chat/completions");
     assert!(paths[1].starts_with("/v1beta/models/gemini-2.5-flash:streamGenerateContent"), "{}", paths[1]);
 }
+
+#[test]
+fn tool_calls_run_in_the_session_directory_and_their_results_go_back_to_the_model() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("marker.txt"), "found me\n").unwrap();
+    let script = Script {
+        responses: vec![
+            ScriptedResponse::Stream {
+                steps: vec![
+                    Step::Text { text: "Let me look.".into() },
+                    Step::ToolCall {
+                        id: "toolu_1".into(),
+                        name: "Bash".into(),
+                        input: json!({"command": "cat marker.txt"}),
+                    },
+                    Step::Usage {
+                        input_tokens: 100,
+                        output_tokens: 20,
+                        cache_read_tokens: 0,
+                        cache_creation_tokens: 0,
+                    },
+                ],
+            },
+            text_reply("The file says: found me.", 150, 10),
+        ],
+    };
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let db = dir.path().join("prod.db");
+    let cwd = dir.path().to_str().unwrap();
+    let out =
+        chat(&mock, &db, &["what is in marker.txt?", "--cwd", cwd]).assert().success().get_output().clone();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "Let me look.The file says: found me.\n");
+
+    let (_, events) = events_of(&db);
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "session.start",
+            "message.user",
+            "stream.turn_start",
+            "message.assistant",
+            "tool.call",
+            "tool.result",
+            "stream.turn_end",
+            "stream.turn_start",
+            "message.assistant",
+            "stream.turn_end"
+        ]
+    );
+    let assistant = &events[3].1;
+    assert_eq!(assistant["stopReason"], "tool_use");
+    assert_eq!(assistant["content"][1]["type"], "tool_use");
+    assert_eq!(assistant["content"][1]["input"], json!({"command": "cat marker.txt"}));
+    assert_eq!(events[4].1["name"], "Bash");
+    assert_eq!(events[4].1["arguments"], json!({"command": "cat marker.txt"}));
+    assert_eq!(events[5].1["toolCallId"], "toolu_1");
+    assert_eq!(events[5].1["isError"], false);
+    assert!(events[5].1["content"].as_str().unwrap().contains("found me"), "{}", events[5].1);
+
+    // The second request carries the tool result back.
+    let second = &mock.requests()[1].body["messages"];
+    let last = second.as_array().unwrap().last().unwrap();
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"][0]["type"], "tool_result");
+    assert_eq!(last["content"][0]["tool_use_id"], "toolu_1");
+    assert!(mock.requests()[0].body["tools"].as_array().unwrap().iter().any(|t| t["name"] == "Bash"));
+}
+
+#[test]
+fn without_tools_a_tool_call_ends_the_run_with_a_clear_error() {
+    let rt = runtime();
+    let script = Script {
+        responses: vec![ScriptedResponse::Stream {
+            steps: vec![Step::ToolCall {
+                id: "toolu_1".into(),
+                name: "Bash".into(),
+                input: json!({"command": "ls"}),
+            }],
+        }],
+    };
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    let out = chat(&mock, &db, &["list files", "--no-tools"]).assert().code(1).get_output().clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("`Bash`") && err.contains("no tools"), "{err}");
+    assert!(mock.requests()[0].body.get("tools").is_none_or(|t| t.as_array().is_some_and(|a| a.is_empty())));
+}

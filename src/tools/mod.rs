@@ -1,0 +1,109 @@
+//! The agent's tools: one file per tool, and the registry that offers them to the model.
+//!
+//! Owns: each tool's name, description and JSON-schema parameters (the TypeScript server's,
+//! so models see the same tools), argument validation, running the tool in the session's
+//! working directory, and the result text the model sees (with output limits). Must not:
+//! persist events or talk to providers (the agent does both) or print anything.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::core::tools::{ToolDefinition, ToolResult};
+use crate::core::wire::JsonObject;
+
+/// Receives a tool's output as it is produced (e.g. Bash stdout chunks), for live display.
+pub type OutputSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Where and how a tool call runs.
+#[derive(Clone)]
+pub struct ToolContext {
+    /// The session's working directory; relative paths resolve against it.
+    pub working_directory: PathBuf,
+    /// Receives output as it is produced, for live display.
+    pub on_output: Option<OutputSink>,
+}
+
+impl std::fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolContext").field("working_directory", &self.working_directory).finish()
+    }
+}
+
+impl ToolContext {
+    /// A context for `dir` with no live output.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { working_directory: dir.into(), on_output: None }
+    }
+}
+
+/// The future a tool returns.
+pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = ToolResult> + Send + 'a>>;
+
+/// One tool the model can call. Failures are results with `isError: true` (the model reads
+/// them and can react), never panics or `Err`s.
+pub trait Tool: Send + Sync {
+    /// The definition sent to the model (name, description, JSON-schema parameters).
+    fn definition(&self) -> ToolDefinition;
+
+    /// Runs one call with the model's arguments.
+    fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a>;
+}
+
+/// The tools offered to the model, by name.
+#[derive(Default, Clone)]
+pub struct ToolRegistry {
+    tools: Vec<Arc<dyn Tool>>,
+}
+
+impl std::fmt::Debug for ToolRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.tools.iter().map(|t| t.definition().name)).finish()
+    }
+}
+
+impl ToolRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tool (a later tool with the same name replaces the earlier one).
+    pub fn register(&mut self, tool: Arc<dyn Tool>) {
+        let name = tool.definition().name;
+        self.tools.retain(|t| t.definition().name != name);
+        self.tools.push(tool);
+    }
+
+    /// The tool called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.tools.iter().find(|t| t.definition().name == name).cloned()
+    }
+
+    /// Every definition, in registration order.
+    pub fn definitions(&self) -> Vec<ToolDefinition> {
+        self.tools.iter().map(|t| t.definition()).collect()
+    }
+
+    /// Whether no tools are registered.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+}
+
+pub mod bash;
+pub mod edit;
+pub mod read;
+mod tool_support;
+pub mod write;
+
+/// The core tools (`Read`, `Write`, `Edit`, `Bash`) in a fresh registry.
+pub fn core_tools() -> ToolRegistry {
+    let mut registry = ToolRegistry::new();
+    registry.register(Arc::new(read::ReadTool::new()));
+    registry.register(Arc::new(write::WriteTool::new()));
+    registry.register(Arc::new(edit::EditTool::new()));
+    registry.register(Arc::new(bash::BashTool::new()));
+    registry
+}
