@@ -2,17 +2,18 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
-use serde_json::json;
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
 
-use tron::agent::{run_turn, Agent, AgentEvent, TurnError, TurnSettings};
+use tron::agent::{run_turn, Agent, AgentEvent, TurnError, TurnOutcome, TurnSettings};
 use tron::core::stream::StreamEvent;
-use tron::events::{EventStore, NewSession, OpenMode, StoreHandle};
+use tron::events::{EventStore, ListOptions, NewSession, OpenMode, StoreHandle};
 use tron::llm::anthropic::AnthropicProvider;
 use tron::llm::google::GoogleProvider;
-use tron::llm::models::{self, ProviderKind};
+use tron::llm::models::{self, ModelInfo, ProviderKind};
 use tron::llm::openai::OpenAiChatProvider;
 use tron::llm::Provider;
 use tron::settings::Paths;
@@ -29,9 +30,12 @@ pub struct ChatArgs {
     #[arg(long, short, default_value = DEFAULT_MODEL)]
     model: String,
     /// Continue this session instead of starting a new one
-    #[arg(long, value_name = "SESSION_ID")]
-    session: Option<String>,
-    /// Working directory of a new session [default: the current directory]
+    #[arg(long, visible_alias = "session", value_name = "SESSION_ID", conflicts_with = "continue_latest")]
+    resume: Option<String>,
+    /// Continue the most recent session of the working directory
+    #[arg(long = "continue", short = 'c')]
+    continue_latest: bool,
+    /// Working directory [default: the current directory; a resumed session keeps its own]
     #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
     /// Extended-thinking budget in tokens (models that support thinking)
@@ -40,7 +44,13 @@ pub struct ChatArgs {
     /// System prompt
     #[arg(long)]
     system: Option<String>,
-    /// Offer no tools to the model (answer only)
+    /// Offer only these tools (comma-separated, e.g. Read,Edit)
+    #[arg(long, value_delimiter = ',', value_name = "TOOLS")]
+    allowed_tools: Vec<String>,
+    /// Never offer these tools (comma-separated, e.g. Bash)
+    #[arg(long, value_delimiter = ',', value_name = "TOOLS")]
+    disallowed_tools: Vec<String>,
+    /// Offer no tools at all (answer only)
     #[arg(long)]
     no_tools: bool,
     /// Most model calls for this prompt (each tool round trip is one)
@@ -49,15 +59,119 @@ pub struct ChatArgs {
     /// The event database [default: $TRON_EVENT_STORE_DB, else ~/.tron/db/prod.db]
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
-    /// Print every stream event as a JSON line, then a final `result` line
-    #[arg(long)]
-    json: bool,
+    /// text: the answer; json: one object at the end; stream-json: every event as a JSON line
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+    StreamJson,
 }
 
 pub fn run(args: ChatArgs) -> Result<()> {
+    let started = Instant::now();
     let prompt = read_prompt(args.prompt.as_deref())?;
     let model = models::lookup(&args.model)?;
-    let provider: Box<dyn Provider> = match model.provider {
+    let provider = provider_for(model)?;
+    let tools = tools_for(&args)?;
+    let db = args.db.clone().unwrap_or_else(|| Paths::from_env().event_db);
+    // Continuing a session needs its database; a new session may create it.
+    let resuming = args.resume.is_some() || args.continue_latest;
+    let store = EventStore::open(&db, if resuming { OpenMode::Existing } else { OpenMode::Create })?;
+    let cwd = match &args.cwd {
+        Some(dir) => dir
+            .canonicalize()
+            .with_context(|| format!("cannot use {} as working directory", dir.display()))?,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let (session, cwd) = if let Some(id) = &args.resume {
+        let row = store.session(id)?;
+        (row.id.into_string(), PathBuf::from(row.working_directory))
+    } else if args.continue_latest {
+        let dir = cwd.display().to_string();
+        let opts = ListOptions { working_directory: Some(dir.clone()), limit: Some(1), ..Default::default() };
+        match store.list_sessions(&opts)?.pop() {
+            Some(row) => (row.id.into_string(), cwd),
+            None => bail!("no session to continue in {dir} (start one without --continue)"),
+        }
+    } else {
+        let new = NewSession {
+            working_directory: cwd.display().to_string(),
+            model: model.id.to_owned(),
+            provider: Some(model.provider.to_string()),
+            ..Default::default()
+        };
+        (store.create_session(new)?.0.id.into_string(), cwd)
+    };
+
+    let store = StoreHandle::spawn(store);
+    let settings = TurnSettings {
+        model,
+        max_tokens: None,
+        thinking_budget: args.thinking,
+        system: args.system.clone(),
+        max_turns: args.max_turns,
+    };
+    let ctx = ToolContext::new(cwd);
+    let agent =
+        Agent { store: &store, provider: provider.as_ref(), tools: &tools, ctx: &ctx, settings: &settings };
+    let output = args.output;
+    let progress = output == Output::Text && std::io::stderr().is_terminal();
+    let mut answer = String::new();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let result = runtime.block_on(run_turn(agent, &session, &prompt, |event| {
+        if let AgentEvent::Stream(StreamEvent::TextDelta { delta }) = &event {
+            answer.push_str(delta);
+        }
+        print_event(event, output, progress)
+    }));
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let mut out = std::io::stdout().lock();
+    match result {
+        Ok(outcome) => {
+            match output {
+                Output::Text => writeln!(out)?,
+                Output::Json | Output::StreamJson => {
+                    writeln!(out, "{}", result_json(&session, model, &outcome, &answer, duration_ms))?
+                }
+            }
+            out.flush()?;
+            if progress {
+                let cost = outcome.cost.map_or("cost unavailable".to_owned(), |c| format!("${c:.4}"));
+                eprintln!(
+                    "\x1b[2m{session} · {} in / {} out · {cost}\x1b[0m",
+                    outcome.usage.input_tokens, outcome.usage.output_tokens
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let message = match &e {
+                TurnError::ToolsUnavailable(_) | TurnError::TooManyTurns(_) => {
+                    format!("{e}; everything so far is saved in {session}")
+                }
+                _ => format!("{e} (the prompt is saved in session {session})"),
+            };
+            match output {
+                Output::Text => writeln!(out)?,
+                Output::Json | Output::StreamJson => {
+                    let line = json!({"type": "result", "isError": true, "error": message, "sessionId": session,
+                        "model": model.id, "durationMs": duration_ms});
+                    writeln!(out, "{line}")?;
+                }
+            }
+            out.flush()?;
+            bail!(message)
+        }
+    }
+}
+
+/// The provider for a model, with credentials from the environment.
+fn provider_for(model: &ModelInfo) -> Result<Box<dyn Provider>> {
+    Ok(match model.provider {
         ProviderKind::Anthropic => Box::new(AnthropicProvider::from_env()?),
         ProviderKind::OpenAi => Box::new(OpenAiChatProvider::from_env()?),
         ProviderKind::Google => Box::new(GoogleProvider::from_env()?),
@@ -67,78 +181,49 @@ pub fn run(args: ChatArgs) -> Result<()> {
                 model.id
             )
         }
-    };
-    let db = args.db.clone().unwrap_or_else(|| Paths::from_env().event_db);
-    // Continuing a session needs its database; a new session may create it.
-    let mode = if args.session.is_some() { OpenMode::Existing } else { OpenMode::Create };
-    let store = EventStore::open(&db, mode)?;
-    let (session, cwd) = match &args.session {
-        Some(id) => {
-            let row = store.session(id)?;
-            (row.id.into_string(), PathBuf::from(row.working_directory))
-        }
-        None => {
-            let cwd = match &args.cwd {
-                Some(dir) => dir
-                    .canonicalize()
-                    .with_context(|| format!("cannot use {} as working directory", dir.display()))?,
-                None => std::env::current_dir().context("cannot read the current directory")?,
-            };
-            let new = NewSession {
-                working_directory: cwd.display().to_string(),
-                model: model.id.to_owned(),
-                provider: Some(model.provider.to_string()),
-                ..Default::default()
-            };
-            (store.create_session(new)?.0.id.into_string(), cwd)
-        }
-    };
-    let store = StoreHandle::spawn(store);
-    let settings = TurnSettings {
-        model,
-        max_tokens: None,
-        thinking_budget: args.thinking,
-        system: args.system.clone(),
-        max_turns: args.max_turns,
-    };
-    let tools = if args.no_tools { ToolRegistry::new() } else { tron::tools::core_tools() };
-    let ctx = ToolContext::new(cwd);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let json = args.json;
-    let tty = std::io::stdout().is_terminal();
-    let show_thinking = !json && std::io::stderr().is_terminal();
-    let agent =
-        Agent { store: &store, provider: provider.as_ref(), tools: &tools, ctx: &ctx, settings: &settings };
-    let result =
-        runtime.block_on(run_turn(agent, &session, &prompt, |event| print_event(event, json, show_thinking)));
-    let mut out = std::io::stdout().lock();
-    match result {
-        Ok(outcome) => {
-            if json {
-                let line = json!({"type": "result", "sessionId": session, "turn": outcome.turn,
-                    "stopReason": outcome.stop_reason, "usage": outcome.message.usage, "cost": outcome.cost,
-                    "toolCalls": outcome.tool_calls});
-                writeln!(out, "{line}")?;
-            } else {
-                writeln!(out)?;
-                if tty || std::io::stderr().is_terminal() {
-                    let usage = outcome.message.usage.unwrap_or_default();
-                    let cost = outcome.cost.map_or("cost unavailable".to_owned(), |c| format!("${c:.4}"));
-                    eprintln!(
-                        "\x1b[2m{session} · {} in / {} out · {cost}\x1b[0m",
-                        usage.input_tokens, usage.output_tokens
-                    );
-                }
-            }
-            out.flush()?;
-            Ok(())
-        }
-        Err(e @ (TurnError::ToolsUnavailable(_) | TurnError::TooManyTurns(_))) => {
-            writeln!(out)?;
-            bail!("{e}; everything so far is saved in {session}")
-        }
-        Err(e) => bail!("{e} (the prompt is saved in session {session})"),
+    })
+}
+
+/// The tools offered, after `--no-tools`, `--allowed-tools` and `--disallowed-tools`.
+fn tools_for(args: &ChatArgs) -> Result<ToolRegistry> {
+    if args.no_tools {
+        return Ok(ToolRegistry::new());
     }
+    let mut tools = tron::tools::core_tools();
+    let known = tools.names();
+    for name in args.allowed_tools.iter().chain(&args.disallowed_tools) {
+        if !known.iter().any(|k| k == name) {
+            bail!("unknown tool {name:?} (tools: {})", known.join(", "));
+        }
+    }
+    if !args.allowed_tools.is_empty() {
+        tools.retain(|name| args.allowed_tools.iter().any(|a| a == name));
+    }
+    tools.retain(|name| !args.disallowed_tools.iter().any(|d| d == name));
+    Ok(tools)
+}
+
+/// The final JSON object of `--output json` / `stream-json`.
+fn result_json(
+    session: &str,
+    model: &ModelInfo,
+    outcome: &TurnOutcome,
+    answer: &str,
+    duration_ms: u64,
+) -> Value {
+    json!({
+        "type": "result",
+        "isError": false,
+        "result": answer,
+        "sessionId": session,
+        "model": model.id,
+        "turns": outcome.model_calls,
+        "toolCalls": outcome.tool_calls,
+        "stopReason": outcome.stop_reason,
+        "usage": outcome.usage,
+        "cost": outcome.cost,
+        "durationMs": duration_ms,
+    })
 }
 
 fn read_prompt(arg: Option<&str>) -> Result<String> {
@@ -159,51 +244,54 @@ fn read_prompt(arg: Option<&str>) -> Result<String> {
     Ok(prompt)
 }
 
-/// Streams text to stdout as it arrives (thinking and tool activity dimmed on a terminal's
-/// stderr), or every event as a JSON line with `--json`.
-fn print_event(event: AgentEvent<'_>, json: bool, show_progress: bool) {
-    if json {
-        let line = match event {
-            AgentEvent::Stream(e) => serde_json::to_value(e).ok(),
-            AgentEvent::ToolStart { id, name, arguments } => {
-                Some(json!({"type": "tool_start", "toolCallId": id, "name": name, "arguments": arguments}))
+/// Text output streams the answer to stdout (thinking and tool activity dimmed on a
+/// terminal's stderr); stream-json prints every event as a JSON line; json prints nothing
+/// until the end.
+fn print_event(event: AgentEvent<'_>, output: Output, progress: bool) {
+    match output {
+        Output::Json => {}
+        Output::StreamJson => {
+            let line = match event {
+                AgentEvent::Stream(e) => serde_json::to_value(e).ok(),
+                AgentEvent::ToolStart { id, name, arguments } => Some(
+                    json!({"type": "tool_start", "toolCallId": id, "name": name, "arguments": arguments}),
+                ),
+                AgentEvent::ToolEnd { id, name, result, duration_ms } => Some(json!({"type": "tool_end",
+                    "toolCallId": id, "name": name, "isError": result.is_error.unwrap_or(false),
+                    "durationMs": duration_ms, "output": result.text_content()})),
+            };
+            if let Some(line) = line {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
             }
-            AgentEvent::ToolEnd { id, name, result, duration_ms } => Some(json!({"type": "tool_end",
-                "toolCallId": id, "name": name, "isError": result.is_error.unwrap_or(false),
-                "durationMs": duration_ms, "output": result.text_content()})),
-        };
-        if let Some(line) = line {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
         }
-        return;
-    }
-    match event {
-        AgentEvent::Stream(StreamEvent::TextDelta { delta }) => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(delta.as_bytes());
-            let _ = out.flush();
-        }
-        AgentEvent::Stream(StreamEvent::ThinkingDelta { delta }) if show_progress => {
-            eprint!("\x1b[2m{delta}\x1b[0m");
-        }
-        AgentEvent::Stream(StreamEvent::ThinkingEnd { .. }) if show_progress => eprintln!(),
-        AgentEvent::Stream(StreamEvent::Retry { attempt, max_retries, delay_ms, error }) => {
-            eprintln!(
-                "retrying ({attempt}/{max_retries}) in {:.1} s: {}",
-                *delay_ms as f64 / 1000.0,
-                error.message
-            );
-        }
-        AgentEvent::ToolStart { name, arguments, .. } if show_progress => {
-            let summary: String = arguments.to_string().chars().take(120).collect();
-            eprintln!("\x1b[2m▸ {name} {summary}\x1b[0m");
-        }
-        AgentEvent::ToolEnd { name, result, duration_ms, .. } if show_progress => {
-            let mark = if result.is_error.unwrap_or(false) { "✗" } else { "✓" };
-            eprintln!("\x1b[2m{mark} {name} ({:.1} s)\x1b[0m", duration_ms as f64 / 1000.0);
-        }
-        _ => {}
+        Output::Text => match event {
+            AgentEvent::Stream(StreamEvent::TextDelta { delta }) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(delta.as_bytes());
+                let _ = out.flush();
+            }
+            AgentEvent::Stream(StreamEvent::ThinkingDelta { delta }) if progress => {
+                eprint!("\x1b[2m{delta}\x1b[0m");
+            }
+            AgentEvent::Stream(StreamEvent::ThinkingEnd { .. }) if progress => eprintln!(),
+            AgentEvent::Stream(StreamEvent::Retry { attempt, max_retries, delay_ms, error }) => {
+                eprintln!(
+                    "retrying ({attempt}/{max_retries}) in {:.1} s: {}",
+                    *delay_ms as f64 / 1000.0,
+                    error.message
+                );
+            }
+            AgentEvent::ToolStart { name, arguments, .. } if progress => {
+                let summary: String = arguments.to_string().chars().take(120).collect();
+                eprintln!("\x1b[2m▸ {name} {summary}\x1b[0m");
+            }
+            AgentEvent::ToolEnd { name, result, duration_ms, .. } if progress => {
+                let mark = if result.is_error.unwrap_or(false) { "✗" } else { "✓" };
+                eprintln!("\x1b[2m{mark} {name} ({:.1} s)\x1b[0m", duration_ms as f64 / 1000.0);
+            }
+            _ => {}
+        },
     }
 }

@@ -129,12 +129,15 @@ fn a_second_prompt_continues_the_session_with_its_history() {
 }
 
 #[test]
-fn json_output_is_one_event_per_line_and_a_result() {
+fn stream_json_output_is_one_event_per_line_and_a_result() {
     let rt = runtime();
     let mock = rt.block_on(MockLlm::start(Script { responses: vec![text_reply("ok", 5, 1)] })).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out =
-        chat(&mock, &dir.path().join("prod.db"), &["hi", "--json"]).assert().success().get_output().clone();
+    let out = chat(&mock, &dir.path().join("prod.db"), &["hi", "--output", "stream-json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let lines: Vec<Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines.iter().any(|l| l["type"] == "text_delta"));
@@ -304,4 +307,69 @@ fn without_tools_a_tool_call_ends_the_run_with_a_clear_error() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("`Bash`") && err.contains("no tools"), "{err}");
     assert!(mock.requests()[0].body.get("tools").is_none_or(|t| t.as_array().is_some_and(|a| a.is_empty())));
+}
+
+#[test]
+fn json_output_is_one_object_and_continue_picks_the_latest_session_of_the_directory() {
+    let rt = runtime();
+    let bad_request = ScriptedResponse::HttpError {
+        status: 400,
+        body: json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long"}}),
+        retry_after: None,
+    };
+    let script =
+        Script { responses: vec![text_reply("first", 10, 2), text_reply("second", 20, 3), bad_request] };
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    let cwd = dir.path().to_str().unwrap();
+    let out =
+        chat(&mock, &db, &["one", "--cwd", cwd, "--output", "json"]).assert().success().get_output().clone();
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["type"], "result");
+    assert_eq!(first["isError"], false);
+    assert_eq!(first["result"], "first");
+    assert_eq!(first["turns"], 1);
+    assert_eq!(first["usage"]["inputTokens"], 10);
+    assert!(first["cost"].as_f64().unwrap() > 0.0);
+    let out = chat(&mock, &db, &["two", "--cwd", cwd, "--continue", "--output", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let second: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(second["sessionId"], first["sessionId"]);
+    assert_eq!(second["result"], "second");
+    // Errors are in the JSON too.
+    let out = chat(&mock, &db, &["three", "--cwd", cwd, "--continue", "--output", "json"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["isError"], true);
+    assert!(err["error"].as_str().unwrap().contains("prompt is too long"), "{err}");
+}
+
+#[test]
+fn tool_lists_filter_what_the_model_is_offered() {
+    let rt = runtime();
+    let script = Script { responses: vec![text_reply("ok", 1, 1), text_reply("ok", 1, 1)] };
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    chat(&mock, &db, &["a", "--allowed-tools", "Read,Edit"]).assert().success();
+    chat(&mock, &db, &["b", "--disallowed-tools", "Bash"]).assert().success();
+    let names = |i: usize| -> Vec<String> {
+        mock.requests()[i].body["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(0), ["Read", "Edit"]);
+    assert!(!names(1).contains(&"Bash".to_owned()) && names(1).contains(&"Write".to_owned()));
+    let out = chat(&mock, &db, &["c", "--allowed-tools", "Telepathy"]).assert().code(1).get_output().clone();
+    assert!(String::from_utf8(out.stderr).unwrap().contains("unknown tool \"Telepathy\""));
 }

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::core::content::{ArgumentsKey, ContentBlock};
-use crate::core::messages::{AssistantMessage, Message, StopReason};
+use crate::core::messages::{AssistantMessage, Message, StopReason, TokenUsage};
 use crate::core::stream::StreamEvent;
 use crate::core::tools::ToolResult;
 use crate::events::types::{ErrorProviderPayload, ToolCallPayload, ToolResultPayload};
@@ -66,6 +66,10 @@ pub struct TurnOutcome {
     pub cost: Option<f64>,
     /// Tool calls made during the run.
     pub tool_calls: usize,
+    /// Model calls made during the run.
+    pub model_calls: u32,
+    /// Token usage summed over the run's model calls.
+    pub usage: TokenUsage,
 }
 
 /// Why a run failed.
@@ -114,12 +118,22 @@ pub async fn run_turn(
     store.append(session, NewEvent::raw("message.user", json!({ "content": prompt }))).await?;
     let mut cost_total = Some(0.0);
     let mut tool_calls = 0;
-    for _ in 0..settings.max_turns.max(1) {
+    let mut usage = TokenUsage::default();
+    for model_calls in 1..=settings.max_turns.max(1) {
         let (message, stop_reason, turn, cost) = model_call(agent, session, &mut on_event).await?;
         cost_total = cost_total.zip(cost).map(|(a, b)| a + b);
+        add_usage(&mut usage, message.usage.as_ref());
         let calls: Vec<_> = message.tool_uses().cloned().collect();
         if stop_reason != StopReason::ToolUse || calls.is_empty() {
-            return Ok(TurnOutcome { message, stop_reason, turn, cost: cost_total, tool_calls });
+            return Ok(TurnOutcome {
+                message,
+                stop_reason,
+                turn,
+                cost: cost_total,
+                tool_calls,
+                model_calls,
+                usage,
+            });
         }
         if tools.is_empty() {
             return Err(TurnError::ToolsUnavailable(calls[0].name.clone()));
@@ -219,6 +233,21 @@ async fn model_call(
         store.append(session, turn_end(turn, &message, cost)).await?;
     }
     Ok((message, stop_reason, turn, cost))
+}
+
+fn add_usage(total: &mut TokenUsage, usage: Option<&TokenUsage>) {
+    let Some(u) = usage else { return };
+    total.input_tokens += u.input_tokens;
+    total.output_tokens += u.output_tokens;
+    let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    };
+    total.cache_read_tokens = add(total.cache_read_tokens, u.cache_read_tokens);
+    total.cache_creation_tokens = add(total.cache_creation_tokens, u.cache_creation_tokens);
+    if total.provider_type.is_none() {
+        total.provider_type = u.provider_type.clone();
+    }
 }
 
 fn turn_end(turn: i64, message: &AssistantMessage, cost: Option<f64>) -> NewEvent {

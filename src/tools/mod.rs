@@ -86,6 +86,16 @@ impl ToolRegistry {
         self.tools.iter().map(|t| t.definition()).collect()
     }
 
+    /// Keeps only the tools for which `keep(name)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.tools.retain(|t| keep(&t.definition().name));
+    }
+
+    /// The registered tool names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.tools.iter().map(|t| t.definition().name).collect()
+    }
+
     /// Whether no tools are registered.
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
