@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo bench --bench store -- "$@"
+cargo bench --bench chat
 
 cargo build --release --quiet
 bin=target/release/tron
