@@ -16,24 +16,22 @@
 //!
 //! Retries: a failure before the first event of the answer (connection error, 408 / 429 /
 //! 5xx / 529, or an `overloaded_error` / `rate_limit_error` / `api_error` event arriving
-//! first) is retried under the provider's [`RetryPolicy`], waiting at least what
-//! `retry-after` asked; each retry is announced by a `retry` event before the wait. Once the
-//! answer has begun nothing is retried: a later failure ends the stream with its error.
+//! first; `ping`s are skipped) is retried under the provider's [`RetryPolicy`], waiting at
+//! least what `retry-after` asked; each retry is announced by a `retry` event before the
+//! wait. Once the answer has begun nothing is retried: a later failure ends the stream with
+//! its error. The request and retry machinery is shared ([`crate::llm::request`]); this
+//! module supplies the headers, the body and the decoder.
+//!
+//! [`StreamEvent`]: crate::core::stream::StreamEvent
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::core::errors::ErrorCategory;
-use crate::core::retry::{classify_error_text, Backoff, RetryPolicy};
-use crate::core::stream::{RetryErrorInfo, StreamEvent};
+use crate::core::retry::RetryPolicy;
 use crate::llm::provider::{EventStream, LlmError, Provider, Request};
-use crate::llm::sse::{self, SseEvent, SseStream, CONNECTION_LOST};
+use crate::llm::request::{default_client, env_credentials, failed, retrying_stream, Call};
 
 mod convert;
 mod decode;
@@ -62,12 +60,6 @@ pub const OAUTH_BETA_WITH_THINKING: &str =
 
 /// Models whose OAuth requests send only [`OAUTH_BETA`].
 const NO_THINKING_BETA_MODELS: &[&str] = &["claude-opus-4-6"];
-
-/// How long to wait for a TCP/TLS connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Longest silence tolerated while reading an answer (the API sends `ping`s meanwhile).
-const READ_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How requests are authenticated.
 #[derive(Clone, PartialEq, Eq)]
@@ -104,14 +96,8 @@ impl AnthropicProvider {
     /// A provider for `base_url` (e.g. [`DEFAULT_BASE_URL`]; a trailing `/` is ignored) with
     /// the default retry policy.
     pub fn new(base_url: impl Into<String>, auth: AnthropicAuth) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .user_agent(concat!("tron/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         let base_url = base_url.into().trim_end_matches('/').to_owned();
-        Self { client, base_url, auth, retry: RetryPolicy::default(), prompt_caching: None }
+        Self { client: default_client(), base_url, auth, retry: RetryPolicy::default(), prompt_caching: None }
     }
 
     /// A provider configured from the environment: `ANTHROPIC_API_KEY`, else
@@ -124,23 +110,20 @@ impl AnthropicProvider {
     /// [`AnthropicProvider::from_env`] reading variables through `var` (empty values count
     /// as unset).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, LlmError> {
-        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let auth = match (get("ANTHROPIC_API_KEY"), get("CLAUDE_CODE_OAUTH_TOKEN")) {
-            (Some(key), _) => AnthropicAuth::ApiKey(key),
-            (None, Some(token)) => AnthropicAuth::OAuth { access_token: token },
-            (None, None) => {
-                return Err(LlmError::NoCredentials {
-                    provider: PROVIDER,
-                    hint: "set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN for a Claude subscription), \
-                           or run `tron auth login anthropic`"
-                        .to_owned(),
-                })
-            }
+        let env = env_credentials(
+            var,
+            PROVIDER,
+            &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
+            &["TRON_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"],
+            DEFAULT_BASE_URL,
+            "set ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN for a Claude subscription), \
+             or run `tron auth login anthropic`",
+        )?;
+        let auth = match env.var {
+            "ANTHROPIC_API_KEY" => AnthropicAuth::ApiKey(env.key),
+            _ => AnthropicAuth::OAuth { access_token: env.key },
         };
-        let base_url = get("TRON_ANTHROPIC_BASE_URL")
-            .or_else(|| get("ANTHROPIC_BASE_URL"))
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        Ok(Self::new(base_url, auth))
+        Ok(Self::new(env.base_url, auth))
     }
 
     /// The same provider with another retry policy (tests use a fast one).
@@ -248,154 +231,15 @@ impl Provider for AnthropicProvider {
     fn stream(&self, request: Request) -> EventStream {
         let headers = match self.request_headers(&request.model) {
             Ok(h) => h,
-            Err(e) => return Box::pin(futures_util::stream::once(async move { Err(e) })),
+            Err(e) => return failed(e),
         };
-        let body = self.request_body(&request).to_string();
-        let call = Arc::new(Call { client: self.client.clone(), url: self.messages_url(), headers, body });
-        let backoff = self.retry.backoff(fastrand::Rng::new());
-        let state = State::Connecting { call, backoff, max_retries: self.retry.max_retries, wait: None };
-        Box::pin(futures_util::stream::unfold(state, step))
-    }
-}
-
-/// Everything needed to send (and resend) one request.
-struct Call {
-    client: reqwest::Client,
-    url: String,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Call {
-    /// Sends the request and reads up to the first event of the answer. An `error` event
-    /// arriving first, or a connection lost before any event, is an error here (so it can
-    /// be retried); `Ok` carries the events and the first one.
-    async fn open(&self) -> Result<(SseStream, SseEvent), LlmError> {
-        let response = self
-            .client
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .body(self.body.clone())
-            .send()
-            .await
-            .map_err(|e| sse::connect_error(PROVIDER, &self.url, &e))?;
-        let mut events = sse::open(PROVIDER, response).await?;
-        loop {
-            let lost =
-                |message: String| LlmError::Connect { provider: PROVIDER, url: self.url.clone(), message };
-            let event = match events.next().await {
-                None => return Err(lost("the connection closed before any event".to_owned())),
-                Some(Err(LlmError::Stream { kind, message, .. })) if kind == CONNECTION_LOST => {
-                    return Err(lost(message))
-                }
-                Some(Err(e)) => return Err(e),
-                Some(Ok(event)) => event,
-            };
-            let data: Value = event.json(PROVIDER)?;
-            match data.get("type").and_then(Value::as_str).unwrap_or(event.event.as_str()) {
-                "ping" => continue,
-                "error" => return Err(decode::stream_error(&data)),
-                _ => return Ok((events, event)),
-            }
-        }
-    }
-}
-
-enum State {
-    /// Sending (after waiting `wait`, when retrying).
-    Connecting { call: Arc<Call>, backoff: Backoff, max_retries: u32, wait: Option<Duration> },
-    /// Reading the answer.
-    Streaming { events: SseStream, decoder: Box<decode::Decoder>, queue: VecDeque<StreamEvent> },
-    /// Nothing more to yield.
-    Finished,
-}
-
-type Item = Result<StreamEvent, LlmError>;
-
-async fn step(mut state: State) -> Option<(Item, State)> {
-    loop {
-        state = match state {
-            State::Finished => return None,
-            State::Connecting { call, mut backoff, max_retries, wait } => {
-                if let Some(wait) = wait {
-                    tokio::time::sleep(wait).await;
-                }
-                match call.open().await {
-                    Ok((events, first)) => {
-                        let mut decoder = Box::<decode::Decoder>::default();
-                        let mut queue = VecDeque::new();
-                        if let Err(e) = decoder.feed(&first, &mut queue) {
-                            return Some((Err(e), State::Finished));
-                        }
-                        State::Streaming { events, decoder, queue }
-                    }
-                    Err(e) => {
-                        let delay = if e.is_retryable() { backoff.next_delay(retry_after(&e)) } else { None };
-                        let Some(delay) = delay else {
-                            return Some((Err(e), State::Finished));
-                        };
-                        let event = StreamEvent::Retry {
-                            attempt: backoff.attempt(),
-                            max_retries,
-                            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                            error: RetryErrorInfo {
-                                category: category(&e),
-                                message: e.to_string(),
-                                is_retryable: true,
-                            },
-                        };
-                        let next = State::Connecting { call, backoff, max_retries, wait: Some(delay) };
-                        return Some((Ok(event), next));
-                    }
-                }
-            }
-            State::Streaming { mut events, mut decoder, mut queue } => {
-                if let Some(event) = queue.pop_front() {
-                    return Some((Ok(event), State::Streaming { events, decoder, queue }));
-                }
-                if decoder.is_finished() {
-                    return None;
-                }
-                match events.next().await {
-                    None => {
-                        let e = LlmError::Stream {
-                            provider: PROVIDER,
-                            kind: CONNECTION_LOST.to_owned(),
-                            message: "the stream ended before message_stop".to_owned(),
-                        };
-                        return Some((Err(e), State::Finished));
-                    }
-                    Some(Err(e)) => return Some((Err(e), State::Finished)),
-                    Some(Ok(event)) => {
-                        if let Err(e) = decoder.feed(&event, &mut queue) {
-                            return Some((Err(e), State::Finished));
-                        }
-                    }
-                }
-                State::Streaming { events, decoder, queue }
-            }
+        let call = Call {
+            provider: PROVIDER,
+            client: self.client.clone(),
+            url: self.messages_url(),
+            headers,
+            body: self.request_body(&request).to_string(),
         };
-    }
-}
-
-/// The wait an error asks for.
-fn retry_after(e: &LlmError) -> Option<Duration> {
-    match e {
-        LlmError::Http { retry_after: Some(secs), .. } => Duration::try_from_secs_f64(*secs).ok(),
-        _ => None,
-    }
-}
-
-/// The category shown in `retry` events.
-fn category(e: &LlmError) -> ErrorCategory {
-    match e {
-        LlmError::Http { status: 529, .. } => ErrorCategory::Server,
-        LlmError::Http { status, .. } => ErrorCategory::from_http_status(*status),
-        LlmError::Connect { .. } => ErrorCategory::Network,
-        LlmError::Stream { kind, .. } if kind == "rate_limit_error" => ErrorCategory::RateLimit,
-        LlmError::Stream { kind, .. } if kind == "overloaded_error" || kind == "api_error" => {
-            ErrorCategory::Server
-        }
-        other => classify_error_text(&other.to_string()),
+        retrying_stream(call, &self.retry, decode::Decoder::default)
     }
 }

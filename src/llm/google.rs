@@ -15,23 +15,21 @@
 //! Retries: a failure before the first frame of the answer (connection error, 408 / 429 /
 //! 5xx, or an `{error}` frame arriving first with status `RESOURCE_EXHAUSTED`, `UNAVAILABLE`
 //! or `INTERNAL`) is retried under the provider's [`RetryPolicy`], waiting at least what
-//! `retry-after` asked; each retry is announced by a `retry` event before the wait. Once the
-//! answer has begun nothing is retried.
+//! `retry-after` asked; each retry is announced by a `retry` event before the wait (frames
+//! with empty data are skipped). Once the answer has begun nothing is retried. The request
+//! and retry machinery is shared ([`crate::llm::request`]); this module supplies the URL,
+//! headers, body and decoder.
+//!
+//! [`StreamEvent`]: crate::core::stream::StreamEvent
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::core::errors::ErrorCategory;
-use crate::core::retry::{classify_error_text, Backoff, RetryPolicy};
-use crate::core::stream::{RetryErrorInfo, StreamEvent};
+use crate::core::retry::RetryPolicy;
 use crate::llm::provider::{EventStream, LlmError, Provider, Request};
-use crate::llm::sse::{self, SseEvent, SseStream, CONNECTION_LOST};
+use crate::llm::request::{default_client, env_credentials, failed, retrying_stream, Call};
 
 mod convert;
 mod decode;
@@ -49,12 +47,6 @@ pub const PROVIDER: &str = "google";
 
 /// Where the API lives unless configured otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
-
-/// How long to wait for a TCP/TLS connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Longest silence tolerated while reading an answer.
-const READ_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The Google Gemini provider.
 #[derive(Clone)]
@@ -79,14 +71,8 @@ impl GoogleProvider {
     /// A provider for `base_url` (e.g. [`DEFAULT_BASE_URL`]; a trailing `/` is ignored) with
     /// the default retry policy.
     pub fn new(base_url: impl Into<String>, api_key: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .user_agent(concat!("tron/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         let base_url = base_url.into().trim_end_matches('/').to_owned();
-        Self { client, base_url, api_key: api_key.into(), retry: RetryPolicy::default() }
+        Self { client: default_client(), base_url, api_key: api_key.into(), retry: RetryPolicy::default() }
     }
 
     /// A provider configured from the environment: `GEMINI_API_KEY`, else `GOOGLE_API_KEY`;
@@ -98,15 +84,15 @@ impl GoogleProvider {
     /// [`GoogleProvider::from_env`] reading variables through `var` (empty values count as
     /// unset).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, LlmError> {
-        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let Some(key) = get("GEMINI_API_KEY").or_else(|| get("GOOGLE_API_KEY")) else {
-            return Err(LlmError::NoCredentials {
-                provider: PROVIDER,
-                hint: "set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini API key".to_owned(),
-            });
-        };
-        let base_url = get("TRON_GOOGLE_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        Ok(Self::new(base_url, key))
+        let env = env_credentials(
+            var,
+            PROVIDER,
+            &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+            &["TRON_GOOGLE_BASE_URL"],
+            DEFAULT_BASE_URL,
+            "set GEMINI_API_KEY (or GOOGLE_API_KEY) to a Gemini API key",
+        )?;
+        Ok(Self::new(env.base_url, env.key))
     }
 
     /// The same provider with another retry policy (tests use a fast one).
@@ -169,18 +155,16 @@ impl Provider for GoogleProvider {
     fn stream(&self, request: Request) -> EventStream {
         let headers = match self.request_headers() {
             Ok(h) => h,
-            Err(e) => return Box::pin(futures_util::stream::once(async move { Err(e) })),
+            Err(e) => return failed(e),
         };
-        let body = self.request_body(&request).to_string();
-        let call = Arc::new(Call {
+        let call = Call {
+            provider: PROVIDER,
             client: self.client.clone(),
             url: self.stream_url(&request.model),
             headers,
-            body,
-        });
-        let backoff = self.retry.backoff(fastrand::Rng::new());
-        let state = State::Connecting { call, backoff, max_retries: self.retry.max_retries, wait: None };
-        Box::pin(futures_util::stream::unfold(state, step))
+            body: self.request_body(&request).to_string(),
+        };
+        retrying_stream(call, &self.retry, || decode::Decoder::new(id_prefix()))
     }
 }
 
@@ -189,145 +173,4 @@ fn id_prefix() -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut rng = fastrand::Rng::new();
     (0..8).map(|_| char::from(ALPHABET[rng.usize(..ALPHABET.len())])).collect()
-}
-
-/// Everything needed to send (and resend) one request.
-struct Call {
-    client: reqwest::Client,
-    url: String,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Call {
-    /// Sends the request and reads up to the first frame of the answer. An `{error}` frame
-    /// arriving first, or a connection lost before any frame, is an error here (so it can be
-    /// retried); `Ok` carries the events and the first one.
-    async fn open(&self) -> Result<(SseStream, SseEvent), LlmError> {
-        let response = self
-            .client
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .body(self.body.clone())
-            .send()
-            .await
-            .map_err(|e| sse::connect_error(PROVIDER, &self.url, &e))?;
-        let mut events = sse::open(PROVIDER, response).await?;
-        loop {
-            let lost =
-                |message: String| LlmError::Connect { provider: PROVIDER, url: self.url.clone(), message };
-            let event = match events.next().await {
-                None => return Err(lost("the connection closed before any event".to_owned())),
-                Some(Err(LlmError::Stream { kind, message, .. })) if kind == CONNECTION_LOST => {
-                    return Err(lost(message))
-                }
-                Some(Err(e)) => return Err(e),
-                Some(Ok(event)) => event,
-            };
-            if event.data.trim().is_empty() {
-                continue;
-            }
-            let data: Value = event.json(PROVIDER)?;
-            if data.get("error").is_some() {
-                return Err(decode::stream_error(&data));
-            }
-            return Ok((events, event));
-        }
-    }
-}
-
-enum State {
-    /// Sending (after waiting `wait`, when retrying).
-    Connecting { call: Arc<Call>, backoff: Backoff, max_retries: u32, wait: Option<Duration> },
-    /// Reading the answer; `failure` ends the stream once `queue` is drained.
-    Streaming {
-        events: SseStream,
-        decoder: Box<decode::Decoder>,
-        queue: VecDeque<StreamEvent>,
-        failure: Option<LlmError>,
-    },
-    /// Nothing more to yield.
-    Finished,
-}
-
-type Item = Result<StreamEvent, LlmError>;
-
-async fn step(mut state: State) -> Option<(Item, State)> {
-    loop {
-        state = match state {
-            State::Finished => return None,
-            State::Connecting { call, mut backoff, max_retries, wait } => {
-                if let Some(wait) = wait {
-                    tokio::time::sleep(wait).await;
-                }
-                match call.open().await {
-                    Ok((events, first)) => {
-                        let mut decoder = Box::new(decode::Decoder::new(id_prefix()));
-                        let mut queue = VecDeque::new();
-                        let failure = decoder.feed(&first, &mut queue).err();
-                        State::Streaming { events, decoder, queue, failure }
-                    }
-                    Err(e) => {
-                        let delay = if e.is_retryable() { backoff.next_delay(retry_after(&e)) } else { None };
-                        let Some(delay) = delay else {
-                            return Some((Err(e), State::Finished));
-                        };
-                        let event = StreamEvent::Retry {
-                            attempt: backoff.attempt(),
-                            max_retries,
-                            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                            error: RetryErrorInfo {
-                                category: category(&e),
-                                message: e.to_string(),
-                                is_retryable: true,
-                            },
-                        };
-                        let next = State::Connecting { call, backoff, max_retries, wait: Some(delay) };
-                        return Some((Ok(event), next));
-                    }
-                }
-            }
-            State::Streaming { mut events, mut decoder, mut queue, failure } => {
-                if let Some(event) = queue.pop_front() {
-                    return Some((Ok(event), State::Streaming { events, decoder, queue, failure }));
-                }
-                if let Some(e) = failure {
-                    return Some((Err(e), State::Finished));
-                }
-                if decoder.is_finished() {
-                    return None;
-                }
-                let failure = match events.next().await {
-                    None => {
-                        decoder.end_of_stream(&mut queue);
-                        None
-                    }
-                    Some(Err(e)) => Some(e),
-                    Some(Ok(event)) => decoder.feed(&event, &mut queue).err(),
-                };
-                State::Streaming { events, decoder, queue, failure }
-            }
-        };
-    }
-}
-
-/// The wait an error asks for.
-fn retry_after(e: &LlmError) -> Option<Duration> {
-    match e {
-        LlmError::Http { retry_after: Some(secs), .. } => Duration::try_from_secs_f64(*secs).ok(),
-        _ => None,
-    }
-}
-
-/// The category shown in `retry` events.
-fn category(e: &LlmError) -> ErrorCategory {
-    match e {
-        LlmError::Http { status, .. } => ErrorCategory::from_http_status(*status),
-        LlmError::Connect { .. } => ErrorCategory::Network,
-        LlmError::Stream { kind, .. } if kind == "rate_limit_error" => ErrorCategory::RateLimit,
-        LlmError::Stream { kind, .. } if kind == "overloaded_error" || kind == "api_error" => {
-            ErrorCategory::Server
-        }
-        other => classify_error_text(&other.to_string()),
-    }
 }

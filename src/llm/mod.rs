@@ -9,12 +9,15 @@
 //! session's running cost is a value the caller keeps ([`SessionCost`]).
 //!
 //! - [`models`]: the model registry ([`lookup`], [`all`]) and cost ([`cost`], [`SessionCost`]).
+//! - [`sse`]: server-sent events over HTTP; [`request`]: sending a request and streaming its
+//!   answer with retries, shared by the providers.
 
 pub mod anthropic;
 pub mod google;
 pub mod models;
 pub mod openai;
 pub mod provider;
+pub mod request;
 pub mod sse;
 
 pub use models::{all, cost, lookup, ModelInfo, PriceTier, Pricing, ProviderKind, SessionCost, UnknownModel};

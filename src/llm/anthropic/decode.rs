@@ -15,12 +15,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::core::content::ContentBlock;
+use crate::core::errors::ErrorCategory;
 use crate::core::messages::{AssistantMessage, ProviderType, StopReason, TokenUsage};
 use crate::core::stream::StreamEvent;
 use crate::core::tools::ToolCall;
 use crate::core::wire::JsonObject;
 use crate::llm::provider::LlmError;
-use crate::llm::sse::SseEvent;
+use crate::llm::request::{default_category, Decode, FirstEvent};
+use crate::llm::sse::{SseEvent, CONNECTION_LOST};
 
 use super::PROVIDER;
 
@@ -177,14 +179,23 @@ pub(super) struct Decoder {
     stop_reason: Option<String>,
 }
 
-impl Decoder {
+impl Decode for Decoder {
+    fn first_event(event: &SseEvent) -> Result<FirstEvent, LlmError> {
+        let data: Value = event.json(PROVIDER)?;
+        match data.get("type").and_then(Value::as_str).unwrap_or(event.event.as_str()) {
+            "ping" => Ok(FirstEvent::Skip),
+            "error" => Err(stream_error(&data)),
+            _ => Ok(FirstEvent::Begin),
+        }
+    }
+
     /// True once `message_stop` was decoded (the `done` event was produced).
-    pub(super) fn is_finished(&self) -> bool {
+    fn is_finished(&self) -> bool {
         self.finished
     }
 
     /// Decodes one event, appending the stream events it produces to `out`.
-    pub(super) fn feed(&mut self, event: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
+    fn feed(&mut self, event: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
         if self.finished {
             return Ok(());
         }
@@ -236,6 +247,23 @@ impl Decoder {
         Ok(())
     }
 
+    fn end(&mut self, _out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
+        Err(LlmError::Stream {
+            provider: PROVIDER,
+            kind: CONNECTION_LOST.to_owned(),
+            message: "the stream ended before message_stop".to_owned(),
+        })
+    }
+
+    fn category(e: &LlmError) -> ErrorCategory {
+        match e {
+            LlmError::Http { status: 529, .. } => ErrorCategory::Server,
+            other => default_category(other),
+        }
+    }
+}
+
+impl Decoder {
     fn start(&mut self, out: &mut VecDeque<StreamEvent>) {
         if !self.started {
             self.started = true;

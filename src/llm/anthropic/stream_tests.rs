@@ -10,8 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::core::errors::ErrorCategory;
 use crate::core::messages::{AssistantMessage, Message, ProviderType, StopReason};
 use crate::core::retry::Jitter;
+use crate::core::stream::StreamEvent;
 use crate::core::tools::ToolCall;
 use crate::core::wire::JsonObject;
 

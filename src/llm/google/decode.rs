@@ -37,6 +37,7 @@ use crate::core::stream::{StreamError, StreamEvent};
 use crate::core::tools::ToolCall;
 use crate::core::wire::JsonObject;
 use crate::llm::provider::LlmError;
+use crate::llm::request::{Decode, FirstEvent};
 use crate::llm::sse::SseEvent;
 
 use super::convert::TEXT_SIGNATURE_KEY;
@@ -187,14 +188,31 @@ impl Decoder {
             tool_calls: 0,
         }
     }
+}
+
+impl Decode for Decoder {
+    /// Events decoded from a frame that then failed (a blocked answer's `safety_block`)
+    /// are yielded before the failure.
+    const DRAIN_BEFORE_FAILURE: bool = true;
+
+    fn first_event(event: &SseEvent) -> Result<FirstEvent, LlmError> {
+        if event.data.trim().is_empty() {
+            return Ok(FirstEvent::Skip);
+        }
+        let data: Value = event.json(PROVIDER)?;
+        if data.get("error").is_some() {
+            return Err(stream_error(&data));
+        }
+        Ok(FirstEvent::Begin)
+    }
 
     /// True once the response ended (`done` produced, or blocked).
-    pub(super) fn is_finished(&self) -> bool {
+    fn is_finished(&self) -> bool {
         self.finished
     }
 
     /// Decodes one frame, appending the stream events it produces to `out`.
-    pub(super) fn feed(&mut self, event: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
+    fn feed(&mut self, event: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
         if self.finished || event.data.trim().is_empty() {
             return Ok(());
         }
@@ -227,13 +245,16 @@ impl Decoder {
     }
 
     /// Ends a response whose stream closed without a `finishReason`.
-    pub(super) fn end_of_stream(&mut self, out: &mut VecDeque<StreamEvent>) {
+    fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
         if !self.finished {
             self.start(out);
             self.finish(None, out);
         }
+        Ok(())
     }
+}
 
+impl Decoder {
     fn start(&mut self, out: &mut VecDeque<StreamEvent>) {
         if !self.started {
             self.started = true;

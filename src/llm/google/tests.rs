@@ -11,8 +11,10 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::core::content::{ContentBlock, MessageContent};
+use crate::core::errors::ErrorCategory;
 use crate::core::messages::{AssistantMessage, Message, StopReason, UserMessage};
 use crate::core::retry::Jitter;
+use crate::core::stream::StreamEvent;
 use crate::core::tools::{ToolCall, ToolDefinition};
 use crate::core::wire::JsonObject;
 use crate::testing::{MockLlm, Script, ScriptedResponse, Step};

@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{default_client, failed, parse_arguments, start_stream, stream_error, Call, Decode, PROVIDER};
+use super::{parse_arguments, stream_error, PROVIDER};
 use crate::core::content::{ContentBlock, MessageContent};
+use crate::core::errors::ErrorCategory;
 use crate::core::messages::{AssistantMessage, Message, ProviderType, StopReason, TokenUsage};
 use crate::core::retry::RetryPolicy;
 use crate::core::stream::StreamEvent;
@@ -25,6 +26,9 @@ use crate::core::tools::{ToolCall, ToolDefinition};
 use crate::core::wire::JsonObject;
 use crate::llm::models;
 use crate::llm::provider::{EventStream, LlmError, Provider, Request};
+use crate::llm::request::{
+    default_client, env_credentials, failed, retrying_stream, Call, Decode, FirstEvent,
+};
 use crate::llm::sse::SseEvent;
 
 /// The Chat Completions provider (API key).
@@ -63,17 +67,15 @@ impl OpenAiChatProvider {
     /// [`OpenAiChatProvider::from_env`] reading variables through `var` (empty values count
     /// as unset).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, LlmError> {
-        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let Some(key) = get("OPENAI_API_KEY") else {
-            return Err(LlmError::NoCredentials {
-                provider: PROVIDER,
-                hint: "set OPENAI_API_KEY (base URL from TRON_OPENAI_BASE_URL or OPENAI_BASE_URL)".to_owned(),
-            });
-        };
-        let base_url = get("TRON_OPENAI_BASE_URL")
-            .or_else(|| get("OPENAI_BASE_URL"))
-            .unwrap_or_else(|| super::DEFAULT_BASE_URL.to_owned());
-        Ok(Self::new(base_url, key))
+        let env = env_credentials(
+            var,
+            PROVIDER,
+            &["OPENAI_API_KEY"],
+            &["TRON_OPENAI_BASE_URL", "OPENAI_BASE_URL"],
+            super::DEFAULT_BASE_URL,
+            "set OPENAI_API_KEY (base URL from TRON_OPENAI_BASE_URL or OPENAI_BASE_URL)",
+        )?;
+        Ok(Self::new(env.base_url, env.key))
     }
 
     /// The same provider with another retry policy (tests use a fast one).
@@ -148,7 +150,7 @@ impl Provider for OpenAiChatProvider {
             headers,
             body: self.request_body(&request).to_string(),
         };
-        start_stream::<Decoder>(call, &self.retry)
+        retrying_stream(call, &self.retry, Decoder::default)
     }
 }
 
@@ -349,12 +351,15 @@ pub(super) struct Decoder {
 }
 
 impl Decode for Decoder {
-    fn first_error(event: &SseEvent) -> Result<Option<LlmError>, LlmError> {
+    fn first_event(event: &SseEvent) -> Result<FirstEvent, LlmError> {
         if event.is_done_marker() {
-            return Ok(None);
+            return Ok(FirstEvent::Begin);
         }
         let data: Value = event.json(PROVIDER)?;
-        Ok(data.get("error").is_some().then(|| stream_error(PROVIDER, &data)))
+        match data.get("error") {
+            Some(_) => Err(stream_error(PROVIDER, &data)),
+            None => Ok(FirstEvent::Begin),
+        }
     }
 
     fn feed(&mut self, event: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
@@ -400,6 +405,14 @@ impl Decode for Decoder {
 
     fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    fn retryable(e: &LlmError) -> bool {
+        super::retryable(e)
+    }
+
+    fn category(e: &LlmError) -> ErrorCategory {
+        super::category(e)
     }
 
     fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {

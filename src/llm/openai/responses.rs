@@ -30,8 +30,9 @@ use std::collections::{HashMap, VecDeque};
 
 use serde_json::{json, Value};
 
-use super::{default_client, failed, parse_arguments, start_stream, stream_error, Call, Decode};
+use super::{parse_arguments, stream_error};
 use crate::core::content::{ContentBlock, MessageContent};
+use crate::core::errors::ErrorCategory;
 use crate::core::messages::{AssistantMessage, Message, ProviderType, StopReason, TokenUsage};
 use crate::core::retry::RetryPolicy;
 use crate::core::stream::StreamEvent;
@@ -39,6 +40,7 @@ use crate::core::tools::{ToolCall, ToolDefinition};
 use crate::core::wire::JsonObject;
 use crate::llm::models;
 use crate::llm::provider::{EventStream, LlmError, Provider, Request};
+use crate::llm::request::{default_client, failed, retrying_stream, Call, Decode, FirstEvent};
 use crate::llm::sse::{SseEvent, CONNECTION_LOST};
 
 /// The provider name in errors and events.
@@ -205,7 +207,7 @@ impl Provider for OpenAiResponsesProvider {
             headers,
             body: self.request_body(&request).to_string(),
         };
-        start_stream::<Decoder>(call, &self.retry)
+        retrying_stream(call, &self.retry, Decoder::default)
     }
 }
 
@@ -335,13 +337,13 @@ fn failed_error(data: &Value) -> LlmError {
 }
 
 impl Decode for Decoder {
-    fn first_error(event: &SseEvent) -> Result<Option<LlmError>, LlmError> {
+    fn first_event(event: &SseEvent) -> Result<FirstEvent, LlmError> {
         let data: Value = event.json(PROVIDER)?;
-        Ok(match str_at(&data, "type") {
-            "error" => Some(stream_error(PROVIDER, &data)),
-            "response.failed" => Some(failed_error(&data)),
-            _ => None,
-        })
+        match str_at(&data, "type") {
+            "error" => Err(stream_error(PROVIDER, &data)),
+            "response.failed" => Err(failed_error(&data)),
+            _ => Ok(FirstEvent::Begin),
+        }
     }
 
     fn feed(&mut self, event: &SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
@@ -439,6 +441,14 @@ impl Decode for Decoder {
 
     fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    fn retryable(e: &LlmError) -> bool {
+        super::retryable(e)
+    }
+
+    fn category(e: &LlmError) -> ErrorCategory {
+        super::category(e)
     }
 
     fn end(&mut self, _out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {

@@ -9,6 +9,8 @@ use super::*;
 use crate::core::content::ContentBlock;
 use crate::core::messages::{Message, ProviderType, StopReason};
 use crate::core::retry::Jitter;
+use crate::core::retry::RetryPolicy;
+use crate::core::stream::StreamEvent;
 use crate::core::tools::{ToolCall, ToolDefinition};
 use crate::core::wire::JsonObject;
 use crate::llm::provider::{LlmError, Provider, Request};
