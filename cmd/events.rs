@@ -187,10 +187,15 @@ fn show(store: &EventStore, json: bool, session: &str) -> Result<()> {
     if json {
         return print_json(&json!({ "session": row, "events": events }));
     }
-    let on_head: std::collections::HashSet<String> = match &row.head_event_id {
-        Some(head) => store.ancestors(head)?.into_iter().map(|e| e.id.into_string()).collect(),
-        None => Default::default(),
-    };
+    // The session's own events on the chain from its head (walked over the events already
+    // loaded; links into a fork's source session end the walk).
+    let parents: std::collections::HashMap<&str, Option<&str>> =
+        events.iter().map(|e| (e.id.as_str(), e.parent_id.as_deref())).collect();
+    let mut on_head = std::collections::HashSet::new();
+    let mut cursor = row.head_event_id.as_deref();
+    while let Some(id) = cursor.filter(|id| on_head.insert(*id)) {
+        cursor = parents.get(id).copied().flatten();
+    }
     let tty = stdout_is_tty();
     let mut out = std::io::stdout().lock();
     header(&mut out, &row, tty)?;

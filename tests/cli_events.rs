@@ -164,6 +164,12 @@ fn search_fork_and_rewind() {
     assert_eq!(msgs["messagesWithEventIds"].as_array().unwrap().len(), 1);
     let shown = stdout_json(events(&f.db, &["show", &f.session, "--json"]));
     assert_eq!(shown["events"].as_array().unwrap().len(), 3, "rewind deletes nothing");
+    let out = events(&f.db, &["show", &f.session]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    let marked: Vec<&str> =
+        text.lines().filter(|l| l.starts_with('~') && !l.starts_with("~ marks")).collect();
+    assert_eq!(marked.len(), 1, "only the rewound-away assistant event is off the chain:\n{text}");
+    assert!(marked[0].contains(&f.assistant_event));
 }
 
 #[test]
