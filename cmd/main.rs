@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Run the WebSocket JSON-RPC server the Tron iOS app talks to (not built yet)
     Serve(NotBuilt),
-    /// Send one prompt to the agent and stream the answer (no tools yet)
+    /// Send one prompt to the agent: stream the answer, run tools, persist every event
     Chat(chat::ChatArgs),
     /// Inspect, search, fork, rewind, export and import the SQLite event log
     Events(events::EventsArgs),
