@@ -8,14 +8,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
-use tron::agent::{run_turn, Agent, AgentEvent, TurnError, TurnOutcome, TurnSettings};
+use tron::agent::{provider_for, run_turn, Agent, AgentEvent, TurnError, TurnOutcome, TurnSettings};
 use tron::core::stream::StreamEvent;
 use tron::events::{EventStore, ListOptions, NewSession, OpenMode, StoreHandle};
-use tron::llm::anthropic::AnthropicProvider;
-use tron::llm::google::GoogleProvider;
-use tron::llm::models::{self, ModelInfo, ProviderKind};
-use tron::llm::openai::OpenAiChatProvider;
-use tron::llm::Provider;
+use tron::llm::models::{self, ModelInfo};
 use tron::settings::Paths;
 use tron::tools::{ToolContext, ToolRegistry};
 
@@ -75,9 +71,10 @@ pub fn run(args: ChatArgs) -> Result<()> {
     let started = Instant::now();
     let prompt = read_prompt(args.prompt.as_deref())?;
     let model = models::lookup(&args.model)?;
-    let provider = provider_for(model)?;
+    let paths = Paths::from_env();
+    let provider = provider_for(model, &paths.auth_file(), |n| std::env::var(n).ok())?;
     let tools = tools_for(&args)?;
-    let db = args.db.clone().unwrap_or_else(|| Paths::from_env().event_db);
+    let db = args.db.clone().unwrap_or_else(|| paths.event_db.clone());
     // Continuing a session needs its database; a new session may create it.
     let resuming = args.resume.is_some() || args.continue_latest;
     let store = EventStore::open(&db, if resuming { OpenMode::Existing } else { OpenMode::Create })?;
@@ -122,12 +119,16 @@ pub fn run(args: ChatArgs) -> Result<()> {
     let progress = output == Output::Text && std::io::stderr().is_terminal();
     let mut answer = String::new();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let result = runtime.block_on(run_turn(agent, &session, &prompt, |event| {
-        if let AgentEvent::Stream(StreamEvent::TextDelta { delta }) = &event {
-            answer.push_str(delta);
-        }
-        print_event(event, output, progress)
-    }));
+    let result = runtime.block_on(async {
+        tokio::spawn(abort_on_signal(ctx.cancel.clone()));
+        run_turn(agent, &session, &prompt, |event| {
+            if let AgentEvent::Stream(StreamEvent::TextDelta { delta }) = &event {
+                answer.push_str(delta);
+            }
+            print_event(event, output, progress)
+        })
+        .await
+    });
     let duration_ms = started.elapsed().as_millis() as u64;
     let mut out = std::io::stdout().lock();
     match result {
@@ -150,6 +151,9 @@ pub fn run(args: ChatArgs) -> Result<()> {
         }
         Err(e) => {
             let message = match &e {
+                TurnError::Aborted => {
+                    format!("interrupted; everything up to the interrupt is saved in {session}")
+                }
                 TurnError::ToolsUnavailable(_) | TurnError::TooManyTurns(_) => {
                     format!("{e}; everything so far is saved in {session}")
                 }
@@ -158,30 +162,46 @@ pub fn run(args: ChatArgs) -> Result<()> {
             match output {
                 Output::Text => writeln!(out)?,
                 Output::Json | Output::StreamJson => {
-                    let line = json!({"type": "result", "isError": true, "error": message, "sessionId": session,
-                        "model": model.id, "durationMs": duration_ms});
+                    let mut line = json!({"type": "result", "isError": true, "error": message,
+                        "sessionId": session, "model": model.id, "durationMs": duration_ms});
+                    if matches!(e, TurnError::Aborted) {
+                        line["interrupted"] = json!(true);
+                    }
                     writeln!(out, "{line}")?;
                 }
             }
             out.flush()?;
+            if matches!(e, TurnError::Aborted) {
+                return Err(Interrupted(message).into());
+            }
             bail!(message)
         }
     }
 }
 
-/// The provider for a model, with credentials from the environment.
-fn provider_for(model: &ModelInfo) -> Result<Box<dyn Provider>> {
-    Ok(match model.provider {
-        ProviderKind::Anthropic => Box::new(AnthropicProvider::from_env()?),
-        ProviderKind::OpenAi => Box::new(OpenAiChatProvider::from_env()?),
-        ProviderKind::Google => Box::new(GoogleProvider::from_env()?),
-        ProviderKind::OpenAiCodex => {
-            bail!(
-                "{} needs a ChatGPT sign-in, which arrives with `tron auth login openai` (issue 8)",
-                model.id
-            )
-        }
-    })
+/// The run was aborted by a signal: `tron` exits 130, as a shell does after Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(String);
+
+/// Cancels the run on the first Ctrl-C (SIGINT) or SIGTERM, so the agent persists what it
+/// has and stops; a second signal exits at once with 130.
+async fn abort_on_signal(cancel: tokio_util::sync::CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    cancel.cancel();
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    std::process::exit(130);
 }
 
 /// The tools offered, after `--no-tools`, `--allowed-tools` and `--disallowed-tools`.
@@ -259,6 +279,7 @@ fn print_event(event: AgentEvent<'_>, output: Output, progress: bool) {
                 AgentEvent::ToolEnd { id, name, result, duration_ms } => Some(json!({"type": "tool_end",
                     "toolCallId": id, "name": name, "isError": result.is_error.unwrap_or(false),
                     "durationMs": duration_ms, "output": result.text_content()})),
+                AgentEvent::Persisted(_) => None,
             };
             if let Some(line) = line {
                 let mut out = std::io::stdout().lock();

@@ -61,6 +61,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // `tron events show X | head`: the reader went away; that is not a failure.
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<chat::Interrupted>() => {
+            output::print_error(&e);
+            ExitCode::from(130)
+        }
         Err(e) => {
             output::print_error(&e);
             ExitCode::FAILURE

@@ -4,6 +4,7 @@
 //! these modules and prints. See `DESIGN.md`-style module docs at the top of each `mod.rs`.
 
 pub mod agent;
+pub mod auth;
 pub mod core;
 pub mod events;
 pub mod llm;

@@ -34,6 +34,8 @@ fn chat(mock: &MockLlm, db: &Path, args: &[&str]) -> Command {
         .args(args)
         .arg("--db")
         .arg(db)
+        // Never the machine's own ~/.tron/auth.json.
+        .env("TRON_DATA_DIR", db.parent().unwrap())
         .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
         .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
         .env_remove("ANTHROPIC_BASE_URL")

@@ -3,11 +3,19 @@
 //! Owns: the turn loop (user message -> provider stream -> assistant message -> tool calls
 //! -> next call), the order in which events are persisted, and the events a run writes (the
 //! TypeScript server's `message.user`, `stream.turn_start`, `message.assistant`,
-//! `tool.call`, `tool.result`, `stream.turn_end`, `error.provider`). Must not: know a provider's wire format (llm/), print or shape wire
-//! frames (cmd/, rpc/), or touch SQLite directly (it goes through [`crate::events::StoreHandle`]).
+//! `tool.call`, `tool.result`, `stream.turn_end`, `error.provider`, and on abort
+//! `notification.interrupted`), running tool calls (read-only ones concurrently), tool
+//! result limits and blobs, and aborting a run through the context's cancellation token.
+//! Must not: know a provider's wire format (llm/), print or shape wire frames (cmd/, rpc/),
+//! or touch SQLite directly (it goes through [`crate::events::StoreHandle`]).
 //!
-//! Not built yet (issue 5): hooks, skills, guardrails, compaction, subagents, abort.
+//! Not built yet (issue 9): hooks, skills, guardrails, compaction, subagents.
 
+mod partial;
+pub mod setup;
+mod tokens;
+pub mod tool_calls;
 pub mod turn;
 
+pub use setup::{provider_for, SetupError};
 pub use turn::{run_turn, Agent, AgentEvent, TurnError, TurnOutcome, TurnSettings};

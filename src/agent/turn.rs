@@ -10,21 +10,21 @@
 use std::time::Instant;
 
 use futures_util::StreamExt;
+use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 
 use crate::core::content::{ArgumentsKey, ContentBlock};
 use crate::core::messages::{AssistantMessage, Message, StopReason, TokenUsage};
 use crate::core::stream::StreamEvent;
 use crate::core::tools::ToolResult;
-use crate::events::types::{ErrorProviderPayload, ToolCallPayload, ToolResultPayload};
-use crate::events::{EventPayload, NewEvent, StoreError, StoreHandle};
+use crate::events::types::{ErrorProviderPayload, ToolResultPayload};
+use crate::events::{EventPayload, NewEvent, SessionEvent, StoreError, StoreHandle};
 use crate::llm::models::{self, ModelInfo};
 use crate::llm::{LlmError, Provider, Request};
 use crate::tools::{ToolContext, ToolRegistry};
 
-/// Longest tool result text kept in the event log and sent back (the TypeScript server's
-/// `MAX_TOOL_RESULT_SIZE` is 10 KiB per stored result; tools cap their own output first).
-const MAX_RESULT_CHARS: usize = 40_000;
+use super::partial::Partial;
+use super::{tokens, tool_calls};
 
 /// How a run is done.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub enum AgentEvent<'a> {
     ToolStart { id: &'a str, name: &'a str, arguments: &'a Value },
     /// A tool finished.
     ToolEnd { id: &'a str, name: &'a str, result: &'a ToolResult, duration_ms: u64 },
+    /// An event was committed to the store (every event the run writes, in order).
+    Persisted(&'a SessionEvent),
 }
 
 /// What a finished run produced.
@@ -87,6 +89,9 @@ pub enum TurnError {
     /// The model asked for a tool, and no tools were offered.
     #[error("the model called the tool `{0}`, but no tools are available to this run")]
     ToolsUnavailable(String),
+    /// The run was aborted (everything up to the abort is persisted).
+    #[error("interrupted")]
+    Aborted,
     /// The model kept calling tools past the limit.
     #[error("stopped after {0} model calls (the limit for one prompt); continue the session to go on")]
     TooManyTurns(u32),
@@ -108,19 +113,32 @@ pub struct Agent<'a> {
 }
 
 /// Runs `prompt` in `session` until the model stops asking for tools.
+///
+/// Cancelling `agent.ctx.cancel` aborts the run: what the model had streamed is persisted
+/// as a `message.assistant` with `stopReason: "interrupted"`, every tool call without a
+/// result gets an interrupted `tool.result` (so the session can be continued), then
+/// `notification.interrupted`; the run returns [`TurnError::Aborted`].
 pub async fn run_turn(
     agent: Agent<'_>,
     session: &str,
     prompt: &str,
     mut on_event: impl FnMut(AgentEvent<'_>),
 ) -> Result<TurnOutcome, TurnError> {
-    let Agent { store, tools, ctx, settings, .. } = agent;
-    store.append(session, NewEvent::raw("message.user", json!({ "content": prompt }))).await?;
+    let Agent { tools, settings, .. } = agent;
+    persist(agent, session, NewEvent::raw("message.user", json!({ "content": prompt })), &mut on_event)
+        .await?;
     let mut cost_total = Some(0.0);
     let mut tool_calls = 0;
     let mut usage = TokenUsage::default();
+    let mut turn = 0;
+    let mut window = last_window(agent, session).await?;
     for model_calls in 1..=settings.max_turns.max(1) {
-        let (message, stop_reason, turn, cost) = model_call(agent, session, &mut on_event).await?;
+        if agent.ctx.cancel.is_cancelled() {
+            return Err(interrupted(agent, session, turn.max(1), &mut on_event).await);
+        }
+        let (message, stop_reason, this_turn, cost, record) =
+            model_call(agent, session, &mut window, &mut on_event).await?;
+        turn = this_turn;
         cost_total = cost_total.zip(cost).map(|(a, b)| a + b);
         add_usage(&mut usage, message.usage.as_ref());
         let calls: Vec<_> = message.tool_uses().cloned().collect();
@@ -138,48 +156,40 @@ pub async fn run_turn(
         if tools.is_empty() {
             return Err(TurnError::ToolsUnavailable(calls[0].name.clone()));
         }
-        for call in calls {
-            tool_calls += 1;
-            let arguments = Value::Object(call.arguments.clone());
-            let payload = ToolCallPayload {
-                tool_call_id: call.id.clone(),
-                name: call.name.clone(),
-                arguments: arguments.clone(),
-                turn,
-                run_id: None,
-                extra: Default::default(),
-            };
-            store.append(session, NewEvent::new(EventPayload::from(payload))).await?;
-            on_event(AgentEvent::ToolStart { id: &call.id, name: &call.name, arguments: &arguments });
-            let started = Instant::now();
-            let result = match tools.get(&call.name) {
-                Some(tool) => tool.execute(&call.arguments, ctx).await,
-                None => ToolResult::error(format!("Tool not found: {}", call.name)),
-            };
-            let duration_ms = started.elapsed().as_millis() as u64;
-            let mut text = result.text_content();
-            let truncated = text.chars().count() > MAX_RESULT_CHARS;
-            if truncated {
-                text = text.chars().take(MAX_RESULT_CHARS).collect();
-                text.push_str("\n\n... [truncated]");
-            }
-            let payload = ToolResultPayload {
-                tool_call_id: call.id.clone(),
-                content: text,
-                is_error: result.is_error.unwrap_or(false),
-                duration: Some(duration_ms as i64),
-                affected_files: None,
-                truncated: truncated.then_some(true),
-                blob_id: None,
-                run_id: None,
-                extra: Default::default(),
-            };
-            store.append(session, NewEvent::new(EventPayload::from(payload))).await?;
-            on_event(AgentEvent::ToolEnd { id: &call.id, name: &call.name, result: &result, duration_ms });
+        let ran = tool_calls::run_calls(agent, session, turn, &calls, &mut on_event).await?;
+        tool_calls += ran.count;
+        if ran.aborted {
+            return Err(interrupted(agent, session, turn, &mut on_event).await);
         }
-        store.append(session, turn_end(turn, &message, cost)).await?;
+        persist(agent, session, turn_end(turn, &message, cost, record), &mut on_event).await?;
     }
     Err(TurnError::TooManyTurns(settings.max_turns))
+}
+
+/// Appends one event and tells the caller it has committed.
+pub(crate) async fn persist(
+    agent: Agent<'_>,
+    session: &str,
+    event: NewEvent,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<SessionEvent, StoreError> {
+    let event = agent.store.append(session, event).await?;
+    on_event(AgentEvent::Persisted(&event));
+    Ok(event)
+}
+
+/// Persists `notification.interrupted` and gives the error that ends an aborted run.
+async fn interrupted(
+    agent: Agent<'_>,
+    session: &str,
+    turn: i64,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> TurnError {
+    let payload = json!({ "timestamp": crate::events::now_iso(), "turn": turn });
+    match persist(agent, session, NewEvent::raw("notification.interrupted", payload), on_event).await {
+        Ok(_) => TurnError::Aborted,
+        Err(e) => e.into(),
+    }
 }
 
 /// One model call: `stream.turn_start`, the streamed response, `message.assistant`, and
@@ -187,14 +197,15 @@ pub async fn run_turn(
 async fn model_call(
     agent: Agent<'_>,
     session: &str,
+    window: &mut u64,
     on_event: &mut impl FnMut(AgentEvent<'_>),
-) -> Result<(AssistantMessage, StopReason, i64, Option<f64>), TurnError> {
+) -> Result<(AssistantMessage, StopReason, i64, Option<f64>, Value), TurnError> {
     let Agent { store, provider, tools, settings, .. } = agent;
     let id = session.to_owned();
     let history = store.run(move |s| s.messages(&id)).await?;
     let turn = history.turn_count + 1;
     let messages: Vec<Message> = history.messages().map(|m| m.to_message()).collect();
-    store.append(session, NewEvent::raw("stream.turn_start", json!({ "turn": turn }))).await?;
+    persist(agent, session, NewEvent::raw("stream.turn_start", json!({ "turn": turn })), on_event).await?;
 
     let model = settings.model;
     let request = Request {
@@ -208,18 +219,31 @@ async fn model_call(
     let started = Instant::now();
     let mut stream = provider.stream(request);
     let mut done = None;
-    while let Some(item) = stream.next().await {
+    let mut partial = Partial::default();
+    let cancel = &agent.ctx.cancel;
+    loop {
+        let item = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                drop(stream);
+                persist_partial(agent, session, turn, partial, started, Ended::Aborted, on_event).await?;
+                return Err(interrupted(agent, session, turn, on_event).await);
+            }
+            item = stream.next() => item,
+        };
+        let Some(item) = item else { break };
         match item {
             Ok(event) => {
                 on_event(AgentEvent::Stream(&event));
+                partial.observe(&event);
                 if let StreamEvent::Done { message, stop_reason } = event {
                     done = Some((*message, stop_reason));
                 }
             }
             Err(e) => {
-                store
-                    .append(session, NewEvent::new(EventPayload::from(provider_error(provider, &e))))
-                    .await?;
+                persist_partial(agent, session, turn, partial, started, Ended::Failed, on_event).await?;
+                let payload = EventPayload::from(provider_error(provider, &e));
+                persist(agent, session, NewEvent::new(payload), on_event).await?;
                 return Err(e.into());
             }
         }
@@ -227,12 +251,89 @@ async fn model_call(
     let (message, stop_reason) = done.ok_or(TurnError::Incomplete)?;
     let cost = models::cost(model, &message.usage.clone().unwrap_or_default()).map(|c| c.total);
     let latency = started.elapsed().as_millis() as u64;
-    let payload = assistant_payload(&message, &stop_reason, turn, model, latency);
-    store.append(session, NewEvent::raw("message.assistant", payload)).await?;
+    let usage = message.usage.clone().unwrap_or_default();
+    let record = tokens::token_record(model.provider, &usage, *window, turn, session);
+    *window = tokens::window_of(&record);
+    let mut payload = assistant_payload(&message, &stop_reason, turn, model, latency);
+    payload["tokenRecord"] = record.clone();
+    persist(agent, session, NewEvent::raw("message.assistant", payload), on_event).await?;
     if stop_reason != StopReason::ToolUse || message.tool_uses().next().is_none() {
-        store.append(session, turn_end(turn, &message, cost)).await?;
+        persist(agent, session, turn_end(turn, &message, cost, record.clone()), on_event).await?;
     }
-    Ok((message, stop_reason, turn, cost))
+    Ok((message, stop_reason, turn, cost, record))
+}
+
+/// Why a response ended before it was complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The run was aborted.
+    Aborted,
+    /// The provider failed mid-stream (after what was streamed had been shown).
+    Failed,
+}
+
+/// Persists what an unfinished response had streamed, so nothing a user saw is lost: the
+/// partial `message.assistant` (`stopReason: "interrupted"` and `interrupted: true` when
+/// aborted, `stopReason: "error"` when the provider failed) and, for each complete tool call
+/// in it, an error `tool.result` saying it did not run, so that the next request is well
+/// formed.
+async fn persist_partial(
+    agent: Agent<'_>,
+    session: &str,
+    turn: i64,
+    partial: Partial,
+    started: Instant,
+    ended: Ended,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<(), StoreError> {
+    let calls = partial.calls().to_vec();
+    let content = partial.into_content();
+    if content.is_empty() {
+        return Ok(());
+    }
+    let has_thinking = content.iter().any(|b| matches!(b, ContentBlock::Thinking(_)));
+    let mut events = vec![NewEvent::raw(
+        "message.assistant",
+        json!({
+            "content": content,
+            "tokenUsage": TokenUsage::default(),
+            "turn": turn,
+            "model": agent.settings.model.id,
+            "stopReason": if ended == Ended::Aborted { "interrupted" } else { "error" },
+            "latency": started.elapsed().as_millis() as u64,
+            "hasThinking": has_thinking,
+        }),
+    )];
+    if ended == Ended::Aborted {
+        events[0].payload["interrupted"] = json!(true);
+    }
+    for call in calls {
+        let (content, extra) = match ended {
+            Ended::Aborted => (
+                "Not run: the run was aborted before this tool call started",
+                [("interrupted".to_owned(), json!(true))].into_iter().collect(),
+            ),
+            Ended::Failed => {
+                ("Not run: the model's response failed before this tool call started", Default::default())
+            }
+        };
+        let payload = ToolResultPayload {
+            tool_call_id: call.id,
+            content: content.into(),
+            is_error: true,
+            duration: None,
+            affected_files: None,
+            truncated: None,
+            blob_id: None,
+            run_id: None,
+            extra,
+        };
+        events.push(NewEvent::new(EventPayload::from(payload)));
+    }
+    for event in agent.store.append_batch(session, events).await? {
+        on_event(AgentEvent::Persisted(&event));
+    }
+    Ok(())
 }
 
 fn add_usage(total: &mut TokenUsage, usage: Option<&TokenUsage>) {
@@ -250,8 +351,34 @@ fn add_usage(total: &mut TokenUsage, usage: Option<&TokenUsage>) {
     }
 }
 
-fn turn_end(turn: i64, message: &AssistantMessage, cost: Option<f64>) -> NewEvent {
-    let mut payload = json!({ "turn": turn, "tokenUsage": message.usage.clone().unwrap_or_default() });
+/// The context window of the session's last model call (its last `tokenRecord`), 0 when
+/// it has none.
+async fn last_window(agent: Agent<'_>, session: &str) -> Result<u64, StoreError> {
+    let session = session.to_owned();
+    agent
+        .store
+        .run(move |store| {
+            let window: Option<i64> = store
+                .connection()
+                .prepare_cached(
+                    "SELECT json_extract(payload, '$.tokenRecord.computed.contextWindowTokens') FROM events
+                     WHERE session_id = ?1 AND type = 'message.assistant' AND json_valid(payload)
+                     ORDER BY sequence DESC LIMIT 1",
+                )?
+                .query_row([&session], |r| r.get::<_, Option<i64>>(0))
+                .optional()?
+                .flatten();
+            Ok(window.unwrap_or(0).max(0) as u64)
+        })
+        .await
+}
+
+fn turn_end(turn: i64, message: &AssistantMessage, cost: Option<f64>, record: Value) -> NewEvent {
+    let mut payload = json!({
+        "turn": turn,
+        "tokenUsage": message.usage.clone().unwrap_or_default(),
+        "tokenRecord": record,
+    });
     if let Some(cost) = cost {
         payload["cost"] = json!(cost);
     }

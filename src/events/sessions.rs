@@ -211,6 +211,8 @@ pub(crate) struct CounterDelta {
     pub cache_creation_tokens: i64,
     pub last_turn_input_tokens: Option<i64>,
     pub cost: f64,
+    /// The model a `config.model_switch` switched to.
+    pub latest_model: Option<String>,
 }
 
 /// Moves the head and applies the counter deltas in one statement.
@@ -230,7 +232,8 @@ pub(crate) fn advance(
             total_cache_read_tokens = COALESCE(total_cache_read_tokens,0) + ?8,
             total_cache_creation_tokens = COALESCE(total_cache_creation_tokens,0) + ?9,
             last_turn_input_tokens = COALESCE(?10, last_turn_input_tokens),
-            total_cost = COALESCE(total_cost,0) + ?11
+            total_cost = COALESCE(total_cost,0) + ?11,
+            latest_model = COALESCE(?12, latest_model)
          WHERE id = ?1",
     )?
     .execute(params![
@@ -244,7 +247,8 @@ pub(crate) fn advance(
         d.cache_read_tokens,
         d.cache_creation_tokens,
         d.last_turn_input_tokens,
-        d.cost
+        d.cost,
+        d.latest_model
     ])?;
     Ok(())
 }

@@ -396,6 +396,11 @@ pub(crate) fn count(delta: &mut CounterDelta, event: &SessionEvent) {
     if let Some(cost) = event.payload.get("cost").and_then(Value::as_f64).filter(|c| c.is_finite()) {
         delta.cost += cost;
     }
+    if t == "config.model_switch" {
+        if let Some(model) = event.payload.get("newModel").and_then(Value::as_str) {
+            delta.latest_model = Some(model.to_owned());
+        }
+    }
 }
 
 pub(crate) fn insert_event(conn: &Connection, e: &SessionEvent, depth: i64) -> Result<()> {

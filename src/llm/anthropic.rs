@@ -12,7 +12,14 @@
 //! and `anthropic-beta` = [`OAUTH_BETA`] (`oauth-2025-04-20` only for models that need no
 //! thinking betas, i.e. Opus 4.6; [`OAUTH_BETA_WITH_THINKING`] otherwise, unknown models
 //! included). OAuth requests also start the system prompt with
-//! [`OAUTH_SYSTEM_PROMPT_PREFIX`] and use prompt caching.
+//! [`OAUTH_SYSTEM_PROMPT_PREFIX`] and use prompt caching (no caching beta header: the
+//! TypeScript server sends none).
+//!
+//! Prompt caching: the breakpoints are placed by the body builder (the `convert` submodule's rules); the
+//! provider remembers when its last answer ended, and when a request comes more than
+//! [`CACHE_TTL`] later (the cache is cold) the old turns' large tool results are pruned
+//! before the conversation is cached again ([`prune_tool_results_for_recache`]). Clones of
+//! a provider share that clock.
 //!
 //! Retries: a failure before the first event of the answer (connection error, 408 / 429 /
 //! 5xx / 529, or an `overloaded_error` / `rate_limit_error` / `api_error` event arriving
@@ -21,15 +28,18 @@
 //! wait. Once the answer has begun nothing is retried: a later failure ends the stream with
 //! its error. The request and retry machinery is shared ([`crate::llm::request`]); this
 //! module supplies the headers, the body and the decoder.
-//!
-//! [`StreamEvent`]: crate::core::stream::StreamEvent
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::StreamExt;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::core::retry::RetryPolicy;
+use crate::core::stream::StreamEvent;
 use crate::llm::provider::{EventStream, LlmError, Provider, Request};
 use crate::llm::request::{default_client, env_credentials, failed, retrying_stream, Call};
 
@@ -40,7 +50,11 @@ mod stream_tests;
 #[cfg(test)]
 mod tests;
 
-pub use convert::{convert_messages, convert_tools, FALLBACK_MAX_TOKENS, OAUTH_SYSTEM_PROMPT_PREFIX};
+pub use convert::{
+    convert_messages, convert_tools, prune_tool_results_for_recache, CACHE_TTL, FALLBACK_MAX_TOKENS,
+    MAX_CACHE_BREAKPOINTS, OAUTH_SYSTEM_PROMPT_PREFIX, PRUNE_THRESHOLD_CHARS, RECENT_TURNS_KEPT,
+};
+pub use decode::decode_body;
 
 /// The provider name in errors and events.
 pub const PROVIDER: &str = "anthropic";
@@ -90,6 +104,8 @@ pub struct AnthropicProvider {
     auth: AnthropicAuth,
     retry: RetryPolicy,
     prompt_caching: Option<bool>,
+    /// When the last answer ended (`done` or error), shared by clones.
+    last_call: Arc<Mutex<Option<Instant>>>,
 }
 
 impl AnthropicProvider {
@@ -97,7 +113,14 @@ impl AnthropicProvider {
     /// the default retry policy.
     pub fn new(base_url: impl Into<String>, auth: AnthropicAuth) -> Self {
         let base_url = base_url.into().trim_end_matches('/').to_owned();
-        Self { client: default_client(), base_url, auth, retry: RetryPolicy::default(), prompt_caching: None }
+        Self {
+            client: default_client(),
+            base_url,
+            auth,
+            retry: RetryPolicy::default(),
+            prompt_caching: None,
+            last_call: Arc::default(),
+        }
     }
 
     /// A provider configured from the environment: `ANTHROPIC_API_KEY`, else
@@ -170,16 +193,38 @@ impl AnthropicProvider {
         self.prompt_caching.unwrap_or_else(|| self.is_oauth())
     }
 
+    /// Whether the prompt cache has gone cold: caching is on, a previous answer ended, and
+    /// more than [`CACHE_TTL`] has passed since. The first request is never cold.
+    pub fn cache_is_cold(&self) -> bool {
+        self.prompt_caching() && self.last_call().is_some_and(|at| at.elapsed() > CACHE_TTL)
+    }
+
+    /// When the last answer ended, if any did.
+    pub fn last_call(&self) -> Option<Instant> {
+        *self.last_call.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Overrides when the last answer ended (tests simulate an idle gap with it).
+    #[cfg(test)]
+    pub(crate) fn set_last_call(&self, at: Option<Instant>) {
+        *self.last_call.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+
     /// `{base}/v1/messages`.
     pub fn messages_url(&self) -> String {
         format!("{}/v1/messages", self.base_url)
     }
 
-    /// The JSON body sent for `request`.
+    /// The JSON body sent for `request` now (old tool results are pruned when the cache is
+    /// cold, see [`AnthropicProvider::cache_is_cold`]).
     pub fn request_body(&self, request: &Request) -> Value {
         convert::request_body(
             request,
-            convert::BodyOptions { oauth: self.is_oauth(), prompt_caching: self.prompt_caching() },
+            convert::BodyOptions {
+                oauth: self.is_oauth(),
+                prompt_caching: self.prompt_caching(),
+                prune_old_tool_results: self.cache_is_cold(),
+            },
         )
     }
 
@@ -240,6 +285,13 @@ impl Provider for AnthropicProvider {
             headers,
             body: self.request_body(&request).to_string(),
         };
-        retrying_stream(call, &self.retry, decode::Decoder::default)
+        let last_call = Arc::clone(&self.last_call);
+        let stream = retrying_stream(call, &self.retry, decode::Decoder::default).inspect(move |item| {
+            // The answer is over (after any retries): restart the cache clock.
+            if matches!(item, Ok(StreamEvent::Done { .. } | StreamEvent::Error { .. }) | Err(_)) {
+                *last_call.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            }
+        });
+        Box::pin(stream)
     }
 }

@@ -15,7 +15,6 @@
 use std::pin::Pin;
 use std::time::SystemTime;
 
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use reqwest::Response;
@@ -106,20 +105,146 @@ pub async fn check_status(provider: &'static str, response: Response) -> Result<
 
 /// The body of a (2xx) response as server-sent events.
 pub fn events(provider: &'static str, response: Response) -> SseStream {
-    Box::pin(response.bytes_stream().eventsource().map(move |item| match item {
-        Ok(e) => Ok(SseEvent { event: e.event, data: e.data }),
-        Err(EventStreamError::Transport(e)) => Err(LlmError::Stream {
-            provider,
-            kind: CONNECTION_LOST.to_owned(),
-            message: format!("connection lost while streaming: {}", error_chain(&e)),
-        }),
-        Err(EventStreamError::Utf8(e)) => {
-            Err(LlmError::Protocol { provider, message: format!("event stream is not UTF-8: {e}") })
-        }
-        Err(EventStreamError::Parser(e)) => {
-            Err(LlmError::Protocol { provider, message: format!("not a server-sent event stream: {e}") })
+    events_from(provider, response.bytes_stream())
+}
+
+/// Any byte stream as server-sent events, decoded exactly as a response body is by
+/// [`events`] (a transport error is [`LlmError::Stream`] with kind [`CONNECTION_LOST`]).
+/// This is how [`events`] works; it is public so that benches and tests can feed recorded or
+/// generated bodies through the real decoding path without HTTP.
+///
+/// Parsing follows the HTML event-stream rules, as `eventsource-stream` does: lines end in
+/// CRLF, CR or LF; a leading BOM is skipped; `:` lines are comments; `data` lines append
+/// to the data (joined with `\n`), `event` sets the name (`message` when none was sent),
+/// other fields are ignored; a blank line dispatches the event unless its data is empty. A
+/// partial line or event at the end of the body is dropped. A line that is not UTF-8 is
+/// [`LlmError::Protocol`].
+pub fn events_from<S, B, E>(provider: &'static str, bytes: S) -> SseStream
+where
+    S: Stream<Item = Result<B, E>> + Send + 'static,
+    B: AsRef<[u8]>,
+    E: std::error::Error + Send + 'static,
+{
+    let state = (Box::pin(bytes), Parser::default(), false);
+    Box::pin(futures_util::stream::unfold(state, move |(mut bytes, mut parser, mut ended)| async move {
+        loop {
+            match parser.next_event() {
+                Ok(Some(event)) => return Some((Ok(event), (bytes, parser, ended))),
+                Ok(None) => {}
+                Err(e) => {
+                    let e =
+                        LlmError::Protocol { provider, message: format!("event stream is not UTF-8: {e}") };
+                    return Some((Err(e), (bytes, Parser::default(), true)));
+                }
+            }
+            if ended {
+                return None;
+            }
+            match bytes.next().await {
+                Some(Ok(chunk)) => parser.push(chunk.as_ref()),
+                Some(Err(e)) => {
+                    let e = LlmError::Stream {
+                        provider,
+                        kind: CONNECTION_LOST.to_owned(),
+                        message: format!("connection lost while streaming: {}", error_chain(&e)),
+                    };
+                    return Some((Err(e), (bytes, Parser::default(), true)));
+                }
+                None => {
+                    ended = true;
+                    if let Err(e) = parser.finish() {
+                        let e = LlmError::Protocol {
+                            provider,
+                            message: format!("event stream is not UTF-8: {e}"),
+                        };
+                        return Some((Err(e), (bytes, Parser::default(), true)));
+                    }
+                }
+            }
         }
     }))
+}
+
+/// An incremental event-stream parser: bytes in ([`Parser::push`]), events out
+/// ([`Parser::next_event`]). Bytes are kept until a whole line arrived, and consumed lines
+/// are dropped from the buffer once per chunk, so decoding is linear in the body's size.
+#[derive(Debug, Default)]
+struct Parser {
+    /// Received bytes; `buf[pos..]` is not parsed yet.
+    buf: Vec<u8>,
+    pos: usize,
+    /// A chunk arrived (so a BOM is no longer expected).
+    started: bool,
+    /// The event being built.
+    event: String,
+    data: String,
+}
+
+impl Parser {
+    /// Appends a chunk of the body.
+    fn push(&mut self, chunk: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let mut chunk = chunk;
+        if !self.started && !chunk.is_empty() {
+            self.started = true;
+            chunk = chunk.strip_prefix("\u{feff}".as_bytes()).unwrap_or(chunk);
+        }
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next complete event in the bytes received so far.
+    fn next_event(&mut self) -> Result<Option<SseEvent>, std::str::Utf8Error> {
+        loop {
+            let rest = &self.buf[self.pos..];
+            let Some(eol) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                return Ok(None);
+            };
+            let len = match (rest[eol], rest.get(eol + 1)) {
+                (b'\r', Some(b'\n')) => 2,
+                // A CR ending the bytes so far may be the first half of a CRLF.
+                (b'\r', None) => return Ok(None),
+                _ => 1,
+            };
+            let line = std::str::from_utf8(&rest[..eol])?;
+            self.pos += eol + len;
+            if line.is_empty() {
+                let event = std::mem::take(&mut self.event);
+                let mut data = std::mem::take(&mut self.data);
+                if data.is_empty() {
+                    continue;
+                }
+                data.pop(); // The `\n` after the last data line.
+                let event = if event.is_empty() { "message".to_owned() } else { event };
+                return Ok(Some(SseEvent { event, data }));
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (name, value) = match line.split_once(':') {
+                Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
+                None => (line, ""),
+            };
+            match name {
+                "data" => {
+                    self.data.push_str(value);
+                    self.data.push('\n');
+                }
+                "event" => value.clone_into(&mut self.event),
+                _ => {}
+            }
+        }
+    }
+
+    /// The body ended: what is left is an unfinished line or event, dropped; an error when
+    /// it is not UTF-8.
+    fn finish(&mut self) -> Result<(), std::str::Utf8Error> {
+        std::str::from_utf8(&self.buf[self.pos..])?;
+        *self = Parser { started: true, ..Parser::default() };
+        Ok(())
+    }
 }
 
 /// [`LlmError::Connect`] for a request that could not be sent to `url`, with the cause chain
@@ -235,5 +360,46 @@ mod tests {
         assert!(err.to_string().contains("`message_start`"), "{err}");
         assert!(SseEvent { event: String::new(), data: " [DONE]".into() }.is_done_marker());
         assert_eq!(excerpt("ééé", 2), "éé…");
+    }
+
+    /// Feeds `chunks` to a parser; the events, and whether a UTF-8 error ended it.
+    fn parse(chunks: &[&[u8]]) -> (Vec<(String, String)>, bool) {
+        let mut parser = Parser::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            parser.push(chunk);
+            loop {
+                match parser.next_event() {
+                    Ok(Some(e)) => out.push((e.event, e.data)),
+                    Ok(None) => break,
+                    Err(_) => return (out, true),
+                }
+            }
+        }
+        (out, parser.finish().is_err())
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    }
+
+    #[test]
+    fn parser_follows_the_event_stream_rules() {
+        let body = "\u{feff}: comment\nevent: a\ndata: 1\ndata:2\nid: 9\nretry: 5\n\n\
+                    data: {\"x\": \"é\"}\r\n\r\nevent: empty\n\ndata\n\nevent: b\rdata:  two\r\rdata: tail";
+        let expected = pairs(&[("a", "1\n2"), ("message", "{\"x\": \"é\"}"), ("message", ""), ("b", " two")]);
+        assert_eq!(parse(&[body.as_bytes()]), (expected.clone(), false));
+        // The same body in every split, down to one byte at a time (CRLF and `é` split too).
+        let bytes = body.as_bytes();
+        for size in [1, 2, 3, 7, 64] {
+            let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+            assert_eq!(parse(&chunks), (expected.clone(), false), "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn parser_rejects_bytes_that_are_not_utf8() {
+        assert_eq!(parse(&[b"data: ok\n\ndata: \xff\n\n"]), (pairs(&[("message", "ok")]), true));
+        assert_eq!(parse(&[b"data: ok\n\ndata: \xe2\x82"]), (pairs(&[("message", "ok")]), true));
     }
 }

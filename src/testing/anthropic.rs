@@ -25,7 +25,9 @@
 //!    "usage":{"output_tokens"}}`, then `message_stop` `{"type":"message_stop"}`.
 //!
 //! [`Step::Error`] sends `event: error` with `{"type":"error","error":{"type","message"}}`;
-//! [`Step::DelayMs`] and [`Step::Cut`] pause or drop the connection where they stand.
+//! [`Step::DelayMs`] and [`Step::Cut`] pause or drop the connection where they stand;
+//! [`Step::Malformed`] sends its bytes verbatim there and [`Step::Pace`] paces every later
+//! frame (see [`Step`]).
 //! HTTP errors use the same `{"type":"error","error":{...}}` body.
 
 use serde_json::{json, Value};
@@ -154,6 +156,8 @@ pub(crate) fn render(steps: &[Step], call: &Call<'_>) -> Vec<Emit> {
                 ended = true;
             }
             Step::DelayMs { ms } => out.push(Emit::Delay(*ms)),
+            Step::Pace { ms } => out.push(Emit::Pace(*ms)),
+            Step::Malformed { data } => out.push(Emit::Data(data.clone())),
             Step::Cut => {
                 out.push(Emit::Cut);
                 return out;
@@ -494,5 +498,10 @@ mod tests {
         missing.as_object_mut().unwrap().remove("max_tokens");
         assert_eq!(check(&missing).unwrap_err(), "max_tokens: Field required");
         assert!(check(&json!("text")).is_err());
+    }
+
+    #[test]
+    fn malformed_and_pace_render_where_they_stand() {
+        super::super::mock_llm::check_fault_rendering(super::render, "/v1/messages", &request());
     }
 }

@@ -21,8 +21,10 @@
 //! frame when the stream ended right after content, else an extra `{"text":""}` frame. There
 //! is no `[DONE]`.
 //!
-//! [`Step::Error`] sends `data: {"error":{"code","message","status":<error_type>}}`. HTTP
-//! errors use the same `{"error":{...}}` body.
+//! [`Step::Error`] sends `data: {"error":{"code","message","status":<error_type>}}`.
+//! [`Step::DelayMs`], [`Step::Cut`], [`Step::Malformed`] (its bytes verbatim, CRLF or not as
+//! written) and [`Step::Pace`] act where they stand (see [`Step`]), after the held-back part
+//! before them was sent. HTTP errors use the same `{"error":{...}}` body.
 
 use serde_json::{json, Value};
 
@@ -144,6 +146,14 @@ pub(crate) fn render(steps: &[Step], call: &Call<'_>) -> Vec<Emit> {
             Step::DelayMs { ms } => {
                 f.flush();
                 f.out.push(Emit::Delay(*ms));
+            }
+            Step::Pace { ms } => {
+                f.flush();
+                f.out.push(Emit::Pace(*ms));
+            }
+            Step::Malformed { data } => {
+                f.flush();
+                f.out.push(Emit::Data(data.clone()));
             }
             Step::Cut => {
                 f.flush();
@@ -349,5 +359,14 @@ mod tests {
         assert_eq!(super::model_of("/v1/models/g:streamGenerateContent"), Some("g"));
         assert_eq!(super::model_of("/v1beta/models/g:generateContent"), None);
         assert_eq!(super::model_of("/v1beta/models/:streamGenerateContent"), None);
+    }
+
+    #[test]
+    fn malformed_and_pace_render_where_they_stand() {
+        super::super::mock_llm::check_fault_rendering(
+            super::render,
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+            &request(),
+        );
     }
 }

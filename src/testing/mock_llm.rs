@@ -17,6 +17,12 @@
 //!
 //! The scripted responses are shared by all routes, in order.
 //!
+//! Faults a script can inject, the same way on every route: an HTTP error status with a body
+//! and `retry-after` ([`ScriptedResponse::HttpError`]); in a stream, an in-stream error event
+//! ([`Step::Error`]), a pause ([`Step::DelayMs`]), a slow stream ([`Step::Pace`]: a pause
+//! before every later frame), raw bytes sent verbatim such as a frame that is not JSON
+//! ([`Step::Malformed`]), and a connection dropped mid-body ([`Step::Cut`]).
+//!
 //! When the script is exhausted a provider route answers `500` with a body saying so (it never
 //! hangs). A request the provider itself would reject (not JSON, not streaming, missing a
 //! required field) answers `400` in the provider's error shape and takes nothing from the
@@ -42,7 +48,8 @@ use super::{anthropic, google, openai_chat, openai_responses};
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// A running mock LLM server. Dropping it stops the server: it accepts no more connections,
-/// and a stream paused in a [`Step::DelayMs`] ends there as if the connection were cut.
+/// and a stream paused in a [`Step::DelayMs`] (or between [`Step::Pace`]d frames) ends there
+/// as if the connection were cut.
 pub struct MockLlm {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -245,6 +252,22 @@ pub enum Step {
     /// Drops the connection here: the body ends without its terminating chunk, so the client
     /// sees a transport error mid-stream. Later steps are ignored.
     Cut,
+    /// Sends `data` verbatim as one chunk, the same in every format (no framing is added), for
+    /// malformed-stream tests: e.g. `"data: {not json\n\n"` (a frame whose data is not JSON)
+    /// or `"event: x\n"` (half a frame). The stream then goes on with the later steps and
+    /// ends as usual, so a client that skipped the bad bytes would still see a whole message.
+    Malformed {
+        /// The raw bytes, as text.
+        data: String,
+    },
+    /// Paces the rest of the stream: from here on, every chunk sent (each SSE frame, each
+    /// [`Step::Malformed`]) is preceded by a pause of `ms` milliseconds, the end-of-message
+    /// frames included. A later `Pace` replaces it (`ms: 0` turns pacing off); a
+    /// [`Step::DelayMs`] adds its pause on top. Frames before it are not delayed.
+    Pace {
+        /// The pause before each following chunk, in milliseconds.
+        ms: u64,
+    },
 }
 
 /// One request the server received.
@@ -274,6 +297,8 @@ pub(crate) enum Emit {
     Data(String),
     /// A pause.
     Delay(u64),
+    /// Pause this long before every later [`Emit::Data`] (0: no more pacing).
+    Pace(u64),
     /// Drop the connection.
     Cut,
 }
@@ -559,39 +584,102 @@ fn insert_request_id(headers: &mut axum::http::HeaderMap, request_id: &str) {
 }
 
 /// Plays rendered emits as a streaming body. A cut, or the server shutting down during a
-/// pause, ends the body with an error, which drops the connection mid-stream.
+/// pause, ends the body with an error, which drops the connection mid-stream. An
+/// [`Emit::Pace`] makes every later chunk wait that long first.
 fn play(emits: Vec<Emit>, shutdown: watch::Receiver<bool>) -> Body {
-    let stream =
-        futures_util::stream::unfold((emits.into_iter(), shutdown), |(mut emits, mut shutdown)| async move {
-            loop {
-                match emits.next()? {
-                    Emit::Data(text) => return Some((Ok(Bytes::from(text)), (emits, shutdown))),
-                    Emit::Delay(ms) => {
-                        let stopped = tokio::select! {
-                            () = tokio::time::sleep(Duration::from_millis(ms)) => false,
-                            _ = shutdown.wait_for(|stopped| *stopped) => true,
-                        };
-                        if stopped {
-                            return Some((Err(cut("mock LLM stopped")), (Vec::new().into_iter(), shutdown)));
-                        }
+    let player = Player { emits: emits.into_iter(), shutdown, pace: 0 };
+    let stream = futures_util::stream::unfold(player, |mut player| async move {
+        let item = player.next().await?;
+        Some((item, player))
+    });
+    Body::from_stream(stream)
+}
+
+/// The state of one stream being played.
+struct Player {
+    emits: std::vec::IntoIter<Emit>,
+    shutdown: watch::Receiver<bool>,
+    /// The pause before each chunk, in milliseconds.
+    pace: u64,
+}
+
+impl Player {
+    /// The next chunk, an error that drops the connection, or `None` at the end.
+    async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
+        loop {
+            match self.emits.next()? {
+                Emit::Data(text) => {
+                    if self.pace > 0 && !self.sleep(self.pace).await {
+                        return Some(Err(self.stop("mock LLM stopped")));
                     }
-                    Emit::Cut => {
-                        // Let the server flush what was sent so far: a body error drops the
-                        // connection at once, buffered bytes included.
-                        tokio::task::yield_now().await;
-                        return Some((
-                            Err(cut("mock LLM: scripted cut")),
-                            (Vec::new().into_iter(), shutdown),
-                        ));
+                    return Some(Ok(Bytes::from(text)));
+                }
+                Emit::Delay(ms) => {
+                    if !self.sleep(ms).await {
+                        return Some(Err(self.stop("mock LLM stopped")));
                     }
                 }
+                Emit::Pace(ms) => self.pace = ms,
+                Emit::Cut => {
+                    // Let the server flush what was sent so far: a body error drops the
+                    // connection at once, buffered bytes included.
+                    tokio::task::yield_now().await;
+                    return Some(Err(self.stop("mock LLM: scripted cut")));
+                }
             }
-        });
-    Body::from_stream(stream)
+        }
+    }
+
+    /// Sleeps `ms`; false when the server stopped meanwhile.
+    async fn sleep(&mut self, ms: u64) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(ms)) => true,
+            _ = self.shutdown.wait_for(|stopped| *stopped) => false,
+        }
+    }
+
+    /// Ends the stream: nothing is played after the returned error.
+    fn stop(&mut self, message: &str) -> std::io::Error {
+        self.emits = Vec::new().into_iter();
+        cut(message)
+    }
 }
 
 fn cut(message: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::ConnectionAborted, message.to_owned())
+}
+
+/// Checks how a format renders the fault steps, for each format's tests: with
+/// `[Text "a", Pace 7, Malformed BAD, Text "b"]`, the text `a` is sent before the pace, the
+/// malformed bytes come verbatim right after it, the text `b` after them, and nothing else
+/// paces or delays the stream.
+#[cfg(test)]
+pub(crate) fn check_fault_rendering(render: fn(&[Step], &Call<'_>) -> Vec<Emit>, path: &str, body: &Value) {
+    const BAD: &str = "data: {not json\n\n";
+    let steps = [
+        Step::Text { text: "a".into() },
+        Step::Pace { ms: 7 },
+        Step::Malformed { data: BAD.into() },
+        Step::Text { text: "b".into() },
+    ];
+    let emits = render(&steps, &Call { path, query: "alt=sse", body, response_number: 1 });
+    let at = emits.iter().position(|e| *e == Emit::Pace(7)).expect("the pace is rendered");
+    assert_eq!(emits[at + 1], Emit::Data(BAD.into()), "the malformed bytes follow verbatim");
+    let text = |emits: &[Emit]| -> String {
+        emits.iter().filter_map(|e| if let Emit::Data(d) = e { Some(d.as_str()) } else { None }).collect()
+    };
+    let (before, after) = (text(&emits[..at]), text(&emits[at + 2..]));
+    assert!(before.contains(r#""a""#) && !before.contains(r#""b""#), "{before}");
+    assert!(after.contains(r#""b""#), "{after}");
+    assert!(!before.contains("not json") && !after.contains("not json"));
+    let timing = emits.iter().filter(|e| matches!(e, Emit::Pace(_) | Emit::Delay(_) | Emit::Cut)).count();
+    assert_eq!(timing, 1, "{emits:?}");
+
+    let cut = render(
+        &[Step::Malformed { data: "event: half".into() }, Step::Cut],
+        &Call { path, query: "alt=sse", body, response_number: 1 },
+    );
+    assert_eq!(cut[cut.len() - 2..], [Emit::Data("event: half".into()), Emit::Cut], "{cut:?}");
 }
 
 /// Splits text into word-sized deltas: a piece ends after each run of whitespace, so the
@@ -680,6 +768,8 @@ mod tests {
                 Step::Stop { reason: "tool_use".into() },
                 Step::Error { error_type: "overloaded_error".into(), message: "Overloaded".into() },
                 Step::DelayMs { ms: 5 },
+                Step::Pace { ms: 2 },
+                Step::Malformed { data: "data: {oops\n\n".into() },
                 Step::Cut,
             ]),
             ScriptedResponse::anthropic_error(429, "rate_limit_error", "slow down", Some(3)),
@@ -696,6 +786,8 @@ mod tests {
                     {"step": "stop", "reason": "tool_use"},
                     {"step": "error", "error_type": "overloaded_error", "message": "Overloaded"},
                     {"step": "delay_ms", "ms": 5},
+                    {"step": "pace", "ms": 2},
+                    {"step": "malformed", "data": "data: {oops\n\n"},
                     {"step": "cut"}
                 ]},
                 {"kind": "http_error", "status": 429, "retry_after": 3,
@@ -850,6 +942,53 @@ mod tests {
         let text = post(&mock, "/v1/messages", &anthropic_request()).await.text().await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(150));
         assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{text}");
+    }
+
+    /// Reads a response body chunk by chunk, with the time each chunk arrived.
+    async fn timed_chunks(mut response: reqwest::Response) -> Vec<(Duration, String)> {
+        let started = std::time::Instant::now();
+        let mut chunks = Vec::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            chunks.push((started.elapsed(), String::from_utf8(chunk.to_vec()).unwrap()));
+        }
+        chunks
+    }
+
+    #[tokio::test]
+    async fn pace_delays_every_later_frame() {
+        let script = Script::new([ScriptedResponse::stream([
+            Step::Text { text: "fast ".into() },
+            Step::Pace { ms: 40 },
+            Step::Text { text: "slow one".into() },
+        ])]);
+        let mock = MockLlm::start(script).await.unwrap();
+        let started = std::time::Instant::now();
+        let response = post(&mock, "/v1/messages", &anthropic_request()).await;
+        let chunks = timed_chunks(response).await;
+        let body: String = chunks.iter().map(|(_, c)| c.as_str()).collect();
+        let events = super::super::parse_sse(&body);
+        // After the pace: content_block_start, 2 deltas, content_block_stop, message_delta,
+        // message_stop, each 40 ms apart.
+        let paced = events.iter().skip_while(|(_, v)| v["type"] != "content_block_stop").skip(1).count();
+        assert_eq!(paced, 6, "{body}");
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(40 * 6), "{elapsed:?}");
+        assert!(body.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn malformed_bytes_are_sent_verbatim_and_the_stream_goes_on() {
+        let script = Script::new([ScriptedResponse::stream([
+            Step::Malformed { data: "data: {not json\n\n".into() },
+            Step::Text { text: "after".into() },
+        ])]);
+        let mock = MockLlm::start(script).await.unwrap();
+        let body = post(&mock, "/v1/messages", &anthropic_request()).await.text().await.unwrap();
+        let (start, rest) = body.split_at(body.find("data: {not json\n\n").unwrap());
+        assert!(start.starts_with("event: message_start\n") && start.ends_with("\n\n"), "{start}");
+        let rest = &rest["data: {not json\n\n".len()..];
+        assert!(rest.starts_with("event: content_block_start\n"), "{rest}");
+        assert!(rest.contains(r#""text":"after""#) && rest.ends_with("{\"type\":\"message_stop\"}\n\n"));
     }
 
     #[tokio::test]

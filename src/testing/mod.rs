@@ -3,7 +3,8 @@
 //!
 //! [`MockLlm`] is a local HTTP server that answers a [`Script`] of responses, one per request,
 //! in each provider's real streaming format, so a provider implementation can be exercised
-//! end to end (HTTP, SSE framing, event order, errors, cut connections) without a network.
+//! end to end (HTTP, SSE framing, event order, errors, cut connections, malformed frames,
+//! slow streams) without a network.
 //!
 //! Owns: the scripted response types and the per-provider wire renderings.
 //! Must not: be used as a fallback at run time. Nothing outside tests, replay and benches

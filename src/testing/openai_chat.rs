@@ -22,8 +22,10 @@
 //!    finally `data: [DONE]`.
 //!
 //! [`Step::Error`] sends `data: {"error":{"message","type","param":null,"code":null}}` (and no
-//! `[DONE]`). HTTP errors use the same `{"error":{...}}` body; this module also answers the
-//! server's own errors for the Responses routes.
+//! `[DONE]`). [`Step::DelayMs`], [`Step::Cut`], [`Step::Malformed`] (its bytes verbatim) and
+//! [`Step::Pace`] act where they stand, as in every format (see [`Step`]). HTTP errors use the
+//! same `{"error":{...}}` body; this module also answers the server's own errors for the
+//! Responses routes.
 
 use serde_json::{json, Value};
 
@@ -146,6 +148,8 @@ pub(crate) fn render(steps: &[Step], call: &Call<'_>) -> Vec<Emit> {
                 ended = true;
             }
             Step::DelayMs { ms } => out.push(Emit::Delay(*ms)),
+            Step::Pace { ms } => out.push(Emit::Pace(*ms)),
+            Step::Malformed { data } => out.push(Emit::Data(data.clone())),
             Step::Cut => {
                 out.push(Emit::Cut);
                 return out;
@@ -294,5 +298,10 @@ mod tests {
         let exhausted = reqwest::Client::new().post(&url).json(&request(false)).send().await.unwrap();
         assert_eq!(exhausted.status(), 500);
         assert_eq!(exhausted.json::<Value>().await.unwrap()["error"]["type"], "server_error");
+    }
+
+    #[test]
+    fn malformed_and_pace_render_where_they_stand() {
+        super::super::mock_llm::check_fault_rendering(super::render, "/v1/chat/completions", &request(true));
     }
 }

@@ -31,7 +31,10 @@
 //!    (status `incomplete`, `incomplete_details` `{"reason":"max_output_tokens"}`).
 //!
 //! [`Step::Error`] sends `event: error` `{"type":"error","sequence_number","code","message",
-//! "param":null}`. HTTP errors use OpenAI's `{"error":{...}}` body
+//! "param":null}` (its `sequence_number` counts on). [`Step::DelayMs`], [`Step::Cut`],
+//! [`Step::Malformed`] (its bytes verbatim, not counted in `sequence_number`) and
+//! [`Step::Pace`] act where they stand (see [`Step`]). HTTP errors use OpenAI's
+//! `{"error":{...}}` body
 //! ([`super::openai_chat::error_body`]).
 
 use serde_json::{json, Map, Value};
@@ -178,6 +181,8 @@ pub(crate) fn render(steps: &[Step], call: &Call<'_>) -> Vec<Emit> {
                 ended = true;
             }
             Step::DelayMs { ms } => ev.out.push(Emit::Delay(*ms)),
+            Step::Pace { ms } => ev.out.push(Emit::Pace(*ms)),
+            Step::Malformed { data } => ev.out.push(Emit::Data(data.clone())),
             Step::Cut => {
                 ev.out.push(Emit::Cut);
                 return ev.out;
@@ -383,5 +388,10 @@ mod tests {
             events2[2].1,
             json!({"type": "error", "sequence_number": 2, "code": "server_error", "message": "oops", "param": null})
         );
+    }
+
+    #[test]
+    fn malformed_and_pace_render_where_they_stand() {
+        super::super::mock_llm::check_fault_rendering(super::render, "/v1/responses", &request());
     }
 }

@@ -4,7 +4,8 @@
 //! non-zero exit is an error result `Command failed with exit code N:\n<output>`; output
 //! longer than 40000 characters is cut with an `... [Output truncated: …]` note. Commands
 //! matching the default dangerous patterns are refused before running. Chunks of output go
-//! to [`ToolContext::on_output`] as they arrive.
+//! to [`ToolContext::on_output`] as they arrive. A timeout or an abort
+//! ([`ToolContext::cancel`]) kills the command's whole process group.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -13,6 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::tool_support::{estimate_tokens, js_len, js_prefix, js_space, optional_number, thousands};
 use super::{Tool, ToolContext, ToolFuture};
@@ -25,6 +27,8 @@ pub const DEFAULT_TIMEOUT_MS: f64 = 120_000.0;
 pub const MAX_TIMEOUT_MS: f64 = 600_000.0;
 /// Output longer than this (in UTF-16 code units, as the TypeScript server counted) is cut.
 pub const MAX_OUTPUT_LENGTH: usize = 40_000;
+/// Why a command stopped when its run was aborted (its whole process group is killed).
+const INTERRUPTED: &str = "Command interrupted: the run was aborted";
 
 /// The `Bash` tool.
 #[derive(Debug, Clone, Default)]
@@ -91,8 +95,10 @@ async fn run(args: &JsonObject, ctx: &ToolContext) -> ToolResult {
     let start = Instant::now();
     let cwd = ctx.working_directory.clone();
     let on_output = ctx.on_output.clone();
+    let cancel = ctx.cancel.clone();
     let cmd = command.clone();
-    let outcome = tokio::task::spawn_blocking(move || run_blocking(&cmd, &cwd, timeout_ms, on_output)).await;
+    let outcome =
+        tokio::task::spawn_blocking(move || run_blocking(&cmd, &cwd, timeout_ms, on_output, &cancel)).await;
     let duration_ms = start.elapsed().as_millis() as u64;
 
     let failure = |message: String| {
@@ -164,12 +170,14 @@ enum Chunk {
 }
 
 /// Runs the command to completion (the process exited and its output pipes closed), or
-/// kills its process group at the deadline (`Err("Command timed out after <ms>ms")`).
+/// kills its process group at the deadline (`Err("Command timed out after <ms>ms")`) or
+/// when the run is aborted (`Err("Command interrupted ...")`, within 20 ms).
 fn run_blocking(
     command: &str,
     cwd: &std::path::Path,
     timeout_ms: f64,
     on_output: Option<OutputSink>,
+    cancel: &CancellationToken,
 ) -> Result<Finished, String> {
     let mut child = Command::new("bash")
         .arg("-c")
@@ -203,6 +211,10 @@ fn run_blocking(
         if now >= deadline {
             kill_group(&mut child);
             return Err(format!("Command timed out after {}ms", format_ms(timeout_ms)));
+        }
+        if cancel.is_cancelled() {
+            kill_group(&mut child);
+            return Err(INTERRUPTED.to_owned());
         }
         let wait = (deadline - now).min(Duration::from_millis(20));
         if pipes_open {

@@ -53,7 +53,7 @@ impl Tool for EditTool {
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {
-        Box::pin(async move { run(arguments, ctx) })
+        super::tool_support::blocking(arguments, ctx, run)
     }
 }
 

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::core::tools::{ToolDefinition, ToolResult};
 use crate::core::wire::JsonObject;
 
@@ -23,6 +25,9 @@ pub struct ToolContext {
     pub working_directory: PathBuf,
     /// Receives output as it is produced, for live display.
     pub on_output: Option<OutputSink>,
+    /// Cancelled when the run is aborted: a long-running tool stops (Bash kills its process
+    /// group) and returns an error result saying so.
+    pub cancel: CancellationToken,
 }
 
 impl std::fmt::Debug for ToolContext {
@@ -34,7 +39,7 @@ impl std::fmt::Debug for ToolContext {
 impl ToolContext {
     /// A context for `dir` with no live output.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { working_directory: dir.into(), on_output: None }
+        Self { working_directory: dir.into(), on_output: None, cancel: CancellationToken::new() }
     }
 }
 
@@ -49,6 +54,12 @@ pub trait Tool: Send + Sync {
 
     /// Runs one call with the model's arguments.
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a>;
+
+    /// Whether the tool only reads (files, the network) and changes nothing, so that several
+    /// calls of it may run at the same time. Defaults to `false`: calls run one at a time.
+    fn read_only(&self) -> bool {
+        false
+    }
 }
 
 /// The tools offered to the model, by name.
@@ -104,16 +115,20 @@ impl ToolRegistry {
 
 pub mod bash;
 pub mod edit;
+pub mod find;
+pub mod grep;
 pub mod read;
 mod tool_support;
 pub mod write;
 
-/// The core tools (`Read`, `Write`, `Edit`, `Bash`) in a fresh registry.
+/// The core tools (`Read`, `Write`, `Edit`, `Bash`, `Find`, `Grep`) in a fresh registry.
 pub fn core_tools() -> ToolRegistry {
     let mut registry = ToolRegistry::new();
     registry.register(Arc::new(read::ReadTool::new()));
     registry.register(Arc::new(write::WriteTool::new()));
     registry.register(Arc::new(edit::EditTool::new()));
     registry.register(Arc::new(bash::BashTool::new()));
+    registry.register(Arc::new(find::FindTool::new()));
+    registry.register(Arc::new(grep::GrepTool::new()));
     registry
 }

@@ -56,7 +56,11 @@ impl Tool for ReadTool {
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {
-        Box::pin(async move { run(arguments, ctx) })
+        super::tool_support::blocking(arguments, ctx, run)
+    }
+
+    fn read_only(&self) -> bool {
+        true
     }
 }
 

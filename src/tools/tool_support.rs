@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use super::ToolContext;
 use crate::core::tools::ToolResult;
 use crate::core::wire::JsonObject;
 
@@ -160,6 +161,22 @@ pub(crate) fn fs_error(err: &io::Error, file_path: &Path, operation: &str) -> To
         _ => format!("Error {operation} file: {err}"),
     };
     ToolResult::error(text).with_details(json!({"filePath": path.to_string(), "errorCode": code}))
+}
+
+/// Runs a tool's blocking filesystem work on the blocking thread pool, so a slow disk never
+/// stalls the async runtime that streams other sessions. A panic in `work` becomes an error
+/// result.
+pub(crate) fn blocking<'a>(
+    arguments: &JsonObject,
+    ctx: &ToolContext,
+    work: fn(&JsonObject, &ToolContext) -> ToolResult,
+) -> super::ToolFuture<'a> {
+    let (arguments, ctx) = (arguments.clone(), ctx.clone());
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || work(&arguments, &ctx))
+            .await
+            .unwrap_or_else(|e| ToolResult::error(format!("the tool failed: {e}")))
+    })
 }
 
 #[cfg(test)]

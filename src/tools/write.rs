@@ -39,7 +39,7 @@ impl Tool for WriteTool {
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {
-        Box::pin(async move { run(arguments, ctx) })
+        super::tool_support::blocking(arguments, ctx, run)
     }
 }
 

@@ -12,12 +12,25 @@
 //! - empty text blocks, unknown blocks and messages left empty are dropped (the API rejects
 //!   them).
 //!
-//! Prompt caching (on by default for OAuth, as TypeScript does): the last system block and
-//! the last tool get `{"type": "ephemeral", "ttl": "1h"}` (stable across turns), the last
-//! block of the last user message gets `{"type": "ephemeral"}` (5 minutes): 3 breakpoints
-//! of the 4 allowed, longer-lived ones first as the API requires.
+//! Prompt caching (on by default for OAuth, as the TypeScript server does; see
+//! [`BodyOptions::prompt_caching`]) places at most [`MAX_CACHE_BREAKPOINTS`] `cache_control`
+//! markers, longer-lived ones first as the API requires:
+//! 1. the last tool definition: `{"type": "ephemeral", "ttl": "1h"}`;
+//! 2. the last system block: `1h` when it holds a system prompt; `{"type": "ephemeral"}`
+//!    (5 minutes) when the OAuth prefix block is the only one;
+//! 3. the last block of the last user message whose content is a block list (tool results,
+//!    images, ...): `{"type": "ephemeral"}`. A plain-string user message is left a string
+//!    and skipped, so the marker lands on the nearest earlier block-list user message.
+//!
+//! Markers already present in the history (a block passed through verbatim) are removed
+//! first, so a request never carries more than these. When the cache has gone cold (the
+//! provider decides: more than [`CACHE_TTL`] since its last call), string `tool_result`
+//! contents longer than [`PRUNE_THRESHOLD_CHARS`] in turns older than the last
+//! [`RECENT_TURNS_KEPT`] assistant messages are replaced by a short placeholder before the
+//! conversation is re-cached ([`prune_tool_results_for_recache`]).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -37,6 +50,19 @@ pub const FALLBACK_MAX_TOKENS: u64 = 16_384;
 /// Smallest thinking budget the API accepts.
 const MIN_THINKING_BUDGET: u64 = 1024;
 
+/// The most `cache_control` breakpoints one request may carry (an API limit).
+pub const MAX_CACHE_BREAKPOINTS: usize = 4;
+
+/// How long a 5-minute cache entry lives: past this since the last call the cache is cold.
+pub const CACHE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Assistant turns (most recent) whose tool results are never pruned.
+pub const RECENT_TURNS_KEPT: usize = 3;
+
+/// A string `tool_result` content longer than this (in UTF-16 code units, as JavaScript
+/// counts) is pruned from old turns when the cache is cold.
+pub const PRUNE_THRESHOLD_CHARS: usize = 2048;
+
 /// Models that take `thinking: {type: adaptive}` instead of a token budget.
 const ADAPTIVE_THINKING_MODELS: &[&str] = &["claude-opus-4-6"];
 
@@ -47,6 +73,9 @@ pub(crate) struct BodyOptions {
     pub oauth: bool,
     /// Place `cache_control` breakpoints.
     pub prompt_caching: bool,
+    /// The cache is cold: prune large tool results of old turns
+    /// ([`prune_tool_results_for_recache`]) before re-caching the conversation.
+    pub prune_old_tool_results: bool,
 }
 
 fn cache_1h() -> Value {
@@ -81,6 +110,10 @@ pub(crate) fn request_body(request: &Request, opts: BodyOptions) -> Value {
         body.insert("system".into(), system);
     }
     let mut messages = convert_messages(&request.messages);
+    strip_cache_control(&mut messages);
+    if opts.prune_old_tool_results {
+        prune_tool_results_for_recache(&mut messages, RECENT_TURNS_KEPT);
+    }
     if opts.prompt_caching {
         mark_last_user_message(&mut messages);
     }
@@ -110,7 +143,8 @@ pub(crate) fn request_body(request: &Request, opts: BodyOptions) -> Value {
 }
 
 /// `system`: a plain string for API keys; for OAuth, blocks starting with the required
-/// prefix (the last one a cache breakpoint when caching).
+/// prefix. When caching, the last block is a breakpoint: `1h` over a system prompt, the
+/// default 5 minutes when the prefix block stands alone.
 fn system_param(system: Option<&str>, opts: BodyOptions) -> Option<Value> {
     let system = system.filter(|s| !s.is_empty());
     if !opts.oauth && !opts.prompt_caching {
@@ -131,7 +165,8 @@ fn system_param(system: Option<&str>, opts: BodyOptions) -> Option<Value> {
     }
     if opts.prompt_caching {
         if let Some(last) = blocks.last_mut() {
-            last.insert("cache_control".into(), cache_1h());
+            let ttl = if system.is_some() { cache_1h() } else { cache_5m() };
+            last.insert("cache_control".into(), ttl);
         }
     }
     (!blocks.is_empty()).then(|| Value::Array(blocks.into_iter().map(Value::Object).collect()))
@@ -288,17 +323,71 @@ fn tool_result_block(id: &str, content: &MessageContent, is_error: Option<bool>)
     Value::Object(block)
 }
 
-/// Puts a 5-minute breakpoint on the last block of the last user message (a string
-/// content becomes one text block to carry it).
+/// Puts a 5-minute breakpoint on the last block of the last user message whose content is a
+/// non-empty block list (string contents are skipped, as the TypeScript server does).
 fn mark_last_user_message(messages: &mut [Value]) {
-    let Some(last) = messages.iter_mut().rev().find(|m| m["role"] == "user") else {
+    let target = messages
+        .iter_mut()
+        .rev()
+        .filter(|m| m["role"] == "user")
+        .find_map(|m| m.get_mut("content").and_then(Value::as_array_mut).and_then(|b| b.last_mut()));
+    if let Some(Value::Object(block)) = target {
+        block.insert("cache_control".into(), cache_5m());
+    }
+}
+
+/// Removes every `cache_control` marker already in the converted history (from blocks
+/// passed through verbatim), so only the breakpoints placed here are sent.
+fn strip_cache_control(messages: &mut [Value]) {
+    for message in messages {
+        if let Some(blocks) = message.get_mut("content").and_then(Value::as_array_mut) {
+            for block in blocks.iter_mut().filter_map(Value::as_object_mut) {
+                block.remove("cache_control");
+            }
+        }
+    }
+}
+
+/// JavaScript's `string.length`: UTF-16 code units.
+fn js_length(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// Cache-cold pruning of converted API `messages`, in place: in user messages before the
+/// first of the last `recent_turns` assistant messages, every `tool_result` whose content is
+/// a string longer than [`PRUNE_THRESHOLD_CHARS`] gets the content
+/// `[pruned <n> chars for cache efficiency]` (`n` its length). Nothing changes when there
+/// are at most `recent_turns` assistant messages; block-list contents are never pruned.
+pub fn prune_tool_results_for_recache(messages: &mut [Value], recent_turns: usize) {
+    let assistants = messages.iter().filter(|m| m["role"] == "assistant").count();
+    let Some(prunable_turns) = assistants.checked_sub(recent_turns).filter(|n| *n > 0) else {
         return;
     };
-    let content = &mut last["content"];
-    if let Value::String(s) = content {
-        *content = json!([{"type": "text", "text": std::mem::take(s)}]);
-    }
-    if let Some(Value::Object(block)) = content.as_array_mut().and_then(|b| b.last_mut()) {
-        block.insert("cache_control".into(), cache_5m());
+    let cutoff = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m["role"] == "assistant")
+        .nth(prunable_turns)
+        .map_or(messages.len(), |(i, _)| i);
+    for message in &mut messages[..cutoff] {
+        if message["role"] != "user" {
+            continue;
+        }
+        let Some(blocks) = message.get_mut("content").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for block in blocks.iter_mut().filter_map(Value::as_object_mut) {
+            if block.get("type").and_then(Value::as_str) != Some("tool_result") {
+                continue;
+            }
+            let length = match block.get("content") {
+                Some(Value::String(text)) => js_length(text),
+                _ => continue,
+            };
+            if length > PRUNE_THRESHOLD_CHARS {
+                let placeholder = format!("[pruned {length} chars for cache efficiency]");
+                block.insert("content".into(), placeholder.into());
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::core::errors::ErrorCategory;
 use crate::core::messages::{AssistantMessage, Message, ProviderType, StopReason};
 use crate::core::retry::Jitter;
 use crate::core::stream::StreamEvent;
-use crate::core::tools::ToolCall;
+use crate::core::tools::{ToolCall, ToolDefinition};
 use crate::core::wire::JsonObject;
 
 fn obj(v: Value) -> JsonObject {
@@ -508,4 +508,69 @@ async fn a_2xx_answer_that_is_not_an_event_stream_is_a_protocol_error() {
     assert_eq!(items.len(), 1);
     let Err(err @ LlmError::Protocol { .. }) = &items[0] else { panic!("{items:?}") };
     assert!(err.to_string().contains("application/json") && err.to_string().contains("msg_1"), "{err}");
+}
+
+/// The body of a raw recorded request.
+fn request_json(raw: &str) -> Value {
+    serde_json::from_str(&raw[raw.find("\r\n\r\n").unwrap() + 4..]).unwrap()
+}
+
+#[tokio::test]
+async fn oauth_caching_end_to_end_breakpoints_clock_and_cold_pruning() {
+    let answer = sse_response(&sse_body(&text_events(&["ok"])));
+    let server = Responder::start(vec![answer.clone(), answer]).await;
+    let provider = AnthropicProvider::new(&server.url, AnthropicAuth::OAuth { access_token: "oat".into() })
+        .with_retry_policy(fast_policy(0));
+    // Five tool-call turns with large results, then a new prompt.
+    let big = "r".repeat(PRUNE_THRESHOLD_CHARS + 1);
+    let mut messages = Vec::new();
+    for i in 0..5 {
+        let id = format!("toolu_{i}");
+        messages.push(Message::user(format!("step {i}")));
+        messages.push(Message::assistant(vec![ToolCall::new(
+            id.as_str(),
+            "Bash",
+            obj(json!({"command": "ls"})),
+        )
+        .to_block()]));
+        messages.push(Message::tool_result(&id, &big, false));
+    }
+    messages.push(Message::user("and now?"));
+    let req = Request {
+        model: "claude-opus-4-6".into(),
+        system: Some("You are Tron.".into()),
+        messages,
+        tools: vec![ToolDefinition { name: "Bash".into(), ..Default::default() }],
+        max_tokens: 100,
+        ..Default::default()
+    };
+
+    assert!(provider.last_call().is_none());
+    let items = run(&provider, req.clone()).await;
+    assert_eq!(kinds(&items).last().unwrap(), "done");
+    assert!(provider.last_call().is_some(), "the answer's end starts the cache clock");
+
+    // As the server saw it: three breakpoints, nothing pruned (the cache was never warm).
+    let first = request_json(&server.requests()[0]);
+    assert_eq!(first["system"][0]["text"], OAUTH_SYSTEM_PROMPT_PREFIX);
+    assert_eq!(first["system"][1]["cache_control"], json!({"type": "ephemeral", "ttl": "1h"}));
+    assert_eq!(first["tools"][0]["cache_control"], json!({"type": "ephemeral", "ttl": "1h"}));
+    assert_eq!(first["messages"][14]["content"][0]["cache_control"], json!({"type": "ephemeral"}));
+    assert_eq!(first["messages"][15]["content"], "and now?");
+    assert_eq!(first.to_string().matches("cache_control").count(), 3);
+    assert_eq!(first["messages"][2]["content"][0]["content"], big.as_str());
+
+    // An idle gap longer than the TTL: the next request prunes turns 0 and 1.
+    let idle = std::time::Instant::now().checked_sub(CACHE_TTL + Duration::from_secs(5)).unwrap();
+    provider.set_last_call(Some(idle));
+    let items = run(&provider, req).await;
+    assert_eq!(kinds(&items).last().unwrap(), "done");
+    assert!(provider.last_call().unwrap() > idle);
+    let second = request_json(&server.requests()[1]);
+    let pruned = format!("[pruned {} chars for cache efficiency]", PRUNE_THRESHOLD_CHARS + 1);
+    for (turn, expect_pruned) in [(0, true), (1, true), (2, false), (3, false), (4, false)] {
+        let content = &second["messages"][turn * 3 + 2]["content"][0]["content"];
+        assert_eq!(*content == pruned.as_str(), expect_pruned, "turn {turn}: {content}");
+    }
+    assert_eq!(second.to_string().matches("cache_control").count(), 3);
 }
