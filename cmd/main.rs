@@ -4,6 +4,7 @@
 mod chat;
 mod events;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -19,8 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the WebSocket JSON-RPC server the Tron iOS app talks to (not built yet)
-    Serve(NotBuilt),
+    /// Run the WebSocket JSON-RPC server the Tron iOS app talks to
+    Serve(serve::ServeArgs),
     /// Send one prompt to the agent: stream the answer, run tools, persist every event
     Chat(chat::ChatArgs),
     /// Inspect, search, fork, rewind, export and import the SQLite event log
@@ -49,7 +50,7 @@ fn not_built(name: &str, issue: u32) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(_) => not_built("serve", 6),
+        Command::Serve(args) => serve::run(args),
         Command::Chat(args) => chat::run(args),
         Command::Events(args) => events::run(args),
         Command::Auth(_) => not_built("auth", 8),

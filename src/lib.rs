@@ -8,6 +8,8 @@ pub mod auth;
 pub mod core;
 pub mod events;
 pub mod llm;
+pub mod rpc;
+pub mod server;
 pub mod settings;
 pub mod testing;
 pub mod tools;

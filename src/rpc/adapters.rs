@@ -1,0 +1,193 @@
+//! Canonical model -> iOS wire shape. The only place where internal values become the
+//! TypeScript server's frames: session list entries, model entries, and the `agent.*`
+//! events of a run.
+//!
+//! Numbers the iOS app decodes as `Int` (durations, turns, token counts) are always sent
+//! as JSON integers: one float there makes the app drop the whole event.
+
+use serde_json::{json, Map, Value};
+
+use super::frames::Event;
+use crate::agent::AgentEvent;
+use crate::core::stream::StreamEvent;
+use crate::events::{SessionEvent, SessionRow};
+use crate::llm::models::ModelInfo;
+
+/// A `session.list` entry (and the data of `session.created` / `session.updated`).
+pub fn session_info(row: &SessionRow, running: bool, previews: (Option<String>, Option<String>)) -> Value {
+    let mut v = json!({
+        "sessionId": row.id,
+        "workingDirectory": row.working_directory,
+        "model": row.latest_model,
+        "title": row.title,
+        "messageCount": row.message_count,
+        "eventCount": row.event_count,
+        "turnCount": row.turn_count,
+        "inputTokens": row.total_input_tokens,
+        "outputTokens": row.total_output_tokens,
+        "lastTurnInputTokens": row.last_turn_input_tokens,
+        "cacheReadTokens": row.total_cache_read_tokens,
+        "cacheCreationTokens": row.total_cache_creation_tokens,
+        "cost": row.total_cost,
+        "createdAt": row.created_at,
+        "lastActivity": row.last_activity_at,
+        "isActive": row.archived_at.is_none(),
+        "isRunning": running,
+        "parentSessionId": row.parent_session_id,
+    });
+    let obj = v.as_object_mut().expect("an object");
+    if let Some(p) = previews.0 {
+        obj.insert("lastUserPrompt".into(), Value::String(p));
+    }
+    if let Some(a) = previews.1 {
+        obj.insert("lastAssistantResponse".into(), Value::String(a));
+    }
+    // Optional fields are left out rather than sent as null.
+    obj.retain(|_, v| !v.is_null());
+    v
+}
+
+/// A `model.list` entry.
+pub fn model_info(m: &ModelInfo) -> Value {
+    let mut v = json!({
+        "id": m.id,
+        "name": m.name,
+        "provider": m.provider.as_str(),
+        "contextWindow": m.context_window,
+        "maxOutputTokens": m.max_output,
+        "supportsThinking": m.supports_thinking,
+        "supportsImages": m.supports_images,
+        "supportsReasoning": m.supports_reasoning_effort,
+    });
+    if m.supports_reasoning_effort {
+        v["reasoningLevels"] = json!(m.reasoning_levels);
+        if let Some(level) = m.default_reasoning_level {
+            v["defaultReasoningLevel"] = json!(level);
+        }
+    }
+    v
+}
+
+/// Turns one [`AgentEvent`] of a run into the frames the TypeScript server pushes for it.
+///
+/// Persisted events become `event.new` (every one) plus, for `stream.turn_start` and
+/// `stream.turn_end`, `agent.turn_start` / `agent.turn_end`; stream events become
+/// `agent.text_delta`, `agent.thinking_*` and `agent.tool_generating`; tool starts and ends
+/// become `agent.tool_start` / `agent.tool_end`.
+#[derive(Debug)]
+pub struct RunAdapter {
+    session: String,
+    turn_started: Option<std::time::Instant>,
+}
+
+impl RunAdapter {
+    /// An adapter for a run of `session`.
+    pub fn new(session: &str) -> Self {
+        Self { session: session.to_owned(), turn_started: None }
+    }
+
+    fn event(&self, event_type: &str, data: Value) -> Event {
+        Event::new(event_type, Some(&self.session), data)
+    }
+
+    /// The frames for `event`, in order.
+    pub fn frames(&mut self, event: &AgentEvent<'_>) -> Vec<Event> {
+        match event {
+            AgentEvent::Stream(stream) => self.stream(stream).into_iter().collect(),
+            AgentEvent::ToolStart { id, name, arguments } => vec![self.event(
+                "agent.tool_start",
+                json!({ "toolCallId": id, "toolName": name, "arguments": arguments }),
+            )],
+            AgentEvent::ToolEnd { id, name, result, duration_ms } => {
+                let text = result.text_content();
+                let mut data = json!({
+                    "toolCallId": id,
+                    "toolName": name,
+                    "success": !result.failed(),
+                    "duration": duration_ms,
+                });
+                data[if result.failed() { "error" } else { "output" }] = Value::String(text);
+                if let Some(details @ Value::Object(_)) = &result.details {
+                    data["details"] = details.clone();
+                }
+                vec![self.event("agent.tool_end", data)]
+            }
+            AgentEvent::Persisted(e) => self.persisted(e),
+        }
+    }
+
+    fn stream(&self, event: &StreamEvent) -> Option<Event> {
+        Some(match event {
+            StreamEvent::TextDelta { delta } => self.event("agent.text_delta", json!({ "delta": delta })),
+            StreamEvent::ThinkingStart => self.event("agent.thinking_start", json!({})),
+            StreamEvent::ThinkingDelta { delta } => {
+                self.event("agent.thinking_delta", json!({ "delta": delta }))
+            }
+            StreamEvent::ThinkingEnd { thinking, signature } => {
+                self.event("agent.thinking_end", json!({ "thinking": thinking, "signature": signature }))
+            }
+            StreamEvent::ToolCallStart { tool_call_id, name } => {
+                self.event("agent.tool_generating", json!({ "toolCallId": tool_call_id, "toolName": name }))
+            }
+            _ => return None,
+        })
+    }
+
+    fn persisted(&mut self, e: &SessionEvent) -> Vec<Event> {
+        let mut out = Vec::with_capacity(2);
+        match e.event_type.as_str() {
+            "stream.turn_start" => {
+                self.turn_started = Some(std::time::Instant::now());
+                out.push(self.event("agent.turn_start", json!({ "turn": e.payload["turn"] })));
+            }
+            "stream.turn_end" => {
+                let mut data = Map::new();
+                for key in ["turn", "tokenUsage", "tokenRecord", "cost"] {
+                    if let Some(v) = e.payload.get(key).filter(|v| !v.is_null()) {
+                        data.insert(key.into(), v.clone());
+                    }
+                }
+                if let Some(started) = self.turn_started.take() {
+                    data.insert("duration".into(), json!(started.elapsed().as_millis() as u64));
+                }
+                out.push(self.event("agent.turn_end", Value::Object(data)));
+            }
+            _ => {}
+        }
+        out.push(self.event("event.new", json!({ "event": e })));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tools::ToolResult;
+
+    #[test]
+    fn tool_ends_carry_output_or_error_and_integer_durations() {
+        let mut a = RunAdapter::new("sess_1");
+        let ok = ToolResult::text("hi").with_details(json!({"exitCode": 0}));
+        let frames = a.frames(&AgentEvent::ToolEnd { id: "t1", name: "Bash", result: &ok, duration_ms: 12 });
+        let v: Value = serde_json::from_str(&frames[0].to_json()).unwrap();
+        assert_eq!(v["type"], "agent.tool_end");
+        assert_eq!(v["sessionId"], "sess_1");
+        assert_eq!(v["data"]["output"], "hi");
+        assert_eq!(v["data"]["duration"], 12);
+        assert!(v["data"]["duration"].is_u64());
+        assert_eq!(v["data"]["details"]["exitCode"], 0);
+        let bad = ToolResult::error("boom");
+        let frames = a.frames(&AgentEvent::ToolEnd { id: "t1", name: "Bash", result: &bad, duration_ms: 1 });
+        assert_eq!(frames[0].data["success"], false);
+        assert_eq!(frames[0].data["error"], "boom");
+        assert!(frames[0].data.get("output").is_none());
+    }
+
+    #[test]
+    fn deltas_map_to_agent_events_and_the_rest_is_not_sent() {
+        let a = RunAdapter::new("s");
+        let f = a.stream(&StreamEvent::TextDelta { delta: "x".into() }).unwrap();
+        assert_eq!((f.event_type.as_str(), &f.data), ("agent.text_delta", &json!({"delta": "x"})));
+        assert!(a.stream(&StreamEvent::Start).is_none());
+    }
+}

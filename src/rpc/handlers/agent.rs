@@ -1,0 +1,186 @@
+//! `agent.prompt`, `agent.abort`, `agent.getState`, and the run a prompt starts.
+//!
+//! `agent.prompt` answers `{acknowledged: true, runId}` at once and runs the prompt in a
+//! task; the run's frames are pushed as it goes (see [`RunAdapter`]) and always end with
+//! `agent.complete` then `agent.ready` (the iOS app unlocks its input on `agent.ready`).
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::store_error;
+use crate::agent::{provider_for, run_turn, Agent, AgentEvent, TurnError, TurnSettings};
+use crate::core::errors::{RpcError, RpcErrorCode};
+use crate::core::stream::StreamEvent;
+use crate::llm::models;
+use crate::rpc::adapters::RunAdapter;
+use crate::rpc::frames::Event;
+use crate::rpc::params::{required_str, Params};
+use crate::rpc::state::{RunInfo, ToolCallState};
+use crate::rpc::ServerState;
+use crate::tools::{core_tools, ToolContext};
+
+/// Most model calls one prompt may make.
+const MAX_TURNS: u32 = 50;
+
+/// `agent.prompt {sessionId, prompt, ...}` -> `{acknowledged: true, runId}`.
+///
+/// Refused with `SESSION_BUSY` while the session runs, and with a clear error when the
+/// session does not exist or its model has no credentials (checked before answering, so a
+/// prompt that cannot start is never acknowledged).
+pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?.to_owned();
+    let prompt = required_str(p, "prompt")?.to_owned();
+    let id = session.clone();
+    let row = state.store.run(move |s| s.session(&id)).await.map_err(store_error)?;
+    let model = models::lookup(&row.latest_model).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let provider = provider_for(model, &state.paths.auth_file(), |n| (state.env)(n))
+        .map_err(|e| RpcError::new(RpcErrorCode::Unauthorized, e.to_string()))?;
+    let run = state.start_run(&session)?;
+    let run_id = run.run_id.clone();
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        let settings = TurnSettings {
+            model,
+            max_tokens: None,
+            thinking_budget: None,
+            system: None,
+            max_turns: MAX_TURNS,
+        };
+        let mut ctx = ToolContext::new(&row.working_directory);
+        ctx.cancel = run.cancel.clone();
+        let tools = core_tools();
+        let agent = Agent {
+            store: &state.store,
+            provider: provider.as_ref(),
+            tools: &tools,
+            ctx: &ctx,
+            settings: &settings,
+        };
+        let mut adapter = RunAdapter::new(&session);
+        state.publish(&Event::new("agent.turn_start", Some(&session), json!({})));
+        let result = run_turn(agent, &session, &prompt, |event| {
+            track(&state, &session, &event);
+            for frame in adapter.frames(&event) {
+                state.publish(&frame);
+            }
+        })
+        .await;
+        state.finish_run(&session);
+        let data = match &result {
+            Ok(outcome) => json!({
+                "success": true,
+                "totalTokens": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
+                "totalTurns": outcome.model_calls,
+            }),
+            Err(TurnError::Aborted) => json!({ "success": false, "interrupted": true }),
+            Err(e) => {
+                state.publish(&Event::new(
+                    "agent.error",
+                    Some(&session),
+                    json!({ "code": error_code(e), "message": e.to_string(), "error": e.to_string() }),
+                ));
+                json!({ "success": false, "error": e.to_string() })
+            }
+        };
+        state.publish(&Event::new("agent.complete", Some(&session), data));
+        state.publish(&Event::new("agent.ready", Some(&session), json!({})));
+    });
+    Ok(json!({ "acknowledged": true, "runId": run_id }))
+}
+
+fn error_code(e: &TurnError) -> &'static str {
+    match e {
+        TurnError::Provider(_) => "PROVIDER_ERROR",
+        TurnError::Aborted => "AGENT_ABORTED",
+        _ => "INTERNAL_ERROR",
+    }
+}
+
+/// Keeps the run's state (turn, streamed text, tool calls) for `agent.getState`.
+fn track(state: &ServerState, session: &str, event: &AgentEvent<'_>) {
+    let now = crate::events::now_iso;
+    match event {
+        AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_start" => {
+            let turn = e.payload["turn"].as_i64().unwrap_or(0);
+            state.update_run(session, |r| {
+                r.turn = turn;
+                r.turn_text.clear();
+                r.tool_calls.clear();
+            });
+        }
+        AgentEvent::Stream(StreamEvent::TextDelta { delta }) => {
+            state.update_run(session, |r| r.turn_text.push_str(delta));
+        }
+        AgentEvent::ToolStart { id, name, arguments } => state.update_run(session, |r| {
+            r.tool_calls.push(ToolCallState {
+                id: (*id).to_owned(),
+                name: (*name).to_owned(),
+                arguments: (*arguments).clone(),
+                status: "running",
+                started_at: now(),
+                completed_at: None,
+            })
+        }),
+        AgentEvent::ToolEnd { id, result, .. } => state.update_run(session, |r| {
+            if let Some(call) = r.tool_calls.iter_mut().find(|c| c.id == *id) {
+                call.status = if result.failed() { "error" } else { "completed" };
+                call.completed_at = Some(now());
+            }
+        }),
+        _ => {}
+    }
+}
+
+/// `agent.abort {sessionId}` -> `{aborted}`: whether a run was stopped. The run persists
+/// what it had and ends with `agent.complete {interrupted: true}` and `agent.ready`.
+pub fn abort(state: &ServerState, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?;
+    Ok(json!({ "aborted": state.abort(session) }))
+}
+
+/// `agent.getState {sessionId}` -> `{isRunning, currentTurn, messageCount, tokenUsage,
+/// model, tools, currentTurnText?, currentTurnToolCalls?, wasInterrupted}`.
+pub async fn get_state(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?.to_owned();
+    let id = session.clone();
+    let (row, interrupted) = state
+        .store
+        .run(move |s| {
+            let row = s.session(&id)?;
+            let last: Option<String> = s
+                .connection()
+                .prepare_cached(
+                    "SELECT type FROM events WHERE session_id = ?1
+                     AND type IN ('message.assistant', 'notification.interrupted', 'message.user')
+                     ORDER BY sequence DESC LIMIT 1",
+                )?
+                .query_row([&id], |r| r.get(0))
+                .ok();
+            Ok((row, last.as_deref() == Some("notification.interrupted")))
+        })
+        .await
+        .map_err(store_error)?;
+    let run: Option<RunInfo> = state.run(&session);
+    let mut v = json!({
+        "isRunning": run.is_some(),
+        "currentTurn": run.as_ref().map_or(row.turn_count, |r| r.turn),
+        "messageCount": row.message_count,
+        "tokenUsage": {"input": row.total_input_tokens, "output": row.total_output_tokens},
+        "model": row.latest_model,
+        "tools": core_tools().names(),
+        "wasInterrupted": interrupted,
+    });
+    if let Some(run) = run {
+        v["currentTurnText"] = json!(run.turn_text);
+        v["currentTurnToolCalls"] = run
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({"toolCallId": c.id, "toolName": c.name, "arguments": c.arguments,
+                       "status": c.status, "startedAt": c.started_at, "completedAt": c.completed_at})
+            })
+            .collect();
+    }
+    Ok(v)
+}

@@ -1,0 +1,140 @@
+//! `events.getHistory`, `events.getSince`.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::store_error;
+use crate::core::errors::RpcError;
+use crate::events::{SessionEvent, StoreError};
+use crate::rpc::params::{opt_str, opt_str_list, opt_usize, required_str, Params};
+use crate::rpc::ServerState;
+
+/// Default page size of `events.getHistory`.
+const HISTORY_LIMIT: usize = 100;
+
+/// `events.getHistory {sessionId, types?, limit?, beforeEventId?}` -> `{events (newest
+/// first), hasMore, oldestEventId}`.
+///
+/// Unlike the TypeScript adapter, `beforeEventId` is honoured (only strictly older events
+/// are returned): the iOS app pages with it while `hasMore` is true, and would loop forever
+/// on a server that ignores it.
+pub async fn history(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?.to_owned();
+    let types = opt_str_list(p, "types")?;
+    let limit = opt_usize(p, "limit")?.unwrap_or(HISTORY_LIMIT).max(1);
+    let before = opt_str(p, "beforeEventId")?.map(str::to_owned);
+    let (page, has_more) = state
+        .store
+        .run(move |s| {
+            s.session(&session)?;
+            let mut events = s.events(&session)?;
+            if let Some(before) = &before {
+                let pos = events.iter().position(|e| e.id.as_str() == before).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "beforeEventId {before} is not an event of session {session}"
+                    ))
+                })?;
+                events.truncate(pos);
+            }
+            let mut newest_first: Vec<SessionEvent> = events
+                .into_iter()
+                .rev()
+                .filter(|e| types.as_ref().is_none_or(|t| t.iter().any(|t| t == e.event_type.as_str())))
+                .collect();
+            let has_more = newest_first.len() > limit;
+            newest_first.truncate(limit);
+            Ok((newest_first, has_more))
+        })
+        .await
+        .map_err(store_error)?;
+    let oldest = page.last().map(|e| e.id.clone());
+    Ok(json!({ "events": page, "hasMore": has_more, "oldestEventId": oldest }))
+}
+
+/// `events.getSince {sessionId, afterEventId?, limit?}` -> `{events (oldest first),
+/// nextCursor, hasMore}`; without `sessionId` an empty list (as the TypeScript server).
+pub async fn since(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let Some(session) = opt_str(p, "sessionId")?.map(str::to_owned) else {
+        return Ok(json!({ "events": [], "hasMore": false }));
+    };
+    let after = opt_str(p, "afterEventId")?.map(str::to_owned);
+    let limit = opt_usize(p, "limit")?;
+    let (page, has_more) = state
+        .store
+        .run(move |s| {
+            let after_sequence = match &after {
+                Some(id) => {
+                    let e = s.event(id)?;
+                    if e.session_id.as_str() != session {
+                        return Err(StoreError::Invalid(format!(
+                            "event {id} is not part of session {session}"
+                        )));
+                    }
+                    e.sequence
+                }
+                None => {
+                    s.session(&session)?;
+                    -1
+                }
+            };
+            let mut events = s.events_since(&session, after_sequence, limit.map(|l| l + 1))?;
+            let has_more = limit.is_some_and(|l| events.len() > l);
+            if let Some(l) = limit {
+                events.truncate(l);
+            }
+            Ok((events, has_more))
+        })
+        .await
+        .map_err(store_error)?;
+    let cursor = page.last().map(|e| e.id.clone());
+    Ok(json!({ "events": page, "nextCursor": cursor, "hasMore": has_more }))
+}
+
+/// `tree.getAncestors {eventId}` -> `{events}`: the chain from the root to the event, root
+/// first (across a fork into its source session), as the iOS app renders forks.
+pub async fn ancestors(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let id = required_str(p, "eventId")?.to_owned();
+    let events = state.store.run(move |s| s.ancestors(&id)).await.map_err(store_error)?;
+    Ok(json!({ "events": events }))
+}
+
+/// `message.delete {sessionId, targetEventId, reason?}` -> `{success, deletionEventId,
+/// targetType}`: persists `message.deleted`; the message stays in the log and leaves the
+/// context (reconstruction skips it). Only `message.user`, `message.assistant` and
+/// `tool.result` events of the session can be deleted.
+pub async fn delete_message(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?.to_owned();
+    let target = required_str(p, "targetEventId")?.to_owned();
+    let reason = opt_str(p, "reason")?.unwrap_or("user_request").to_owned();
+    if state.run(&session).is_some() {
+        return Err(RpcError::new(
+            crate::core::errors::RpcErrorCode::SessionBusy,
+            format!("Session {session} is running; delete messages when it is done"),
+        ));
+    }
+    let id = session.clone();
+    let (event, target_type) = state
+        .store
+        .run(move |s| {
+            let e = s.event(&target)?;
+            if e.session_id.as_str() != id {
+                return Err(StoreError::Invalid(format!("event {target} is not part of session {id}")));
+            }
+            let kind = e.event_type.as_str().to_owned();
+            if !matches!(kind.as_str(), "message.user" | "message.assistant" | "tool.result") {
+                return Err(StoreError::Invalid(format!("event {target} is a {kind}, not a message")));
+            }
+            let mut payload = json!({ "targetEventId": target, "targetType": kind, "reason": reason });
+            if let Some(turn) = e.payload.get("turn").and_then(Value::as_i64) {
+                payload["targetTurn"] = json!(turn);
+            }
+            let event = s.append(&id, crate::events::NewEvent::raw("message.deleted", payload))?;
+            Ok((event, kind))
+        })
+        .await
+        .map_err(store_error)?;
+    let deletion = event.id.clone();
+    state.publish(&crate::rpc::Event::new("event.new", Some(&session), json!({ "event": event })));
+    Ok(json!({ "success": true, "deletionEventId": deletion, "targetType": target_type }))
+}

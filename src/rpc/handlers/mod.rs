@@ -1,0 +1,18 @@
+//! One file per method family. Handlers take the shared state and the request's params and
+//! answer a JSON result or an [`RpcError`](crate::core::errors::RpcError); the wire shapes
+//! of their results are built here or in [`super::adapters`].
+
+pub mod agent;
+pub mod events;
+pub mod model;
+pub mod session;
+pub mod system;
+
+use crate::core::errors::RpcError;
+use crate::core::TronError;
+use crate::events::StoreError;
+
+/// A store error as the wire error (unknown sessions are `SESSION_NOT_FOUND`, ...).
+pub(crate) fn store_error(e: StoreError) -> RpcError {
+    TronError::from(e).to_rpc_error()
+}

@@ -1,0 +1,119 @@
+//! The JSON-RPC layer the iOS app talks to: frames, the method registry, handlers and the
+//! adapters that shape the wire.
+//!
+//! Owns: the TypeScript server's wire (request / response / event frames, error codes and
+//! messages, every method's params and result shape, every pushed event's data), which
+//! connection sees which event, and the runs started by `agent.prompt`. Canonical values
+//! become wire shapes only in [`adapters`]. Must not: touch sockets or HTTP (server/), run
+//! SQLite on the async runtime (everything goes through [`crate::events::StoreHandle`]), or
+//! know a provider's format (llm/).
+//!
+//! Built: `system.ping|getInfo`, `session.create|resume|list|delete|archive|unarchive|fork`,
+//! `agent.prompt|abort|getState`, `model.list|switch`, `events.getHistory|getSince`,
+//! `tree.getAncestors`, `message.delete`. Every
+//! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
+//! brings it; an unknown method answers `METHOD_NOT_FOUND`.
+
+pub mod adapters;
+pub mod frames;
+pub mod handlers;
+pub mod params;
+pub mod state;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use frames::{Event, Request};
+pub use state::{Outgoing, ServerState};
+
+use crate::core::errors::{RpcError, RpcErrorCode};
+use handlers::{agent, events, model, session, system};
+
+/// One client connection's own state.
+#[derive(Debug, Default, Clone)]
+pub struct Connection {
+    /// `client_<12 hex>`, sent in `system.connected`.
+    pub client_id: String,
+    /// The session this client follows (set by `session.create` / `session.resume`); an
+    /// unbound client sees every session's events.
+    pub bound: Option<String>,
+}
+
+impl Connection {
+    /// A new connection with a fresh client id.
+    pub fn new() -> Self {
+        Self { client_id: format!("client_{}", crate::core::ids::short_hex()), bound: None }
+    }
+
+    /// Whether an event of `session` goes to this client: events without a session go to
+    /// everyone; others to unbound clients and to clients bound to that session.
+    pub fn wants(&self, session: Option<&str>) -> bool {
+        match (session, &self.bound) {
+            (Some(s), Some(b)) => s == b,
+            _ => true,
+        }
+    }
+}
+
+/// Methods of the TypeScript server that this version does not serve yet, by family, with
+/// the issue that brings them.
+const NOT_YET: &[(&str, u32)] = &[
+    ("context.", 9),
+    ("skill.", 9),
+    ("memory.", 9),
+    ("plan.", 9),
+    ("todo.", 9),
+    ("task.", 9),
+    ("settings.", 13),
+    ("logs.", 13),
+    ("worktree.", 10),
+    ("browser.", 11),
+    ("canvas.", 11),
+    ("device.", 11),
+    ("transcribe.", 11),
+    ("voiceNotes.", 11),
+    ("communication.", 11),
+    ("tool.", 11),
+    ("tree.", 6),
+    ("search.", 6),
+    ("filesystem.", 6),
+    ("file.", 6),
+    ("git.", 10),
+];
+
+/// Answers one request.
+pub async fn dispatch(
+    state: &Arc<ServerState>,
+    conn: &mut Connection,
+    req: &Request,
+) -> Result<Value, RpcError> {
+    let p = &req.params;
+    match req.method.as_str() {
+        "system.ping" => Ok(system::ping()),
+        "system.getInfo" => Ok(system::info(state)),
+        "session.create" => session::create(state, conn, p).await,
+        "session.resume" => session::resume(state, conn, p).await,
+        "session.list" => session::list(state, p).await,
+        "session.delete" => session::delete(state, p).await,
+        "session.archive" => session::archive(state, p, true).await,
+        "session.unarchive" => session::archive(state, p, false).await,
+        "session.fork" => session::fork(state, p).await,
+        "agent.prompt" | "agent.message" => agent::prompt(state, p).await,
+        "agent.abort" => agent::abort(state, p),
+        "agent.getState" => agent::get_state(state, p).await,
+        "model.list" => Ok(model::list()),
+        "model.switch" => model::switch(state, p).await,
+        "events.getHistory" => events::history(state, p).await,
+        "events.getSince" => events::since(state, p).await,
+        "tree.getAncestors" => events::ancestors(state, p).await,
+        "message.delete" => events::delete_message(state, p).await,
+        method => match NOT_YET.iter().find(|(prefix, _)| method.starts_with(prefix)) {
+            Some((_, issue)) => Err(RpcError::new(
+                RpcErrorCode::NotAvailable,
+                format!("{method} is not available in this version of tron (tracked in issue {issue})"),
+            )),
+            None => Err(RpcError::method_not_found(method)),
+        },
+    }
+}

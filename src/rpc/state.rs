@@ -1,0 +1,197 @@
+//! What every connection and handler shares: the store, the event fan-out, and the runs in
+//! progress (one per session at most).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::frames::Event;
+use crate::core::errors::{RpcError, RpcErrorCode};
+use crate::events::StoreHandle;
+use crate::settings::Paths;
+
+/// How many pushed events a slow client may fall behind before it is told it lagged.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// Reads an environment variable (tests inject their own instead of the process's).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A pushed event, serialized once for every client.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The session it belongs to (clients bound to another session skip it).
+    pub session_id: Option<String>,
+    /// The frame's JSON text.
+    pub json: String,
+    /// For `event.new` frames, the persisted event's sequence (clients that lag catch up
+    /// from the store after the last one they were sent).
+    pub sequence: Option<i64>,
+}
+
+/// A run in progress.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The id `agent.prompt` answered with.
+    pub run_id: String,
+    /// Cancelled by `agent.abort` and at shutdown.
+    pub cancel: CancellationToken,
+    /// The model call in progress (1-based, 0 before the first).
+    pub turn: i64,
+    /// The text streamed so far in the current model call.
+    pub turn_text: String,
+    /// Tool calls of the current model call: (id, name, arguments, status, started at).
+    pub tool_calls: Vec<ToolCallState>,
+}
+
+/// A tool call of the running turn, as `agent.getState` reports it.
+#[derive(Debug, Clone)]
+pub struct ToolCallState {
+    /// The call id.
+    pub id: String,
+    /// The tool name.
+    pub name: String,
+    /// The arguments.
+    pub arguments: serde_json::Value,
+    /// `running`, `completed` or `error`.
+    pub status: &'static str,
+    /// ISO start time.
+    pub started_at: String,
+    /// ISO end time.
+    pub completed_at: Option<String>,
+}
+
+/// Shared server state.
+pub struct ServerState {
+    /// The event store (single writer thread).
+    pub store: StoreHandle,
+    /// Where the auth file and data live.
+    pub paths: Paths,
+    /// Reads environment variables (credentials, base URLs); tests inject their own.
+    pub env: EnvLookup,
+    /// When the server started.
+    pub started: Instant,
+    events: broadcast::Sender<Arc<Outgoing>>,
+    runs: Mutex<HashMap<String, RunInfo>>,
+    idle: Notify,
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState").field("paths", &self.paths).finish_non_exhaustive()
+    }
+}
+
+impl ServerState {
+    /// State over `store`.
+    pub fn new(store: StoreHandle, paths: Paths, env: EnvLookup) -> Arc<Self> {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Arc::new(Self {
+            store,
+            paths,
+            env,
+            started: Instant::now(),
+            events,
+            runs: Mutex::default(),
+            idle: Notify::new(),
+        })
+    }
+
+    /// Sends `event` to every client that should see it.
+    pub fn publish(&self, event: &Event) {
+        let sequence = match event.event_type.as_str() {
+            "event.new" => event.data["event"]["sequence"].as_i64(),
+            _ => None,
+        };
+        let out = Outgoing { session_id: event.session_id.clone(), json: event.to_json(), sequence };
+        // No receiver (no client connected) is fine.
+        let _ = self.events.send(Arc::new(out));
+    }
+
+    /// A new subscription to pushed events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outgoing>> {
+        self.events.subscribe()
+    }
+
+    fn runs(&self) -> MutexGuard<'_, HashMap<String, RunInfo>> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks `session` as running; `SESSION_BUSY` when it already is.
+    pub fn start_run(&self, session: &str) -> Result<RunInfo, RpcError> {
+        let mut runs = self.runs();
+        if runs.contains_key(session) {
+            return Err(RpcError::new(
+                RpcErrorCode::SessionBusy,
+                format!("Session {session} is already processing a prompt"),
+            ));
+        }
+        let run = RunInfo {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            cancel: CancellationToken::new(),
+            turn: 0,
+            turn_text: String::new(),
+            tool_calls: Vec::new(),
+        };
+        runs.insert(session.to_owned(), run.clone());
+        Ok(run)
+    }
+
+    /// Updates the state of `session`'s run.
+    pub fn update_run(&self, session: &str, f: impl FnOnce(&mut RunInfo)) {
+        if let Some(run) = self.runs().get_mut(session) {
+            f(run);
+        }
+    }
+
+    /// Forgets `session`'s run.
+    pub fn finish_run(&self, session: &str) {
+        let mut runs = self.runs();
+        runs.remove(session);
+        if runs.is_empty() {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Aborts `session`'s run; whether there was one.
+    pub fn abort(&self, session: &str) -> bool {
+        match self.runs().get(session) {
+            Some(run) => {
+                run.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A copy of `session`'s run state, if it is running.
+    pub fn run(&self, session: &str) -> Option<RunInfo> {
+        self.runs().get(session).cloned()
+    }
+
+    /// How many sessions are running.
+    pub fn running(&self) -> usize {
+        self.runs().len()
+    }
+
+    /// Aborts every run and waits until all have persisted what they had and ended.
+    pub async fn abort_all(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            {
+                let runs = self.runs();
+                if runs.is_empty() {
+                    return;
+                }
+                for run in runs.values() {
+                    run.cancel.cancel();
+                }
+            }
+            idle.await;
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! `tron serve` as the iOS app sees it: a real server on 127.0.0.1:0 with a temp database
+//! and the scripted mock LLM server, driven by a real WebSocket client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tron::events::{EventStore, OpenMode, StoreHandle};
+use tron::rpc::ServerState;
+use tron::server::{self, ServerConfig};
+use tron::settings::Paths;
+use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
+
+/// A server on a free port, its mock LLM, and its temp data dir.
+struct Server {
+    addr: SocketAddr,
+    mock: MockLlm,
+    dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(script: Script) -> Server {
+    start_with(script, ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() })
+        .await
+        .unwrap()
+}
+
+async fn start_with(script: Script, config: ServerConfig) -> Result<Server, server::ServeError> {
+    let mock = MockLlm::start(script).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
+    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
+    let env: HashMap<String, String> = [
+        ("ANTHROPIC_API_KEY", "sk-ant-test".to_owned()),
+        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
+        ("TRON_RETRY_BASE_MS", "10".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let state =
+        ServerState::new(StoreHandle::spawn(store), paths, Arc::new(move |n: &str| env.get(n).cloned()));
+    let listening = server::bind(config, state).await?;
+    let addr = listening.addr;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(listening.serve(async move {
+        let _ = stopped.await;
+    }));
+    Ok(Server { addr, mock, dir, stop: Some(stop), done })
+}
+
+impl Server {
+    fn store(&self) -> EventStore {
+        EventStore::open(self.dir.path().join("prod.db"), OpenMode::Existing).unwrap()
+    }
+
+    /// Stops the server gracefully; gives back the data dir.
+    async fn shutdown(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(20), self.done).await.unwrap().unwrap().unwrap();
+        self.dir
+    }
+}
+
+/// A WebSocket client that keeps the events it receives while waiting for responses.
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    events: Vec<Value>,
+    next_id: u64,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+        let mut c = Client { ws, events: Vec::new(), next_id: 0 };
+        let hello = c.recv().await;
+        assert_eq!(hello["type"], "system.connected", "{hello}");
+        assert!(hello["data"]["clientId"].as_str().unwrap().starts_with("client_"));
+        c
+    }
+
+    async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("no frame within 20 s")
+                .expect("the connection closed")
+                .unwrap();
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
+                Message::Close(_) => panic!("closed by the server"),
+                _ => {}
+            }
+        }
+    }
+
+    async fn send_raw(&mut self, msg: Message) {
+        self.ws.send(msg).await.unwrap();
+    }
+
+    /// Sends a request (as a binary frame, like the iOS app) and returns the whole response.
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = format!("REQ-{}", self.next_id);
+        let frame = json!({ "id": id, "method": method, "params": params });
+        self.send_raw(Message::Binary(frame.to_string().into_bytes().into())).await;
+        loop {
+            let v = self.recv().await;
+            if v.get("id").and_then(Value::as_str) == Some(id.as_str()) {
+                return v;
+            }
+            self.events.push(v);
+        }
+    }
+
+    /// The `result` of a successful request.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params).await;
+        assert_eq!(r["success"], true, "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    /// The `error` of a failed request.
+    async fn fail(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params).await;
+        assert_eq!(r["success"], false, "{method} should fail: {r}");
+        r["error"].clone()
+    }
+
+    /// Receives until an event of `kind` arrives (keeping every event), and returns it.
+    async fn until(&mut self, kind: &str) -> Value {
+        if let Some(e) = self.events.iter().find(|e| e["type"] == kind) {
+            return e.clone();
+        }
+        loop {
+            let v = self.recv().await;
+            self.events.push(v.clone());
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    fn types(&self) -> Vec<&str> {
+        self.events.iter().filter_map(|e| e["type"].as_str()).filter(|t| *t != "event.new").collect()
+    }
+}
+
+fn usage(input: u64, output: u64) -> Step {
+    Step::Usage { input_tokens: input, output_tokens: output, cache_read_tokens: 0, cache_creation_tokens: 0 }
+}
+
+#[tokio::test]
+async fn system_methods_and_bad_frames_get_clear_answers_and_the_connection_stays() {
+    let server = start(Script::default()).await;
+    let mut c = Client::connect(server.addr).await;
+    let pong = c.call("system.ping", json!({})).await;
+    assert_eq!(pong["pong"], true);
+    let info = c.call("system.getInfo", json!({})).await;
+    assert!(info["uptime"].is_u64() && info["version"].is_string() && info["activeSessions"] == 0);
+
+    c.send_raw(Message::Text("{not json".into())).await;
+    let e = c.recv().await;
+    assert_eq!((e["type"].as_str(), e["data"]["code"].as_str()), (Some("system.error"), Some("PARSE_ERROR")));
+    c.send_raw(Message::Text(r#"{"id":7,"method":"system.ping"}"#.into())).await;
+    assert_eq!(c.recv().await["data"]["code"], "INVALID_FORMAT");
+
+    let e = c.fail("nope.nothing", json!({})).await;
+    assert_eq!(e, json!({"code": "METHOD_NOT_FOUND", "message": "Unknown method: nope.nothing"}));
+    let e = c.fail("session.resume", json!({})).await;
+    assert_eq!(e, json!({"code": "INVALID_PARAMS", "message": "sessionId is required"}));
+    let e = c.fail("session.resume", json!({"sessionId": "sess_missing"})).await;
+    assert_eq!(e["code"], "SESSION_NOT_FOUND");
+    let e = c.fail("settings.get", json!({})).await;
+    assert_eq!(e["code"], "NOT_AVAILABLE");
+    assert!(e["message"].as_str().unwrap().contains("issue 13"), "{e}");
+    let e = c.fail("session.create", json!({"workingDirectory": "/", "model": "claude-sonnet-9"})).await;
+    assert_eq!(e["code"], "INVALID_PARAMS");
+    assert!(e["message"].as_str().unwrap().contains("claude-sonnet-4-5"), "names the closest ids: {e}");
+
+    // Still connected and answering.
+    assert_eq!(c.call("system.ping", json!({})).await["pong"], true);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
+    let script = Script::new([
+        ScriptedResponse::stream([
+            Step::Text { text: "Let me look.".into() },
+            Step::ToolCall {
+                id: "toolu_1".into(),
+                name: "Bash".into(),
+                input: json!({"command": "echo hi"}),
+            },
+            usage(1000, 20),
+        ]),
+        ScriptedResponse::stream([Step::Text { text: "It prints hi.".into() }, usage(1100, 10)]),
+    ]);
+    let server = start(script).await;
+    let mut c = Client::connect(server.addr).await;
+    let dir = server.dir.path().to_str().unwrap().to_owned();
+    let created = c.call("session.create", json!({"workingDirectory": dir})).await;
+    let session = created["sessionId"].as_str().unwrap().to_owned();
+    assert_eq!(created["model"], "claude-sonnet-4-5-20250929", "the registry id of the default");
+    assert!(created["createdAt"].is_string());
+
+    let ack = c.call("agent.prompt", json!({"sessionId": session, "prompt": "what does echo print?"})).await;
+    assert_eq!(ack["acknowledged"], true);
+    assert!(ack["runId"].is_string());
+    c.until("agent.ready").await;
+    assert_eq!(
+        c.types(),
+        [
+            "session.created",
+            "agent.turn_start",
+            "agent.turn_start",
+            "agent.text_delta",
+            "agent.text_delta",
+            "agent.text_delta",
+            "agent.tool_generating",
+            "agent.tool_start",
+            "agent.tool_end",
+            "agent.turn_end",
+            "agent.turn_start",
+            "agent.text_delta",
+            "agent.text_delta",
+            "agent.text_delta",
+            "agent.turn_end",
+            "agent.complete",
+            "agent.ready"
+        ]
+    );
+    for e in &c.events {
+        if e["type"] != "session.created" && e["type"] != "event.new" {
+            assert_eq!(e["sessionId"], session.as_str(), "{e}");
+        }
+    }
+    let tool_end = c.until("agent.tool_end").await;
+    assert_eq!(tool_end["data"]["output"], "hi\n");
+    assert_eq!(tool_end["data"]["success"], true);
+    assert!(tool_end["data"]["duration"].is_u64());
+    let turn_end = c.events.iter().rfind(|e| e["type"] == "agent.turn_end").unwrap().clone();
+    let record = &turn_end["data"]["tokenRecord"];
+    for key in [
+        "provider",
+        "timestamp",
+        "rawInputTokens",
+        "rawOutputTokens",
+        "rawCacheReadTokens",
+        "rawCacheCreationTokens",
+    ] {
+        assert!(!record["source"][key].is_null(), "tokenRecord.source.{key}: {turn_end}");
+    }
+    assert_eq!(record["computed"]["contextWindowTokens"], 1100);
+    assert_eq!(record["computed"]["previousContextBaseline"], 1000);
+    assert_eq!(record["meta"]["turn"], 2);
+    assert_eq!(c.until("agent.complete").await["data"]["success"], true);
+    let requests = server.mock.requests();
+    assert_eq!(requests.len(), 2);
+    let sent = requests[1].body["messages"].as_array().unwrap();
+    assert_eq!(sent.last().unwrap()["content"][0]["tool_use_id"], "toolu_1", "the tool result went back");
+
+    // What was streamed is what was persisted, and each persisted event was pushed.
+    let streamed: String = c
+        .events
+        .iter()
+        .filter(|e| e["type"] == "agent.text_delta")
+        .map(|e| e["data"]["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, "Let me look.It prints hi.");
+    let pushed: Vec<Value> =
+        c.events.iter().filter(|e| e["type"] == "event.new").map(|e| e["data"]["event"].clone()).collect();
+    let history = c.call("events.getHistory", json!({"sessionId": session})).await;
+    assert_eq!(history["hasMore"], false);
+    let mut persisted: Vec<Value> = history["events"].as_array().unwrap().clone();
+    persisted.reverse();
+    assert_eq!(persisted[0]["type"], "session.start");
+    assert_eq!(&persisted[1..], &pushed[..], "every persisted event of the run was pushed, in order");
+    let store = server.store();
+    let texts: Vec<String> = store.messages(&session).unwrap().messages().map(|m| m.text()).collect();
+    assert_eq!(texts, ["what does echo print?", "Let me look.", "hi\n", "It prints hi."]);
+
+    let state = c.call("agent.getState", json!({"sessionId": session})).await;
+    assert_eq!(state["isRunning"], false);
+    assert_eq!(state["model"], "claude-sonnet-4-5-20250929");
+    assert!(state["tools"].as_array().unwrap().iter().any(|t| t == "Bash"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn busy_abort_and_two_clients_on_one_session() {
+    let script = Script::new([
+        ScriptedResponse::stream([Step::Text { text: "Working on it".into() }, Step::DelayMs { ms: 30_000 }]),
+        ScriptedResponse::text("Done now."),
+    ]);
+    let server = start(script).await;
+    let mut a = Client::connect(server.addr).await;
+    let dir = server.dir.path().to_str().unwrap().to_owned();
+    let session = a.call("session.create", json!({"workingDirectory": dir})).await["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = Client::connect(server.addr).await;
+    let resumed = b.call("session.resume", json!({"sessionId": session})).await;
+    assert_eq!(resumed["sessionId"], session.as_str());
+    assert!(resumed["messageCount"].is_i64() && resumed["lastActivity"].is_string());
+
+    a.call("agent.prompt", json!({"sessionId": session, "prompt": "go"})).await;
+    a.until("agent.text_delta").await;
+    let busy = b.fail("agent.prompt", json!({"sessionId": session, "prompt": "again"})).await;
+    assert_eq!(busy["code"], "SESSION_BUSY");
+    assert_eq!(b.call("agent.getState", json!({"sessionId": session})).await["isRunning"], true);
+    assert_eq!(b.call("agent.abort", json!({"sessionId": session})).await["aborted"], true);
+    let complete = a.until("agent.complete").await;
+    assert_eq!(complete["data"]["interrupted"], true);
+    a.until("agent.ready").await;
+    b.until("agent.ready").await;
+    let without_created = |c: &Client| -> Vec<String> {
+        c.types().into_iter().filter(|t| *t != "session.created").map(str::to_owned).collect()
+    };
+    assert_eq!(without_created(&a), without_created(&b), "both clients saw the same frames");
+
+    // The partial answer was persisted; the session takes the next prompt.
+    let store = server.store();
+    let types: Vec<String> =
+        store.events(&session).unwrap().iter().map(|e| e.event_type.as_str().to_owned()).collect();
+    assert_eq!(types[types.len() - 2..], ["message.assistant", "notification.interrupted"]);
+    let state = a.call("agent.getState", json!({"sessionId": session})).await;
+    assert_eq!((state["isRunning"].as_bool(), state["wasInterrupted"].as_bool()), (Some(false), Some(true)));
+    a.call("agent.prompt", json!({"sessionId": session, "prompt": "finish"})).await;
+    a.events.clear();
+    a.until("agent.ready").await;
+    assert_eq!(a.until("agent.complete").await["data"]["success"], true);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sessions_list_fork_switch_archive_and_page_history() {
+    let server = start(Script::new([ScriptedResponse::text("One."), ScriptedResponse::text("Two.")])).await;
+    let mut c = Client::connect(server.addr).await;
+    let dir = server.dir.path().to_str().unwrap().to_owned();
+    let session = c.call("session.create", json!({"workingDirectory": dir})).await["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for prompt in ["first", "second"] {
+        c.call("agent.prompt", json!({"sessionId": session, "prompt": prompt})).await;
+        c.until("agent.ready").await;
+        c.events.clear();
+    }
+
+    let list = c.call("session.list", json!({})).await;
+    let entry = &list["sessions"][0];
+    assert_eq!(entry["sessionId"], session.as_str());
+    assert_eq!(entry["messageCount"], 4);
+    assert_eq!(entry["isActive"], true);
+    assert_eq!(entry["lastUserPrompt"], "second");
+    assert_eq!(entry["lastAssistantResponse"], "Two.");
+
+    // Paging newest first with beforeEventId ends (the iOS app loops while hasMore).
+    let mut pages = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut params = json!({"sessionId": session, "limit": 3});
+        if let Some(b) = &before {
+            params["beforeEventId"] = json!(b);
+        }
+        let page = c.call("events.getHistory", params).await;
+        pages.extend(page["events"].as_array().unwrap().iter().map(|e| e["sequence"].as_i64().unwrap()));
+        if page["hasMore"] != true {
+            break;
+        }
+        before = page["oldestEventId"].as_str().map(str::to_owned);
+    }
+    let total = server.store().events(&session).unwrap().len() as i64;
+    assert_eq!(pages, (0..total).rev().collect::<Vec<_>>());
+    let since = c.call("events.getSince", json!({"sessionId": session, "limit": 2})).await;
+    assert_eq!(since["hasMore"], true);
+    assert_eq!(since["events"][0]["sequence"], 0);
+
+    let switched = c.call("model.switch", json!({"sessionId": session, "model": "claude-haiku-4-5"})).await;
+    assert_eq!(
+        switched,
+        json!({"previousModel": "claude-sonnet-4-5-20250929", "newModel": "claude-haiku-4-5-20251001"})
+    );
+    assert_eq!(
+        c.call("session.resume", json!({"sessionId": session})).await["model"],
+        "claude-haiku-4-5-20251001"
+    );
+    let models = c.call("model.list", json!({})).await;
+    assert!(models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["contextWindow"].is_u64() && m["provider"].is_string()));
+
+    let fork = c.call("session.fork", json!({"sessionId": session})).await;
+    let forked = fork["newSessionId"].as_str().unwrap();
+    assert_eq!(fork["forkedFromSessionId"], session.as_str());
+    let texts: Vec<String> = server.store().messages(forked).unwrap().messages().map(|m| m.text()).collect();
+    assert_eq!(texts, ["first", "One.", "second", "Two."]);
+
+    let chain = c.call("tree.getAncestors", json!({"eventId": fork["rootEventId"]})).await;
+    let chain = chain["events"].as_array().unwrap();
+    assert_eq!(chain[0]["type"], "session.start");
+    assert_eq!(chain.last().unwrap()["id"], fork["rootEventId"]);
+
+    let first_user = server.store().events(&session).unwrap()[1].clone();
+    assert_eq!(first_user.event_type.as_str(), "message.user");
+    let deleted = c
+        .call(
+            "message.delete",
+            json!({"sessionId": session, "targetEventId": first_user.id, "reason": "user_request"}),
+        )
+        .await;
+    assert_eq!(deleted["success"], true);
+    assert_eq!(deleted["targetType"], "message.user");
+    assert!(deleted["deletionEventId"].is_string());
+    let texts: Vec<String> =
+        server.store().messages(&session).unwrap().messages().map(|m| m.text()).collect();
+    assert_eq!(texts, ["One.", "second", "Two."]);
+    let e =
+        c.fail("message.delete", json!({"sessionId": session, "targetEventId": fork["rootEventId"]})).await;
+    assert_eq!(e["code"], "INVALID_PARAMS", "{e}");
+
+    assert_eq!(c.call("session.delete", json!({"sessionId": session})).await, json!({"deleted": true}));
+    let list = c.call("session.list", json!({})).await;
+    assert!(list["sessions"].as_array().unwrap().iter().all(|s| s["sessionId"] != session.as_str()));
+    let list = c.call("session.list", json!({"includeArchived": true})).await;
+    assert!(list["sessions"].as_array().unwrap().iter().any(|s| s["sessionId"] == session.as_str()));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn other_addresses_need_a_token() {
+    let open = ServerConfig { addr: "0.0.0.0:0".parse().unwrap(), ..Default::default() };
+    let err = start_with(Script::default(), open).await.err().expect("refused without a token");
+    assert!(err.to_string().contains("--token"), "{err}");
+
+    let config = ServerConfig {
+        addr: "0.0.0.0:0".parse().unwrap(),
+        token: Some("s3cret".into()),
+        ..Default::default()
+    };
+    let server = start_with(Script::default(), config).await.unwrap();
+    let port = server.addr.port();
+    let refused = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await;
+    assert!(refused.is_err(), "no token: refused at the upgrade");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws?token=s3cret")).await.unwrap();
+    let hello = ws.next().await.unwrap().unwrap();
+    assert!(hello.to_text().unwrap().contains("system.connected"));
+    drop(ws);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_aborts_a_running_turn_and_keeps_what_it_produced() {
+    let script = Script::new([ScriptedResponse::stream([
+        Step::Text { text: "Half an answer".into() },
+        Step::DelayMs { ms: 60_000 },
+    ])]);
+    let server = start(script).await;
+    let mut c = Client::connect(server.addr).await;
+    let dir = server.dir.path().to_str().unwrap().to_owned();
+    let session = c.call("session.create", json!({"workingDirectory": dir})).await["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "go"})).await;
+    c.until("agent.text_delta").await;
+    let dir = server.shutdown().await;
+    let store = EventStore::open(dir.path().join("prod.db"), OpenMode::Existing).unwrap();
+    let events = store.events(&session).unwrap();
+    let assistant =
+        events.iter().find(|e| e.event_type.as_str() == "message.assistant").expect("the partial answer");
+    assert_eq!(assistant.payload["content"][0]["text"], "Half an answer");
+    assert_eq!(events.last().unwrap().event_type.as_str(), "notification.interrupted");
+}
+
+#[test]
+fn the_binary_serves_and_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
+        .args(["serve", "--port", "0", "--db"])
+        .arg(dir.path().join("db/prod.db"))
+        .env("TRON_DATA_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .split("ws://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut c = Client::connect(addr).await;
+        assert_eq!(c.call("system.ping", json!({})).await["pong"], true);
+        let health: Value = {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+            let mut text = String::new();
+            s.read_to_string(&mut text).await.unwrap();
+            serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+        };
+        assert_eq!(health["status"], "ok");
+        let ok =
+            std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+        // The client is sent a close frame.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), c.ws.next()).await.unwrap() {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "tron serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+}
