@@ -279,6 +279,9 @@ fn print_event(event: AgentEvent<'_>, output: Output, progress: bool) {
                 AgentEvent::ToolEnd { id, name, result, duration_ms } => Some(json!({"type": "tool_end",
                     "toolCallId": id, "name": name, "isError": result.is_error.unwrap_or(false),
                     "durationMs": duration_ms, "output": result.text_content()})),
+                AgentEvent::ToolOutput { id, chunk } => {
+                    Some(json!({"type": "tool_output", "toolCallId": id, "output": chunk}))
+                }
                 AgentEvent::Persisted(_) => None,
             };
             if let Some(line) = line {

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Benchmarks: criterion (benches/store.rs) plus whole-process timings of the release binary.
+# Benchmarks: criterion (benches/store.rs) plus whole-process timings of the release binary
+# (benches/chat.rs, benches/serve.rs).
 # Usage: scripts/bench.sh [criterion filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo bench --bench store -- "$@"
 cargo bench --bench chat
+# tron serve: idle RSS, 1,000 idle WebSockets, 100 streaming sessions, startup on 100k events.
+cargo bench --bench serve
 
 cargo build --release --quiet
 bin=target/release/tron

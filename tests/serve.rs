@@ -228,6 +228,7 @@ async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
             "agent.text_delta",
             "agent.tool_generating",
             "agent.tool_start",
+            "agent.tool_output",
             "agent.tool_end",
             "agent.turn_end",
             "agent.turn_start",

@@ -10,17 +10,31 @@
 //! estimated tokens is cut, with a notice naming the blob. The persisted `content` is
 //! exactly what the model is sent, so a session reconstructed later gives the model what it
 //! saw live (the TypeScript server sends the uncut text live and keeps 10 KiB).
+//!
+//! Live output: while a batch runs, each call's [`ToolContext::on_output`] is a sink that
+//! tags the chunk with the call and puts it on one bounded channel (tokio mpsc, at most
+//! [`OUTPUT_QUEUE`] chunks) that the agent drains while it awaits the calls, forwarding each
+//! chunk as [`AgentEvent::ToolOutput`]. Every chunk reaches the caller in order and before
+//! the call's `ToolEnd`. Memory stays bounded whatever a tool prints: when the queue is full
+//! (the agent task is not keeping up), the chunk is dropped and counted, and the next chunk
+//! that fits (or, at the latest, the end of the call) is preceded by one notice saying how
+//! many bytes were not shown. Nothing is lost from the result: the tool's own result text is
+//! what is persisted and sent in `ToolEnd`. A sink the caller set on the context still gets
+//! every chunk, unbounded, as before.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 use super::turn::{persist, Agent, AgentEvent};
 use crate::core::content::ToolUseBlock;
 use crate::core::tools::ToolResult;
 use crate::events::types::{ToolCallPayload, ToolResultPayload};
 use crate::events::{EventPayload, NewEvent, StoreError};
+use crate::tools::{OutputSink, ToolContext};
 
 /// Results larger than this many bytes are kept whole in the blob store (the TypeScript
 /// server's `BLOB_STORAGE_THRESHOLD`, 2 KiB).
@@ -30,6 +44,61 @@ pub const BLOB_STORAGE_THRESHOLD: usize = 2 * 1024;
 /// the core tools' own caps (Bash cuts at 40,000 characters), so their output is never cut
 /// twice; this catches tools without a cap.
 pub const MAX_RESULT_TOKENS: usize = 12_500;
+
+/// Most live output chunks waiting for the agent at once, over all the calls of a batch
+/// (Bash chunks are at most 8 KiB, so at most about 2 MiB). Chunks beyond it are dropped and
+/// counted (see the module documentation).
+pub const OUTPUT_QUEUE: usize = 256;
+
+/// A live output chunk of the call at `.0` (its index in the batch).
+type Chunk = (usize, String);
+
+/// The notice that stands for `bytes` bytes of live output that were dropped.
+fn dropped_notice(bytes: u64) -> String {
+    format!(
+        "\n[... {bytes} bytes of output not shown live (the display fell behind); the result has them ...]\n"
+    )
+}
+
+/// One call's live output sink: tags chunks with the call, counts what the full queue
+/// refused.
+struct CallOutput {
+    index: usize,
+    tx: mpsc::Sender<Chunk>,
+    /// Bytes dropped since the last notice.
+    dropped: Mutex<u64>,
+    /// The caller's own sink, if it set one.
+    outer: Option<OutputSink>,
+}
+
+impl CallOutput {
+    fn push(&self, chunk: &str) {
+        if let Some(outer) = &self.outer {
+            outer(chunk);
+        }
+        if chunk.is_empty() {
+            return;
+        }
+        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        if *dropped > 0 {
+            match self.tx.try_send((self.index, dropped_notice(*dropped))) {
+                Ok(()) => *dropped = 0,
+                Err(_) => {
+                    *dropped += chunk.len() as u64;
+                    return;
+                }
+            }
+        }
+        if self.tx.try_send((self.index, chunk.to_owned())).is_err() {
+            *dropped += chunk.len() as u64;
+        }
+    }
+
+    /// Bytes dropped and not yet announced, now announced.
+    fn take_dropped(&self) -> u64 {
+        std::mem::take(&mut *self.dropped.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
 
 /// What became of the calls.
 pub(crate) struct Ran {
@@ -66,7 +135,7 @@ pub(crate) async fn run_calls(
         for call in batch {
             persist_call(agent, session, turn, call, on_event).await?;
         }
-        let results = join_all(batch.iter().map(|call| execute(agent, call))).await;
+        let results = run_batch(agent, batch, on_event).await;
         for (call, (result, duration_ms)) in batch.iter().zip(results) {
             ran.count += 1;
             let interrupted = cancel.is_cancelled();
@@ -84,10 +153,63 @@ fn batch_len(agent: Agent<'_>, calls: &[ToolUseBlock]) -> usize {
     calls.iter().take_while(|c| read_only(c)).count().max(1)
 }
 
-async fn execute(agent: Agent<'_>, call: &ToolUseBlock) -> (ToolResult, u64) {
+/// Runs `batch` at the same time, forwarding their live output as it comes, and gives their
+/// results in order once every call has ended and all its output was forwarded.
+async fn run_batch(
+    agent: Agent<'_>,
+    batch: &[ToolUseBlock],
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Vec<(ToolResult, u64)> {
+    let (tx, mut rx) = mpsc::channel::<Chunk>(OUTPUT_QUEUE);
+    let sinks: Vec<Arc<CallOutput>> = (0..batch.len())
+        .map(|index| {
+            Arc::new(CallOutput {
+                index,
+                tx: tx.clone(),
+                dropped: Mutex::new(0),
+                outer: agent.ctx.on_output.clone(),
+            })
+        })
+        .collect();
+    drop(tx);
+    let contexts: Vec<ToolContext> = sinks
+        .iter()
+        .map(|sink| {
+            let mut ctx = agent.ctx.clone();
+            let sink = Arc::clone(sink);
+            ctx.on_output = Some(Arc::new(move |chunk: &str| sink.push(chunk)));
+            ctx
+        })
+        .collect();
+    let all = join_all(batch.iter().zip(&contexts).map(|(call, ctx)| execute(agent, call, ctx)));
+    tokio::pin!(all);
+    let forward = |on_event: &mut dyn FnMut(AgentEvent<'_>), (index, chunk): Chunk| {
+        on_event(AgentEvent::ToolOutput { id: &batch[index].id, chunk: &chunk });
+    };
+    let results = loop {
+        tokio::select! {
+            biased;
+            Some(chunk) = rx.recv() => forward(on_event, chunk),
+            results = &mut all => break results,
+        }
+    };
+    // Every call has ended: what it printed is queued (or counted as dropped) by now.
+    while let Ok(chunk) = rx.try_recv() {
+        forward(on_event, chunk);
+    }
+    for (index, sink) in sinks.iter().enumerate() {
+        let dropped = sink.take_dropped();
+        if dropped > 0 {
+            forward(on_event, (index, dropped_notice(dropped)));
+        }
+    }
+    results
+}
+
+async fn execute(agent: Agent<'_>, call: &ToolUseBlock, ctx: &ToolContext) -> (ToolResult, u64) {
     let started = Instant::now();
     let result = match agent.tools.get(&call.name) {
-        Some(tool) => tool.execute(&call.arguments, agent.ctx).await,
+        Some(tool) => tool.execute(&call.arguments, ctx).await,
         None => ToolResult::error(format!(
             "Tool not found: {} (available: {})",
             call.name,
@@ -232,6 +354,104 @@ mod tests {
             thought_signature: None,
             extra: JsonObject::new(),
         }
+    }
+
+    /// A tool that prints `count` chunks `<prefix><i>` through its sink, pausing `pause_ms`
+    /// after each (0: without yielding, as a flood would).
+    struct Printing {
+        name: &'static str,
+        count: usize,
+        pause_ms: u64,
+    }
+
+    impl Tool for Printing {
+        fn definition(&self) -> ToolDefinition {
+            ToolDefinition {
+                name: self.name.into(),
+                description: String::new(),
+                parameters: JsonObject::new(),
+            }
+        }
+        fn execute<'a>(&'a self, _: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {
+            Box::pin(async move {
+                let sink = ctx.on_output.clone().expect("the agent sets a sink");
+                for i in 0..self.count {
+                    sink(&format!("{}{i};", self.name));
+                    if self.pause_ms > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(self.pause_ms)).await;
+                    }
+                }
+                ToolResult::text("printed")
+            })
+        }
+        fn read_only(&self) -> bool {
+            true
+        }
+    }
+
+    /// Runs `calls` with `tools` in a fresh session; gives the events seen, as text lines.
+    async fn run_with(tools: ToolRegistry, calls: &[ToolUseBlock]) -> Vec<String> {
+        let store = EventStore::open_in_memory().unwrap();
+        let new = NewSession { working_directory: "/tmp".into(), model: "m".into(), ..Default::default() };
+        let session = store.create_session(new).unwrap().0.id.into_string();
+        let store = StoreHandle::spawn(store);
+        let provider = AnthropicProvider::new("http://127.0.0.1:9", AnthropicAuth::ApiKey("k".into()));
+        let settings = TurnSettings {
+            model: crate::llm::models::lookup("claude-sonnet-4-5").unwrap(),
+            max_tokens: None,
+            thinking_budget: None,
+            system: None,
+            max_turns: 1,
+        };
+        let ctx = ToolContext::new("/tmp");
+        let agent =
+            Agent { store: &store, provider: &provider, tools: &tools, ctx: &ctx, settings: &settings };
+        let mut seen = Vec::new();
+        run_calls(agent, &session, 1, calls, &mut |e| match e {
+            AgentEvent::ToolStart { id, .. } => seen.push(format!("start {id}")),
+            AgentEvent::ToolOutput { id, chunk } => seen.push(format!("output {id} {chunk}")),
+            AgentEvent::ToolEnd { id, .. } => seen.push(format!("end {id}")),
+            _ => {}
+        })
+        .await
+        .unwrap();
+        seen
+    }
+
+    #[tokio::test]
+    async fn live_output_is_forwarded_per_call_in_order_before_each_end() {
+        let mut tools = ToolRegistry::new();
+        tools.register(Arc::new(Printing { name: "P", count: 3, pause_ms: 5 }));
+        tools.register(Arc::new(Printing { name: "Q", count: 2, pause_ms: 7 }));
+        let seen = run_with(tools, &[call("1", "P"), call("2", "Q")]).await;
+        let of = |id: &str| -> Vec<String> {
+            seen.iter().filter(|l| l.starts_with(&format!("output {id} "))).cloned().collect()
+        };
+        assert_eq!(of("1"), ["output 1 P0;", "output 1 P1;", "output 1 P2;"]);
+        assert_eq!(of("2"), ["output 2 Q0;", "output 2 Q1;"]);
+        let at = |line: &str| seen.iter().position(|l| l == line).unwrap();
+        for (id, first, last) in
+            [("1", "output 1 P0;", "output 1 P2;"), ("2", "output 2 Q0;", "output 2 Q1;")]
+        {
+            assert!(at(&format!("start {id}")) < at(first), "{seen:?}");
+            assert!(at(last) < at(&format!("end {id}")), "{seen:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_output_is_bounded_and_the_dropped_bytes_are_counted() {
+        let mut tools = ToolRegistry::new();
+        let count = OUTPUT_QUEUE * 4;
+        tools.register(Arc::new(Printing { name: "F", count, pause_ms: 0 }));
+        let seen = run_with(tools, &[call("1", "F")]).await;
+        let outputs: Vec<&str> = seen.iter().filter_map(|l| l.strip_prefix("output 1 ")).collect();
+        assert_eq!(outputs.len(), OUTPUT_QUEUE + 1, "the queue's worth, then one notice");
+        let shown: String = outputs[..OUTPUT_QUEUE].concat();
+        let expected: String = (0..OUTPUT_QUEUE).map(|i| format!("F{i};")).collect();
+        assert_eq!(shown, expected, "the first chunks, in order");
+        let dropped: u64 = (OUTPUT_QUEUE..count).map(|i| format!("F{i};").len() as u64).sum();
+        assert_eq!(outputs[OUTPUT_QUEUE], dropped_notice(dropped));
+        assert_eq!(seen.last().unwrap(), "end 1");
     }
 
     /// Runs `Look`, `Look`, `Change`, `Look` and gives the most calls that ran at once.

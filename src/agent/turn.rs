@@ -49,6 +49,13 @@ pub enum AgentEvent<'a> {
     Stream(&'a StreamEvent),
     /// A tool is about to run.
     ToolStart { id: &'a str, name: &'a str, arguments: &'a Value },
+    /// A chunk of a running tool's output (e.g. Bash stdout or stderr), for live display.
+    /// Not persisted: the tool's result holds the output. Every chunk of a call comes after
+    /// its `ToolStart` and before its `ToolEnd`, in the order the tool produced them; chunks
+    /// of calls running at the same time may interleave. When the consumer falls behind,
+    /// chunks are dropped and replaced by a notice counting them (see
+    /// [`crate::agent::tool_calls`]).
+    ToolOutput { id: &'a str, chunk: &'a str },
     /// A tool finished.
     ToolEnd { id: &'a str, name: &'a str, result: &'a ToolResult, duration_ms: u64 },
     /// An event was committed to the store (every event the run writes, in order).

@@ -276,9 +276,12 @@ impl EventStore {
     /// The messages as they were at `event`.
     pub fn messages_at(&self, event: &str) -> Result<Reconstructed> {
         let start = self.event(event)?;
-        let types = reconstruct::PAYLOAD_TYPES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(",");
+        // `CASE type WHEN ... THEN payload`: a few string comparisons per row, where
+        // `type IN (...)` would probe an ephemeral index for every row.
+        let whens: String =
+            reconstruct::PAYLOAD_TYPES.iter().map(|t| format!(" WHEN '{t}' THEN payload")).collect();
         let sql = format!(
-            "SELECT id, parent_id, type, CASE WHEN type IN ({types}) THEN payload END \
+            "SELECT id, parent_id, type, CASE type{whens} END \
              FROM events WHERE session_id = ?1 ORDER BY sequence"
         );
         let chain = self.walk(

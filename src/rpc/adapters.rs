@@ -72,8 +72,9 @@ pub fn model_info(m: &ModelInfo) -> Value {
 ///
 /// Persisted events become `event.new` (every one) plus, for `stream.turn_start` and
 /// `stream.turn_end`, `agent.turn_start` / `agent.turn_end`; stream events become
-/// `agent.text_delta`, `agent.thinking_*` and `agent.tool_generating`; tool starts and ends
-/// become `agent.tool_start` / `agent.tool_end`.
+/// `agent.text_delta`, `agent.thinking_*` and `agent.tool_generating`; tool starts, live
+/// output chunks and ends become `agent.tool_start`, `agent.tool_output {toolCallId, output}`
+/// and `agent.tool_end`.
 #[derive(Debug)]
 pub struct RunAdapter {
     session: String,
@@ -98,6 +99,9 @@ impl RunAdapter {
                 "agent.tool_start",
                 json!({ "toolCallId": id, "toolName": name, "arguments": arguments }),
             )],
+            AgentEvent::ToolOutput { id, chunk } => {
+                vec![self.event("agent.tool_output", json!({ "toolCallId": id, "output": chunk }))]
+            }
             AgentEvent::ToolEnd { id, name, result, duration_ms } => {
                 let text = result.text_content();
                 let mut data = json!({
@@ -181,6 +185,16 @@ mod tests {
         assert_eq!(frames[0].data["success"], false);
         assert_eq!(frames[0].data["error"], "boom");
         assert!(frames[0].data.get("output").is_none());
+    }
+
+    #[test]
+    fn tool_output_chunks_carry_the_call_id_and_the_text() {
+        let mut a = RunAdapter::new("s");
+        let frames = a.frames(&AgentEvent::ToolOutput { id: "t1", chunk: "a\n" });
+        let v: Value = serde_json::from_str(&frames[0].to_json()).unwrap();
+        assert_eq!(v["type"], "agent.tool_output");
+        assert_eq!(v["sessionId"], "s");
+        assert_eq!(v["data"], json!({"toolCallId": "t1", "output": "a\n"}));
     }
 
     #[test]

@@ -85,9 +85,21 @@ impl std::fmt::Debug for ServerState {
 }
 
 impl ServerState {
-    /// State over `store`.
+    /// State over `store`, with the default event buffer ([`EVENT_BUFFER`]).
     pub fn new(store: StoreHandle, paths: Paths, env: EnvLookup) -> Arc<Self> {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Self::with_event_buffer(store, paths, env, EVENT_BUFFER)
+    }
+
+    /// State over `store` whose clients may fall `event_buffer` pushed events behind (at
+    /// least 1) before they lag and are caught up from the store with an `events.batch`.
+    /// Tests use a small buffer to make a client lag; servers use [`ServerState::new`].
+    pub fn with_event_buffer(
+        store: StoreHandle,
+        paths: Paths,
+        env: EnvLookup,
+        event_buffer: usize,
+    ) -> Arc<Self> {
+        let (events, _) = broadcast::channel(event_buffer.max(1));
         Arc::new(Self {
             store,
             paths,

@@ -30,6 +30,13 @@ pub const DEFAULT_PORT: u16 = 8080;
 /// Largest frame a client may send (requests carry images as base64).
 pub const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 
+/// Bytes read from a client socket at a time. The WebSocket layer's default (128 KiB) is
+/// zero-filled on every read attempt and kept per connection: it cost 128 KiB of RSS per
+/// idle connection, and with many connections woken for every pushed event most of the
+/// server's CPU went to clearing it (benches/serve.rs). Large frames are still accepted up
+/// to [`MAX_FRAME_BYTES`]; they are just read in more pieces.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// How the server listens.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -38,7 +45,8 @@ pub struct ServerConfig {
     /// Required as `Authorization: Bearer <token>` or `?token=` at the upgrade when set.
     /// Binding a non-loopback address without one is refused.
     pub token: Option<String>,
-    /// Ping interval; a client that has not answered by the next ping is dropped.
+    /// Ping interval; a client that has not answered by the next ping is dropped, and so is
+    /// one that takes more than two intervals to accept a frame (it stopped reading).
     pub heartbeat: Duration,
 }
 
@@ -141,7 +149,8 @@ async fn upgrade(
             return (StatusCode::UNAUTHORIZED, "missing or wrong token").into_response();
         }
     }
-    ws.max_message_size(MAX_FRAME_BYTES)
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| ws::connection(socket, app.state, app.heartbeat, app.shutdown))
 }

@@ -1,9 +1,17 @@
 //! One WebSocket connection: greeting, requests in order, pushed events, heartbeat, close.
+//!
+//! A client that lags (falls more than the event buffer behind) is sent the persisted events
+//! it missed as one `events.batch`; `event.new` frames still buffered for events that batch
+//! already held are then skipped, so no persisted event reaches it twice. A client that
+//! takes more than two heartbeats to accept a frame (it stopped reading) is dropped like one
+//! that stopped answering pings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -27,9 +35,13 @@ pub(super) async fn connection(
     let mut conn = Connection::new();
     let mut events = state.subscribe();
     // The last persisted sequence this client was sent, per session, to catch up after a lag.
-    let mut seen: std::collections::HashMap<String, i64> = Default::default();
+    let mut seen: HashMap<String, i64> = Default::default();
+    // Per session, the last sequence an `events.batch` held: older `event.new` frames still
+    // in the buffer are skipped.
+    let mut caught_up: HashMap<String, i64> = Default::default();
+    let send_limit = heartbeat.saturating_mul(2);
     let hello = Event::new("system.connected", None, json!({ "clientId": conn.client_id }));
-    if sink.send(Message::Text(hello.to_json().into())).await.is_err() {
+    if !send(&mut sink, Message::Text(hello.to_json().into()), send_limit).await {
         return;
     }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
@@ -48,14 +60,26 @@ pub(super) async fn connection(
                 Some(Ok(Message::Ping(_))) => None,
             },
             event = events.recv() => match event {
-                Ok(out) if conn.wants(out.session_id.as_deref()) => {
-                    if let (Some(session), Some(sequence)) = (&out.session_id, out.sequence) {
-                        seen.insert(session.clone(), sequence);
+                Ok(out) if conn.wants(out.session_id.as_deref()) => match (&out.session_id, out.sequence) {
+                    (Some(session), Some(sequence)) => {
+                        if caught_up.get(session).is_some_and(|&last| sequence <= last) {
+                            None
+                        } else {
+                            seen.insert(session.clone(), sequence);
+                            Some(out.json.clone())
+                        }
                     }
-                    Some(out.json.clone())
-                }
+                    _ => Some(out.json.clone()),
+                },
                 Ok(_) => None,
-                Err(RecvError::Lagged(missed)) => Some(catch_up(&state, &conn, &seen, missed).await),
+                Err(RecvError::Lagged(missed)) => {
+                    let (frame, last) = catch_up(&state, &conn, &seen, missed).await;
+                    if let (Some(session), Some(last)) = (&conn.bound, last) {
+                        seen.insert(session.clone(), last);
+                        caught_up.insert(session.clone(), last);
+                    }
+                    Some(frame)
+                }
                 Err(RecvError::Closed) => break,
             },
             _ = ping.tick() => {
@@ -63,23 +87,29 @@ pub(super) async fn connection(
                     break;
                 }
                 awaiting_pong = true;
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                if !send(&mut sink, Message::Ping(Default::default()), send_limit).await {
                     break;
                 }
                 None
             }
             _ = shutdown.changed() => {
                 let frame = CloseFrame { code: GOING_AWAY, reason: "server shutting down".into() };
-                let _ = sink.send(Message::Close(Some(frame))).await;
+                let _ = send(&mut sink, Message::Close(Some(frame)), send_limit).await;
                 break;
             }
         };
         if let Some(text) = out {
-            if sink.send(Message::Text(text.into())).await.is_err() {
+            if !send(&mut sink, Message::Text(text.into()), send_limit).await {
                 break;
             }
         }
     }
+}
+
+/// Sends one frame; `false` when the connection failed or the client did not take the frame
+/// within `limit` (it stopped reading).
+async fn send(sink: &mut SplitSink<WebSocket, Message>, msg: Message, limit: Duration) -> bool {
+    matches!(tokio::time::timeout(limit, sink.send(msg)).await, Ok(Ok(())))
 }
 
 /// The response (or `system.error` event) for one client frame.
@@ -95,32 +125,34 @@ async fn answer(state: &Arc<ServerState>, conn: &mut Connection, bytes: &[u8]) -
 
 /// After the client fell behind the event buffer: the persisted events of its session it
 /// has not been sent, as one `events.batch {events, sessionId, syncCursor}` frame (stream
-/// deltas in between are gone; the persisted messages hold their text).
+/// deltas in between are gone; the persisted messages hold their text), and the sequence
+/// of the last event in it.
 async fn catch_up(
     state: &ServerState,
     conn: &Connection,
-    seen: &std::collections::HashMap<String, i64>,
+    seen: &HashMap<String, i64>,
     missed: u64,
-) -> String {
+) -> (String, Option<i64>) {
     let Some(session) = conn.bound.clone() else {
         let data = json!({ "code": "EVENTS_LAGGED", "message": format!("missed {missed} events; resync with events.getSince") });
-        return Event::new("system.error", None, data).to_json();
+        return (Event::new("system.error", None, data).to_json(), None);
     };
     let after = seen.get(&session).copied().unwrap_or(-1);
     let id = session.clone();
     match state.store.run(move |s| s.events_since(&id, after, None)).await {
         Ok(events) => {
             let cursor = events.last().map(|e| e.id.clone());
-            Event::new(
+            let last = events.last().map(|e| e.sequence);
+            let frame = Event::new(
                 "events.batch",
                 Some(&session),
                 json!({ "events": events, "sessionId": session, "syncCursor": cursor }),
-            )
-            .to_json()
+            );
+            (frame.to_json(), last)
         }
         Err(e) => {
             let data = json!({ "code": "EVENTS_LAGGED", "message": format!("missed {missed} events and could not reload them: {e}") });
-            Event::new("system.error", Some(&session), data).to_json()
+            (Event::new("system.error", Some(&session), data).to_json(), None)
         }
     }
 }

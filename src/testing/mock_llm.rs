@@ -23,6 +23,10 @@
 //! before every later frame), raw bytes sent verbatim such as a frame that is not JSON
 //! ([`Step::Malformed`]), and a connection dropped mid-body ([`Step::Cut`]).
 //!
+//! For latency measurements (benches/serve.rs), every chunk a stream sends is also recorded
+//! with the instant it was handed to the HTTP layer; read them back with
+//! [`MockLlm::emissions`].
+//!
 //! When the script is exhausted a provider route answers `500` with a body saying so (it never
 //! hangs). A request the provider itself would reject (not JSON, not streaming, missing a
 //! required field) answers `400` in the provider's error shape and takes nothing from the
@@ -31,7 +35,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -70,6 +74,7 @@ impl MockLlm {
                 responses: script.responses.into(),
                 requests: Vec::new(),
             }),
+            emissions: Mutex::default(),
             shutdown: shutdown_rx.clone(),
         });
         let router = Router::new().fallback(handle).with_state(Arc::clone(&shared));
@@ -97,6 +102,15 @@ impl MockLlm {
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.clone()
+    }
+
+    /// Every stream chunk sent so far, in the order they were sent (all streams interleaved).
+    ///
+    /// Test and bench support: each chunk is recorded the moment it is handed to the HTTP
+    /// layer (after its [`Step::Pace`] / [`Step::DelayMs`] pause), so a client of the mock
+    /// can measure how long after that it saw the chunk's effect.
+    pub fn emissions(&self) -> Vec<Emission> {
+        self.shared.emissions.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// How many scripted responses have not been served yet.
@@ -290,6 +304,19 @@ impl RecordedRequest {
     }
 }
 
+/// One stream chunk the mock sent (see [`MockLlm::emissions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emission {
+    /// Which scripted response it belongs to, 1-based in the order they were served.
+    pub response: usize,
+    /// Its position among the chunks of that response, 0-based.
+    pub index: usize,
+    /// When it was handed to the HTTP layer to be written.
+    pub at: Instant,
+    /// The bytes sent (a whole SSE frame, or a [`Step::Malformed`] chunk).
+    pub data: String,
+}
+
 /// What a rendered stream does, in order. Formats render [`Step`]s into these.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Emit {
@@ -466,6 +493,7 @@ impl ErrorKind {
 
 struct Shared {
     state: Mutex<ServerState>,
+    emissions: Mutex<Vec<Emission>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -545,7 +573,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         ScriptedResponse::Stream { steps } => {
             let emits =
                 format.render(&steps, &Call { path, query, body: &body_json, response_number: served });
-            let mut response = Response::new(play(emits, shared.shutdown.clone()));
+            let mut response = Response::new(play(emits, Arc::clone(&shared), served));
             let headers = response.headers_mut();
             headers
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
@@ -586,8 +614,9 @@ fn insert_request_id(headers: &mut axum::http::HeaderMap, request_id: &str) {
 /// Plays rendered emits as a streaming body. A cut, or the server shutting down during a
 /// pause, ends the body with an error, which drops the connection mid-stream. An
 /// [`Emit::Pace`] makes every later chunk wait that long first.
-fn play(emits: Vec<Emit>, shutdown: watch::Receiver<bool>) -> Body {
-    let player = Player { emits: emits.into_iter(), shutdown, pace: 0 };
+fn play(emits: Vec<Emit>, shared: Arc<Shared>, response: usize) -> Body {
+    let shutdown = shared.shutdown.clone();
+    let player = Player { emits: emits.into_iter(), shutdown, pace: 0, shared, response, sent: 0 };
     let stream = futures_util::stream::unfold(player, |mut player| async move {
         let item = player.next().await?;
         Some((item, player))
@@ -601,6 +630,12 @@ struct Player {
     shutdown: watch::Receiver<bool>,
     /// The pause before each chunk, in milliseconds.
     pace: u64,
+    /// Where emissions are recorded.
+    shared: Arc<Shared>,
+    /// The 1-based number of the scripted response being played.
+    response: usize,
+    /// How many chunks were sent so far.
+    sent: usize,
 }
 
 impl Player {
@@ -612,7 +647,16 @@ impl Player {
                     if self.pace > 0 && !self.sleep(self.pace).await {
                         return Some(Err(self.stop("mock LLM stopped")));
                     }
-                    return Some(Ok(Bytes::from(text)));
+                    let emission = Emission {
+                        response: self.response,
+                        index: self.sent,
+                        at: Instant::now(),
+                        data: text,
+                    };
+                    self.sent += 1;
+                    let bytes = Bytes::from(emission.data.clone());
+                    self.shared.emissions.lock().unwrap_or_else(|p| p.into_inner()).push(emission);
+                    return Some(Ok(bytes));
                 }
                 Emit::Delay(ms) => {
                     if !self.sleep(ms).await {
@@ -974,6 +1018,28 @@ mod tests {
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(40 * 6), "{elapsed:?}");
         assert!(body.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn every_chunk_sent_is_recorded_with_its_instant() {
+        let script = Script::new([
+            ScriptedResponse::text("one"),
+            ScriptedResponse::stream([Step::Pace { ms: 5 }, Step::Text { text: "two three".into() }]),
+        ]);
+        let mock = MockLlm::start(script).await.unwrap();
+        let first = post(&mock, "/v1/messages", &anthropic_request()).await.text().await.unwrap();
+        let second = post(&mock, "/v1/messages", &anthropic_request()).await.text().await.unwrap();
+        let emissions = mock.emissions();
+        for (number, body) in [(1, first), (2, second)] {
+            let mine: Vec<&Emission> = emissions.iter().filter(|e| e.response == number).collect();
+            assert_eq!(mine.iter().map(|e| e.index).collect::<Vec<_>>(), (0..mine.len()).collect::<Vec<_>>());
+            assert_eq!(mine.iter().map(|e| e.data.as_str()).collect::<String>(), body);
+            assert!(mine.windows(2).all(|w| w[0].at <= w[1].at));
+        }
+        let paced: Vec<&Emission> = emissions.iter().filter(|e| e.response == 2).collect();
+        assert!(
+            paced.last().unwrap().at - paced[0].at >= Duration::from_millis(5 * (paced.len() as u64 - 1))
+        );
     }
 
     #[tokio::test]

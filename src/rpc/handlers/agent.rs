@@ -39,7 +39,9 @@ pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
     let run = state.start_run(&session)?;
     let run_id = run.run_id.clone();
     let state = Arc::clone(state);
+    let guard = RunGuard { state: Arc::clone(&state), session: session.clone(), done: false };
     tokio::spawn(async move {
+        let mut guard = guard;
         let settings = TurnSettings {
             model,
             max_tokens: None,
@@ -66,6 +68,7 @@ pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
             }
         })
         .await;
+        guard.done = true;
         state.finish_run(&session);
         let data = match &result {
             Ok(outcome) => json!({
@@ -87,6 +90,37 @@ pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
         state.publish(&Event::new("agent.ready", Some(&session), json!({})));
     });
     Ok(json!({ "acknowledged": true, "runId": run_id }))
+}
+
+/// Ends a run whose task stopped without finishing it (a panic): the session is freed, and
+/// clients are told the run failed and may prompt again.
+struct RunGuard {
+    state: Arc<ServerState>,
+    session: String,
+    /// Set once the run ended normally (its task frees the session itself).
+    done: bool,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.state.finish_run(&self.session);
+        let message = "the run stopped unexpectedly (an internal error); the session can take a new prompt";
+        let session = Some(self.session.as_str());
+        self.state.publish(&Event::new(
+            "agent.error",
+            session,
+            json!({ "code": "INTERNAL_ERROR", "message": message, "error": message }),
+        ));
+        self.state.publish(&Event::new(
+            "agent.complete",
+            session,
+            json!({ "success": false, "error": message }),
+        ));
+        self.state.publish(&Event::new("agent.ready", session, json!({})));
+    }
 }
 
 fn error_code(e: &TurnError) -> &'static str {

@@ -1,0 +1,436 @@
+//! `tron serve` when things go wrong around a run: a client that reconnects mid-turn, one
+//! that stops answering pings, one that stops reading, a model without credentials; and the
+//! live output of a running tool. A real server on 127.0.0.1:0 with a temp database and the
+//! scripted mock LLM server, driven by real WebSocket clients.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tron::events::{EventStore, OpenMode, StoreHandle};
+use tron::rpc::state::EVENT_BUFFER;
+use tron::rpc::ServerState;
+use tron::server::{self, ServerConfig};
+use tron::settings::Paths;
+use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
+
+/// A server on a free port, its mock LLM, and its temp data dir.
+struct Server {
+    addr: SocketAddr,
+    _mock: MockLlm,
+    dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// How a test server is set up.
+struct Setup {
+    config: ServerConfig,
+    event_buffer: usize,
+    /// Whether `ANTHROPIC_API_KEY` is set.
+    anthropic_key: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            config: ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() },
+            event_buffer: EVENT_BUFFER,
+            anthropic_key: true,
+        }
+    }
+}
+
+async fn start(script: Script, setup: Setup) -> Server {
+    let mock = MockLlm::start(script).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
+    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
+    let mut env: HashMap<String, String> = [
+        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
+        ("TRON_OPENAI_BASE_URL", mock.base_url()),
+        ("TRON_RETRY_BASE_MS", "10".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if setup.anthropic_key {
+        env.insert("ANTHROPIC_API_KEY".into(), "sk-ant-test".into());
+    }
+    let state = ServerState::with_event_buffer(
+        StoreHandle::spawn(store),
+        paths,
+        Arc::new(move |n: &str| env.get(n).cloned()),
+        setup.event_buffer,
+    );
+    let listening = server::bind(setup.config, state).await.unwrap();
+    let addr = listening.addr;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(listening.serve(async move {
+        let _ = stopped.await;
+    }));
+    Server { addr, _mock: mock, dir, stop: Some(stop), done }
+}
+
+impl Server {
+    fn store(&self) -> EventStore {
+        EventStore::open(self.dir.path().join("prod.db"), OpenMode::Existing).unwrap()
+    }
+
+    fn dir(&self) -> String {
+        self.dir.path().to_str().unwrap().to_owned()
+    }
+
+    /// Every persisted event of `session`, as the wire sends them.
+    fn persisted(&self, session: &str) -> Vec<Value> {
+        self.store().events(session).unwrap().iter().map(|e| serde_json::to_value(e).unwrap()).collect()
+    }
+
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(20), self.done).await.unwrap().unwrap().unwrap();
+    }
+}
+
+/// A WebSocket client that keeps the events it receives while waiting for responses.
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    events: Vec<Value>,
+    next_id: u64,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+        let mut c = Client { ws, events: Vec::new(), next_id: 0 };
+        assert_eq!(c.recv().await["type"], "system.connected");
+        c
+    }
+
+    async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("no frame within 20 s")
+                .expect("the connection closed")
+                .unwrap();
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
+                Message::Close(_) => panic!("closed by the server"),
+                _ => {}
+            }
+        }
+    }
+
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = format!("REQ-{}", self.next_id);
+        let frame = json!({ "id": id, "method": method, "params": params });
+        self.ws.send(Message::Binary(frame.to_string().into_bytes().into())).await.unwrap();
+        loop {
+            let v = self.recv().await;
+            if v.get("id").and_then(Value::as_str) == Some(id.as_str()) {
+                return v;
+            }
+            self.events.push(v);
+        }
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params).await;
+        assert_eq!(r["success"], true, "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    /// Receives until an event of `kind` arrives (keeping every event), and returns it.
+    async fn until(&mut self, kind: &str) -> Value {
+        if let Some(e) = self.events.iter().find(|e| e["type"] == kind) {
+            return e.clone();
+        }
+        loop {
+            let v = self.recv().await;
+            self.events.push(v.clone());
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    async fn session(&mut self, dir: &str) -> String {
+        let created = self.call("session.create", json!({"workingDirectory": dir})).await;
+        created["sessionId"].as_str().unwrap().to_owned()
+    }
+
+    /// The persisted events pushed as `event.new`.
+    fn pushed(&self) -> Vec<Value> {
+        self.events.iter().filter(|e| e["type"] == "event.new").map(|e| e["data"]["event"].clone()).collect()
+    }
+}
+
+fn bash_call(id: &str, command: &str) -> Step {
+    Step::ToolCall { id: id.into(), name: "Bash".into(), input: json!({ "command": command }) }
+}
+
+/// Checks that `seen` (persisted events, in any order, possibly more than once) covers
+/// `persisted[from..]` exactly: every event there, each copy identical to the stored one,
+/// nothing else.
+fn assert_covers(seen: &[Value], persisted: &[Value], from: usize) {
+    let mut by_sequence: BTreeMap<i64, &Value> = BTreeMap::new();
+    for e in seen {
+        let sequence = e["sequence"].as_i64().unwrap();
+        if let Some(earlier) = by_sequence.insert(sequence, e) {
+            assert_eq!(earlier, e, "two different events with sequence {sequence}");
+        }
+    }
+    let union: Vec<&Value> = by_sequence.into_values().collect();
+    let expected: Vec<&Value> = persisted[from..].iter().collect();
+    let ids =
+        |v: &[&Value]| -> Vec<String> { v.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect() };
+    assert_eq!(ids(&union), ids(&expected), "no gap, nothing extra");
+    assert_eq!(union, expected, "each event as stored");
+}
+
+#[tokio::test]
+async fn a_running_bash_pushes_its_output_before_tool_end() {
+    let script = Script::new([
+        ScriptedResponse::stream([bash_call("toolu_1", "echo a; sleep 0.2; echo b")]),
+        ScriptedResponse::text("Printed a and b."),
+    ]);
+    let server = start(script, Setup::default()).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "print"})).await;
+    c.until("agent.ready").await;
+    let tool: Vec<&Value> = c
+        .events
+        .iter()
+        .filter(|e| {
+            e["type"].as_str().is_some_and(|t| t.starts_with("agent.tool_") && t != "agent.tool_generating")
+        })
+        .collect();
+    let kinds: Vec<&str> = tool.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["agent.tool_start", "agent.tool_output", "agent.tool_output", "agent.tool_end"]);
+    for e in &tool {
+        assert_eq!(e["sessionId"], session.as_str());
+        assert_eq!(e["data"]["toolCallId"], "toolu_1", "{e}");
+    }
+    assert_eq!(tool[1]["data"]["output"], "a\n");
+    assert_eq!(tool[2]["data"]["output"], "b\n");
+    assert_eq!(tool[3]["data"]["output"], "a\nb\n");
+    let types: Vec<String> =
+        server.store().events(&session).unwrap().iter().map(|e| e.event_type.as_str().to_owned()).collect();
+    assert!(!types.iter().any(|t| t.contains("output")), "live output is not persisted: {types:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_reconnects_mid_turn_misses_no_persisted_event() {
+    // Three slow tool rounds, then an answer: about a second per round.
+    let round = |i: usize| {
+        ScriptedResponse::stream([
+            Step::Pace { ms: 60 },
+            Step::Text { text: format!("Round {i} starts now.") },
+            bash_call(&format!("toolu_{i}"), &format!("echo {i}")),
+        ])
+    };
+    let script = Script::new([
+        round(1),
+        round(2),
+        round(3),
+        ScriptedResponse::stream([Step::Pace { ms: 60 }, Step::Text { text: "All done here.".into() }]),
+    ]);
+    let server = start(script, Setup::default()).await;
+    let mut a = Client::connect(server.addr).await;
+    let session = a.session(&server.dir()).await;
+    let before = server.store().events(&session).unwrap().len();
+    a.call("agent.prompt", json!({"sessionId": session, "prompt": "go"})).await;
+    // Read until the first tool result was pushed, then drop the connection mid-turn.
+    let mut seen_by_a = a.pushed();
+    while !seen_by_a.iter().any(|e| e["type"] == "tool.result") {
+        let v = a.recv().await;
+        if v["type"] == "event.new" {
+            seen_by_a.push(v["data"]["event"].clone());
+        }
+    }
+    let last = seen_by_a.last().unwrap()["id"].as_str().unwrap().to_owned();
+    drop(a);
+
+    let mut b = Client::connect(server.addr).await;
+    b.call("session.resume", json!({"sessionId": session})).await;
+    let since = b.call("events.getSince", json!({"sessionId": session, "afterEventId": last})).await;
+    assert_eq!(since["hasMore"], false);
+    let fetched = since["events"].as_array().unwrap().clone();
+    b.until("agent.ready").await;
+    let live = b.pushed();
+    assert!(!live.is_empty(), "the run was still going when B came back");
+
+    let persisted = server.persisted(&session);
+    let all: Vec<Value> = seen_by_a.iter().chain(&fetched).chain(&live).cloned().collect();
+    assert_covers(&all, &persisted, before);
+    // B on its own (history up to A's last event, then getSince, then live) is complete too.
+    let b_view: Vec<Value> = fetched.iter().chain(&live).cloned().collect();
+    let after_last = persisted.iter().position(|e| e["id"] == last.as_str()).unwrap() + 1;
+    assert_covers(&b_view, &persisted, after_last);
+    assert_eq!(persisted.last().unwrap()["type"], "stream.turn_end", "the run finished");
+    server.shutdown().await;
+}
+
+/// Completes a WebSocket handshake on a raw TCP socket (which then never answers a ping).
+async fn raw_handshake(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(s.read(&mut byte).await.unwrap(), 1, "closed during the handshake");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_pings_is_dropped_and_a_live_one_stays() {
+    let mut setup = Setup::default();
+    setup.config.heartbeat = Duration::from_millis(100);
+    let server = start(Script::default(), setup).await;
+    let mut live = Client::connect(server.addr).await;
+    let mut silent = raw_handshake(server.addr).await;
+
+    // The silent client reads (and discards) what it is sent, and never writes a pong.
+    let closed = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            match silent.read(&mut buf).await {
+                Ok(0) | Err(_) => return started.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    });
+    // The live client keeps talking (and so answers pings) for well over two heartbeats.
+    let until = std::time::Instant::now() + Duration::from_millis(800);
+    while std::time::Instant::now() < until {
+        assert_eq!(live.call("system.ping", json!({})).await["pong"], true);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("the silent client's connection was closed")
+        .unwrap();
+    assert!(after < Duration::from_secs(2), "closed after {after:?}");
+    assert_eq!(live.call("system.ping", json!({})).await["pong"], true, "the live client is still connected");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_gets_the_persisted_events_it_missed_as_a_batch() {
+    // Two floods of about 16 MB of output each: the first is more than the socket buffers
+    // hold, so the server's writes to a client that is not reading block; the second
+    // overflows the (small) event buffer after the persisted events between them.
+    let flood = "yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -c 16000000";
+    let script = Script::new([
+        ScriptedResponse::stream([bash_call("toolu_1", flood)]),
+        ScriptedResponse::stream([bash_call("toolu_2", flood)]),
+        ScriptedResponse::text("That was a lot of output."),
+    ]);
+    let server = start(script, Setup { event_buffer: 16, ..Default::default() }).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+    let before = server.store().events(&session).unwrap().len();
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "flood"})).await;
+
+    // Stop reading until the run has ended.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let store = server.store();
+        let events = store.events(&session).unwrap();
+        if events.iter().filter(|e| e.event_type.as_str() == "stream.turn_end").count() == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the run did not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.until("agent.ready").await;
+    // One batch per lag (a lag during the flood may have missed only live output).
+    let batches: Vec<&Value> = c.events.iter().filter(|e| e["type"] == "events.batch").collect();
+    let mut batched = Vec::new();
+    for batch in &batches {
+        assert_eq!(batch["sessionId"], session.as_str());
+        assert_eq!(batch["data"]["sessionId"], session.as_str());
+        let events = batch["data"]["events"].as_array().unwrap();
+        assert_eq!(batch["data"]["syncCursor"], events.last().map_or(Value::Null, |e| e["id"].clone()));
+        batched.extend(events.iter().cloned());
+    }
+    assert!(!batched.is_empty(), "persisted events were missed and caught up: {} batches", batches.len());
+    let lost_output = c.events.iter().filter(|e| e["type"] == "agent.tool_output").count();
+    assert!(lost_output < 32_000_000 / 8192, "some live output was skipped ({lost_output} chunks seen)");
+
+    // What was pushed and what the batches held cover the run once each.
+    let pushed = c.pushed();
+    let seen: Vec<Value> = pushed.iter().chain(&batched).cloned().collect();
+    let mut ids: Vec<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "no persisted event was sent twice");
+    assert_covers(&seen, &server.persisted(&session), before);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_prompt_without_credentials_is_refused_and_leaves_the_session_free() {
+    let server = start(Script::new([ScriptedResponse::text("Hello.")]), Setup::default()).await;
+    let mut c = Client::connect(server.addr).await;
+    let created =
+        c.call("session.create", json!({"workingDirectory": server.dir(), "model": "gpt-4o"})).await;
+    let session = created["sessionId"].as_str().unwrap().to_owned();
+    let before = server.store().events(&session).unwrap().len();
+
+    for _ in 0..2 {
+        let r = c.request("agent.prompt", json!({"sessionId": session, "prompt": "hi"})).await;
+        assert_eq!(r["success"], false, "{r}");
+        assert_eq!(r["error"]["code"], "UNAUTHORIZED", "{r}");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains("OPENAI_API_KEY"),
+            "says what is missing: {r}"
+        );
+    }
+    let state = c.call("agent.getState", json!({"sessionId": session})).await;
+    assert_eq!(state["isRunning"], false);
+    assert_eq!(c.call("system.getInfo", json!({})).await["activeSessions"], 0);
+    assert_eq!(server.store().events(&session).unwrap().len(), before, "nothing was persisted");
+    assert!(c.events.iter().all(|e| !e["type"].as_str().unwrap().starts_with("agent.")), "{:?}", c.events);
+
+    // With a model that has credentials, the same session takes the prompt.
+    c.call("model.switch", json!({"sessionId": session, "model": "claude-sonnet-4-5"})).await;
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "hi"})).await;
+    assert_eq!(c.until("agent.complete").await["data"]["success"], true);
+    c.until("agent.ready").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_any_key_the_default_model_is_refused_too() {
+    let server = start(Script::default(), Setup { anthropic_key: false, ..Default::default() }).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+    let r = c.request("agent.prompt", json!({"sessionId": session, "prompt": "hi"})).await;
+    assert_eq!(r["error"]["code"], "UNAUTHORIZED", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("ANTHROPIC_API_KEY"), "{r}");
+    assert_eq!(c.call("agent.getState", json!({"sessionId": session})).await["isRunning"], false);
+    server.shutdown().await;
+}
