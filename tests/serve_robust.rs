@@ -268,7 +268,14 @@ async fn a_client_that_reconnects_mid_turn_misses_no_persisted_event() {
     let since = b.call("events.getSince", json!({"sessionId": session, "afterEventId": last})).await;
     assert_eq!(since["hasMore"], false);
     let fetched = since["events"].as_array().unwrap().clone();
+    let answered_at = b.events.len();
     b.until("agent.ready").await;
+    // After the getSince answer, nothing it held is pushed again.
+    let newest_fetched = fetched.last().map_or(-1, |e| e["sequence"].as_i64().unwrap());
+    for e in b.events[answered_at..].iter().filter(|e| e["type"] == "event.new") {
+        let sequence = e["data"]["event"]["sequence"].as_i64().unwrap();
+        assert!(sequence > newest_fetched, "event {sequence} was in the getSince answer and pushed again");
+    }
     let live = b.pushed();
     assert!(!live.is_empty(), "the run was still going when B came back");
 

@@ -38,12 +38,31 @@ pub struct Connection {
     /// The session this client follows (set by `session.create` / `session.resume`); an
     /// unbound client sees every session's events.
     pub bound: Option<String>,
+    /// Per session, the last sequence this client already has from a history read
+    /// (`events.getSince`, `events.getHistory`, a lag catch-up): `event.new` frames of
+    /// events up to it that were still queued are not sent again.
+    pub synced: std::collections::HashMap<String, i64>,
 }
 
 impl Connection {
     /// A new connection with a fresh client id.
     pub fn new() -> Self {
-        Self { client_id: format!("client_{}", crate::core::ids::short_hex()), bound: None }
+        Self {
+            client_id: format!("client_{}", crate::core::ids::short_hex()),
+            bound: None,
+            synced: Default::default(),
+        }
+    }
+
+    /// Records that the client has every event of `session` up to `sequence`.
+    pub fn mark_synced(&mut self, session: &str, sequence: i64) {
+        let last = self.synced.entry(session.to_owned()).or_insert(sequence);
+        *last = (*last).max(sequence);
+    }
+
+    /// Whether the `event.new` of `session` at `sequence` would repeat what the client has.
+    pub fn has(&self, session: &str, sequence: i64) -> bool {
+        self.synced.get(session).is_some_and(|&last| sequence <= last)
     }
 
     /// Whether an event of `session` goes to this client: events without a session go to
@@ -104,8 +123,8 @@ pub async fn dispatch(
         "agent.getState" => agent::get_state(state, p).await,
         "model.list" => Ok(model::list()),
         "model.switch" => model::switch(state, p).await,
-        "events.getHistory" => events::history(state, p).await,
-        "events.getSince" => events::since(state, p).await,
+        "events.getHistory" => events::history(state, conn, p).await,
+        "events.getSince" => events::since(state, conn, p).await,
         "tree.getAncestors" => events::ancestors(state, p).await,
         "message.delete" => events::delete_message(state, p).await,
         method => match NOT_YET.iter().find(|(prefix, _)| method.starts_with(prefix)) {
@@ -115,5 +134,22 @@ pub async fn dispatch(
             )),
             None => Err(RpcError::method_not_found(method)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_clients_see_their_session_and_synced_events_are_not_repeated() {
+        let mut c = Connection::new();
+        assert!(c.wants(Some("sess_a")) && c.wants(None));
+        c.bound = Some("sess_a".into());
+        assert!(c.wants(Some("sess_a")) && !c.wants(Some("sess_b")) && c.wants(None));
+        assert!(!c.has("sess_a", 0));
+        c.mark_synced("sess_a", 7);
+        c.mark_synced("sess_a", 3);
+        assert!(c.has("sess_a", 7) && !c.has("sess_a", 8) && !c.has("sess_b", 1));
     }
 }

@@ -36,9 +36,6 @@ pub(super) async fn connection(
     let mut events = state.subscribe();
     // The last persisted sequence this client was sent, per session, to catch up after a lag.
     let mut seen: HashMap<String, i64> = Default::default();
-    // Per session, the last sequence an `events.batch` held: older `event.new` frames still
-    // in the buffer are skipped.
-    let mut caught_up: HashMap<String, i64> = Default::default();
     let send_limit = heartbeat.saturating_mul(2);
     let hello = Event::new("system.connected", None, json!({ "clientId": conn.client_id }));
     if !send(&mut sink, Message::Text(hello.to_json().into()), send_limit).await {
@@ -62,7 +59,7 @@ pub(super) async fn connection(
             event = events.recv() => match event {
                 Ok(out) if conn.wants(out.session_id.as_deref()) => match (&out.session_id, out.sequence) {
                     (Some(session), Some(sequence)) => {
-                        if caught_up.get(session).is_some_and(|&last| sequence <= last) {
+                        if conn.has(session, sequence) {
                             None
                         } else {
                             seen.insert(session.clone(), sequence);
@@ -76,7 +73,8 @@ pub(super) async fn connection(
                     let (frame, last) = catch_up(&state, &conn, &seen, missed).await;
                     if let (Some(session), Some(last)) = (&conn.bound, last) {
                         seen.insert(session.clone(), last);
-                        caught_up.insert(session.clone(), last);
+                        let session = session.clone();
+                        conn.mark_synced(&session, last);
                     }
                     Some(frame)
                 }

@@ -8,7 +8,7 @@ use super::store_error;
 use crate::core::errors::RpcError;
 use crate::events::{SessionEvent, StoreError};
 use crate::rpc::params::{opt_str, opt_str_list, opt_usize, required_str, Params};
-use crate::rpc::ServerState;
+use crate::rpc::{Connection, ServerState};
 
 /// Default page size of `events.getHistory`.
 const HISTORY_LIMIT: usize = 100;
@@ -19,17 +19,19 @@ const HISTORY_LIMIT: usize = 100;
 /// Unlike the TypeScript adapter, `beforeEventId` is honoured (only strictly older events
 /// are returned): the iOS app pages with it while `hasMore` is true, and would loop forever
 /// on a server that ignores it.
-pub async fn history(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+pub async fn history(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?.to_owned();
     let types = opt_str_list(p, "types")?;
+    let filtered = types.is_some();
     let limit = opt_usize(p, "limit")?.unwrap_or(HISTORY_LIMIT).max(1);
     let before = opt_str(p, "beforeEventId")?.map(str::to_owned);
+    let paging = before.is_some();
     let (page, has_more) = state
         .store
         .run(move |s| {
             s.session(&session)?;
             let mut events = s.events(&session)?;
-            if let Some(before) = &before {
+            if let Some(before) = before.as_ref() {
                 let pos = events.iter().position(|e| e.id.as_str() == before).ok_or_else(|| {
                     StoreError::Invalid(format!(
                         "beforeEventId {before} is not an event of session {session}"
@@ -48,13 +50,19 @@ pub async fn history(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcE
         })
         .await
         .map_err(store_error)?;
+    // The newest page of the whole history: the client now has everything up to its top.
+    if !paging && !filtered {
+        if let Some(newest) = page.first() {
+            conn.mark_synced(newest.session_id.as_str(), newest.sequence);
+        }
+    }
     let oldest = page.last().map(|e| e.id.clone());
     Ok(json!({ "events": page, "hasMore": has_more, "oldestEventId": oldest }))
 }
 
 /// `events.getSince {sessionId, afterEventId?, limit?}` -> `{events (oldest first),
 /// nextCursor, hasMore}`; without `sessionId` an empty list (as the TypeScript server).
-pub async fn since(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+pub async fn since(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let Some(session) = opt_str(p, "sessionId")?.map(str::to_owned) else {
         return Ok(json!({ "events": [], "hasMore": false }));
     };
@@ -87,6 +95,9 @@ pub async fn since(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcErr
         })
         .await
         .map_err(store_error)?;
+    if let Some(last) = page.last() {
+        conn.mark_synced(last.session_id.as_str(), last.sequence);
+    }
     let cursor = page.last().map(|e| e.id.clone());
     Ok(json!({ "events": page, "nextCursor": cursor, "hasMore": has_more }))
 }
