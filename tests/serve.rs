@@ -1,158 +1,19 @@
 //! `tron serve` as the iOS app sees it: a real server on 127.0.0.1:0 with a temp database
 //! and the scripted mock LLM server, driven by a real WebSocket client.
 
-use std::collections::HashMap;
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use common::{start, start_with, Client, Setup};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tron::events::{EventStore, OpenMode, StoreHandle};
-use tron::rpc::ServerState;
-use tron::server::{self, ServerConfig};
-use tron::settings::Paths;
-use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
-
-/// A server on a free port, its mock LLM, and its temp data dir.
-struct Server {
-    addr: SocketAddr,
-    mock: MockLlm,
-    dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start(script: Script) -> Server {
-    start_with(script, ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() })
-        .await
-        .unwrap()
-}
-
-async fn start_with(script: Script, config: ServerConfig) -> Result<Server, server::ServeError> {
-    let mock = MockLlm::start(script).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
-    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
-    let env: HashMap<String, String> = [
-        ("ANTHROPIC_API_KEY", "sk-ant-test".to_owned()),
-        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
-        ("TRON_RETRY_BASE_MS", "10".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let state =
-        ServerState::new(StoreHandle::spawn(store), paths, Arc::new(move |n: &str| env.get(n).cloned()));
-    let listening = server::bind(config, state).await?;
-    let addr = listening.addr;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(listening.serve(async move {
-        let _ = stopped.await;
-    }));
-    Ok(Server { addr, mock, dir, stop: Some(stop), done })
-}
-
-impl Server {
-    fn store(&self) -> EventStore {
-        EventStore::open(self.dir.path().join("prod.db"), OpenMode::Existing).unwrap()
-    }
-
-    /// Stops the server gracefully; gives back the data dir.
-    async fn shutdown(mut self) -> tempfile::TempDir {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(20), self.done).await.unwrap().unwrap().unwrap();
-        self.dir
-    }
-}
-
-/// A WebSocket client that keeps the events it receives while waiting for responses.
-struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    events: Vec<Value>,
-    next_id: u64,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
-        let mut c = Client { ws, events: Vec::new(), next_id: 0 };
-        let hello = c.recv().await;
-        assert_eq!(hello["type"], "system.connected", "{hello}");
-        assert!(hello["data"]["clientId"].as_str().unwrap().starts_with("client_"));
-        c
-    }
-
-    async fn recv(&mut self) -> Value {
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
-                .await
-                .expect("no frame within 20 s")
-                .expect("the connection closed")
-                .unwrap();
-            match msg {
-                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-                Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
-                Message::Close(_) => panic!("closed by the server"),
-                _ => {}
-            }
-        }
-    }
-
-    async fn send_raw(&mut self, msg: Message) {
-        self.ws.send(msg).await.unwrap();
-    }
-
-    /// Sends a request (as a binary frame, like the iOS app) and returns the whole response.
-    async fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = format!("REQ-{}", self.next_id);
-        let frame = json!({ "id": id, "method": method, "params": params });
-        self.send_raw(Message::Binary(frame.to_string().into_bytes().into())).await;
-        loop {
-            let v = self.recv().await;
-            if v.get("id").and_then(Value::as_str) == Some(id.as_str()) {
-                return v;
-            }
-            self.events.push(v);
-        }
-    }
-
-    /// The `result` of a successful request.
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        let r = self.request(method, params).await;
-        assert_eq!(r["success"], true, "{method} failed: {r}");
-        r["result"].clone()
-    }
-
-    /// The `error` of a failed request.
-    async fn fail(&mut self, method: &str, params: Value) -> Value {
-        let r = self.request(method, params).await;
-        assert_eq!(r["success"], false, "{method} should fail: {r}");
-        r["error"].clone()
-    }
-
-    /// Receives until an event of `kind` arrives (keeping every event), and returns it.
-    async fn until(&mut self, kind: &str) -> Value {
-        if let Some(e) = self.events.iter().find(|e| e["type"] == kind) {
-            return e.clone();
-        }
-        loop {
-            let v = self.recv().await;
-            self.events.push(v.clone());
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-
-    fn types(&self) -> Vec<&str> {
-        self.events.iter().filter_map(|e| e["type"].as_str()).filter(|t| *t != "event.new").collect()
-    }
-}
+use tron::events::{EventStore, OpenMode};
+use tron::server::ServerConfig;
+use tron::testing::{Script, ScriptedResponse, Step};
 
 fn usage(input: u64, output: u64) -> Step {
     Step::Usage { input_tokens: input, output_tokens: output, cache_read_tokens: 0, cache_creation_tokens: 0 }
@@ -207,7 +68,7 @@ async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
     ]);
     let server = start(script).await;
     let mut c = Client::connect(server.addr).await;
-    let dir = server.dir.path().to_str().unwrap().to_owned();
+    let dir = server.dir();
     let created = c.call("session.create", json!({"workingDirectory": dir})).await;
     let session = created["sessionId"].as_str().unwrap().to_owned();
     assert_eq!(created["model"], "claude-sonnet-4-5-20250929", "the registry id of the default");
@@ -236,6 +97,7 @@ async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
             "agent.text_delta",
             "agent.text_delta",
             "agent.turn_end",
+            "session.updated",
             "agent.complete",
             "agent.ready"
         ]
@@ -265,6 +127,10 @@ async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
     assert_eq!(record["computed"]["previousContextBaseline"], 1000);
     assert_eq!(record["meta"]["turn"], 2);
     assert_eq!(c.until("agent.complete").await["data"]["success"], true);
+    let updated = c.until("session.updated").await;
+    assert_eq!(updated["data"]["lastAssistantResponse"], "It prints hi.");
+    assert_eq!(updated["data"]["messageCount"], 3);
+    assert_eq!(updated["data"]["isRunning"], false);
     let requests = server.mock.requests();
     assert_eq!(requests.len(), 2);
     let sent = requests[1].body["messages"].as_array().unwrap();
@@ -305,7 +171,7 @@ async fn busy_abort_and_two_clients_on_one_session() {
     ]);
     let server = start(script).await;
     let mut a = Client::connect(server.addr).await;
-    let dir = server.dir.path().to_str().unwrap().to_owned();
+    let dir = server.dir();
     let session = a.call("session.create", json!({"workingDirectory": dir})).await["sessionId"]
         .as_str()
         .unwrap()
@@ -348,7 +214,7 @@ async fn busy_abort_and_two_clients_on_one_session() {
 async fn sessions_list_fork_switch_archive_and_page_history() {
     let server = start(Script::new([ScriptedResponse::text("One."), ScriptedResponse::text("Two.")])).await;
     let mut c = Client::connect(server.addr).await;
-    let dir = server.dir.path().to_str().unwrap().to_owned();
+    let dir = server.dir();
     let session = c.call("session.create", json!({"workingDirectory": dir})).await["sessionId"]
         .as_str()
         .unwrap()
@@ -444,7 +310,10 @@ async fn sessions_list_fork_switch_archive_and_page_history() {
 #[tokio::test]
 async fn other_addresses_need_a_token() {
     let open = ServerConfig { addr: "0.0.0.0:0".parse().unwrap(), ..Default::default() };
-    let err = start_with(Script::default(), open).await.err().expect("refused without a token");
+    let err = start_with(Script::default(), Setup { config: open, ..Default::default() })
+        .await
+        .err()
+        .expect("refused without a token");
     assert!(err.to_string().contains("--token"), "{err}");
 
     let config = ServerConfig {
@@ -452,7 +321,7 @@ async fn other_addresses_need_a_token() {
         token: Some("s3cret".into()),
         ..Default::default()
     };
-    let server = start_with(Script::default(), config).await.unwrap();
+    let server = start_with(Script::default(), Setup { config, ..Default::default() }).await.unwrap();
     let port = server.addr.port();
     let refused = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await;
     assert!(refused.is_err(), "no token: refused at the upgrade");
@@ -472,7 +341,7 @@ async fn shutdown_aborts_a_running_turn_and_keeps_what_it_produced() {
     ])]);
     let server = start(script).await;
     let mut c = Client::connect(server.addr).await;
-    let dir = server.dir.path().to_str().unwrap().to_owned();
+    let dir = server.dir();
     let session = c.call("session.create", json!({"workingDirectory": dir})).await["sessionId"]
         .as_str()
         .unwrap()

@@ -3,177 +3,17 @@
 //! live output of a running tool. A real server on 127.0.0.1:0 with a temp database and the
 //! scripted mock LLM server, driven by real WebSocket clients.
 
-use std::collections::{BTreeMap, HashMap};
+mod common;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use common::{start, start_with, Client, Setup};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tron::events::{EventStore, OpenMode, StoreHandle};
-use tron::rpc::state::EVENT_BUFFER;
-use tron::rpc::ServerState;
-use tron::server::{self, ServerConfig};
-use tron::settings::Paths;
-use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
-
-/// A server on a free port, its mock LLM, and its temp data dir.
-struct Server {
-    addr: SocketAddr,
-    _mock: MockLlm,
-    dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-/// How a test server is set up.
-struct Setup {
-    config: ServerConfig,
-    event_buffer: usize,
-    /// Whether `ANTHROPIC_API_KEY` is set.
-    anthropic_key: bool,
-}
-
-impl Default for Setup {
-    fn default() -> Self {
-        Setup {
-            config: ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() },
-            event_buffer: EVENT_BUFFER,
-            anthropic_key: true,
-        }
-    }
-}
-
-async fn start(script: Script, setup: Setup) -> Server {
-    let mock = MockLlm::start(script).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
-    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
-    let mut env: HashMap<String, String> = [
-        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
-        ("TRON_OPENAI_BASE_URL", mock.base_url()),
-        ("TRON_RETRY_BASE_MS", "10".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    if setup.anthropic_key {
-        env.insert("ANTHROPIC_API_KEY".into(), "sk-ant-test".into());
-    }
-    let state = ServerState::with_event_buffer(
-        StoreHandle::spawn(store),
-        paths,
-        Arc::new(move |n: &str| env.get(n).cloned()),
-        setup.event_buffer,
-    );
-    let listening = server::bind(setup.config, state).await.unwrap();
-    let addr = listening.addr;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(listening.serve(async move {
-        let _ = stopped.await;
-    }));
-    Server { addr, _mock: mock, dir, stop: Some(stop), done }
-}
-
-impl Server {
-    fn store(&self) -> EventStore {
-        EventStore::open(self.dir.path().join("prod.db"), OpenMode::Existing).unwrap()
-    }
-
-    fn dir(&self) -> String {
-        self.dir.path().to_str().unwrap().to_owned()
-    }
-
-    /// Every persisted event of `session`, as the wire sends them.
-    fn persisted(&self, session: &str) -> Vec<Value> {
-        self.store().events(session).unwrap().iter().map(|e| serde_json::to_value(e).unwrap()).collect()
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(20), self.done).await.unwrap().unwrap().unwrap();
-    }
-}
-
-/// A WebSocket client that keeps the events it receives while waiting for responses.
-struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    events: Vec<Value>,
-    next_id: u64,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
-        let mut c = Client { ws, events: Vec::new(), next_id: 0 };
-        assert_eq!(c.recv().await["type"], "system.connected");
-        c
-    }
-
-    async fn recv(&mut self) -> Value {
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
-                .await
-                .expect("no frame within 20 s")
-                .expect("the connection closed")
-                .unwrap();
-            match msg {
-                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-                Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
-                Message::Close(_) => panic!("closed by the server"),
-                _ => {}
-            }
-        }
-    }
-
-    async fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = format!("REQ-{}", self.next_id);
-        let frame = json!({ "id": id, "method": method, "params": params });
-        self.ws.send(Message::Binary(frame.to_string().into_bytes().into())).await.unwrap();
-        loop {
-            let v = self.recv().await;
-            if v.get("id").and_then(Value::as_str) == Some(id.as_str()) {
-                return v;
-            }
-            self.events.push(v);
-        }
-    }
-
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        let r = self.request(method, params).await;
-        assert_eq!(r["success"], true, "{method} failed: {r}");
-        r["result"].clone()
-    }
-
-    /// Receives until an event of `kind` arrives (keeping every event), and returns it.
-    async fn until(&mut self, kind: &str) -> Value {
-        if let Some(e) = self.events.iter().find(|e| e["type"] == kind) {
-            return e.clone();
-        }
-        loop {
-            let v = self.recv().await;
-            self.events.push(v.clone());
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-
-    async fn session(&mut self, dir: &str) -> String {
-        let created = self.call("session.create", json!({"workingDirectory": dir})).await;
-        created["sessionId"].as_str().unwrap().to_owned()
-    }
-
-    /// The persisted events pushed as `event.new`.
-    fn pushed(&self) -> Vec<Value> {
-        self.events.iter().filter(|e| e["type"] == "event.new").map(|e| e["data"]["event"].clone()).collect()
-    }
-}
+use tron::testing::{Script, ScriptedResponse, Step};
 
 fn bash_call(id: &str, command: &str) -> Step {
     Step::ToolCall { id: id.into(), name: "Bash".into(), input: json!({ "command": command }) }
@@ -204,7 +44,7 @@ async fn a_running_bash_pushes_its_output_before_tool_end() {
         ScriptedResponse::stream([bash_call("toolu_1", "echo a; sleep 0.2; echo b")]),
         ScriptedResponse::text("Printed a and b."),
     ]);
-    let server = start(script, Setup::default()).await;
+    let server = start(script).await;
     let mut c = Client::connect(server.addr).await;
     let session = c.session(&server.dir()).await;
     c.call("agent.prompt", json!({"sessionId": session, "prompt": "print"})).await;
@@ -247,7 +87,7 @@ async fn a_client_that_reconnects_mid_turn_misses_no_persisted_event() {
         round(3),
         ScriptedResponse::stream([Step::Pace { ms: 60 }, Step::Text { text: "All done here.".into() }]),
     ]);
-    let server = start(script, Setup::default()).await;
+    let server = start(script).await;
     let mut a = Client::connect(server.addr).await;
     let session = a.session(&server.dir()).await;
     let before = server.store().events(&session).unwrap().len();
@@ -313,7 +153,7 @@ async fn raw_handshake(addr: SocketAddr) -> TcpStream {
 async fn a_client_that_never_answers_pings_is_dropped_and_a_live_one_stays() {
     let mut setup = Setup::default();
     setup.config.heartbeat = Duration::from_millis(100);
-    let server = start(Script::default(), setup).await;
+    let server = start_with(Script::default(), setup).await.unwrap();
     let mut live = Client::connect(server.addr).await;
     let mut silent = raw_handshake(server.addr).await;
 
@@ -354,7 +194,7 @@ async fn a_client_that_stops_reading_gets_the_persisted_events_it_missed_as_a_ba
         ScriptedResponse::stream([bash_call("toolu_2", flood)]),
         ScriptedResponse::text("That was a lot of output."),
     ]);
-    let server = start(script, Setup { event_buffer: 16, ..Default::default() }).await;
+    let server = start_with(script, Setup { event_buffer: 16, ..Default::default() }).await.unwrap();
     let mut c = Client::connect(server.addr).await;
     let session = c.session(&server.dir()).await;
     let before = server.store().events(&session).unwrap().len();
@@ -400,7 +240,7 @@ async fn a_client_that_stops_reading_gets_the_persisted_events_it_missed_as_a_ba
 
 #[tokio::test]
 async fn a_prompt_without_credentials_is_refused_and_leaves_the_session_free() {
-    let server = start(Script::new([ScriptedResponse::text("Hello.")]), Setup::default()).await;
+    let server = start(Script::new([ScriptedResponse::text("Hello.")])).await;
     let mut c = Client::connect(server.addr).await;
     let created =
         c.call("session.create", json!({"workingDirectory": server.dir(), "model": "gpt-4o"})).await;
@@ -432,7 +272,8 @@ async fn a_prompt_without_credentials_is_refused_and_leaves_the_session_free() {
 
 #[tokio::test]
 async fn without_any_key_the_default_model_is_refused_too() {
-    let server = start(Script::default(), Setup { anthropic_key: false, ..Default::default() }).await;
+    let server =
+        start_with(Script::default(), Setup { anthropic_key: false, ..Default::default() }).await.unwrap();
     let mut c = Client::connect(server.addr).await;
     let session = c.session(&server.dir()).await;
     let r = c.request("agent.prompt", json!({"sessionId": session, "prompt": "hi"})).await;

@@ -13,7 +13,7 @@ use crate::agent::{provider_for, run_turn, Agent, AgentEvent, TurnError, TurnSet
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::core::stream::StreamEvent;
 use crate::llm::models;
-use crate::rpc::adapters::RunAdapter;
+use crate::rpc::adapters::{session_info, RunAdapter};
 use crate::rpc::frames::Event;
 use crate::rpc::params::{required_str, Params};
 use crate::rpc::state::{RunInfo, ToolCallState};
@@ -86,10 +86,22 @@ pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
                 json!({ "success": false, "error": e.to_string() })
             }
         };
+        publish_session_updated(&state, &session).await;
         state.publish(&Event::new("agent.complete", Some(&session), data));
         state.publish(&Event::new("agent.ready", Some(&session), json!({})));
     });
     Ok(json!({ "acknowledged": true, "runId": run_id }))
+}
+
+/// Pushes `session.updated` with the session's dashboard fields (counts, tokens, cost, last
+/// prompt and answer), which the iOS app uses to refresh its session list live.
+async fn publish_session_updated(state: &Arc<ServerState>, session: &str) {
+    let id = session.to_owned();
+    let row = state.store.run(move |s| Ok((s.session(&id)?, s.previews(&id)?))).await;
+    if let Ok((row, previews)) = row {
+        let running = state.run(session).is_some();
+        state.publish(&Event::new("session.updated", Some(session), session_info(&row, running, previews)));
+    }
 }
 
 /// Ends a run whose task stopped without finishing it (a panic): the session is freed, and

@@ -1,0 +1,210 @@
+//! What the `tron serve` tests share: a real server on 127.0.0.1:0 with a temp database and
+//! the scripted mock LLM server, and a real WebSocket client that sends requests the way the
+//! iOS app does (binary frames) and keeps the events it receives.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tron::events::{EventStore, OpenMode, StoreHandle};
+use tron::rpc::state::EVENT_BUFFER;
+use tron::rpc::ServerState;
+use tron::server::{self, ServerConfig};
+use tron::settings::Paths;
+use tron::testing::{MockLlm, Script};
+
+/// A server on a free port, its mock LLM, and its temp data dir.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub mock: MockLlm,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// How a test server is set up.
+pub struct Setup {
+    pub config: ServerConfig,
+    pub event_buffer: usize,
+    /// Whether `ANTHROPIC_API_KEY` is set.
+    pub anthropic_key: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            config: ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() },
+            event_buffer: EVENT_BUFFER,
+            anthropic_key: true,
+        }
+    }
+}
+
+/// A server with the default setup.
+pub async fn start(script: Script) -> Server {
+    start_with(script, Setup::default()).await.unwrap()
+}
+
+/// A server with `setup`; fails as [`server::bind`] does.
+pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::ServeError> {
+    let mock = MockLlm::start(script).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
+    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
+    let mut env: HashMap<String, String> = [
+        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
+        ("TRON_OPENAI_BASE_URL", mock.base_url()),
+        ("TRON_GOOGLE_BASE_URL", mock.base_url()),
+        ("TRON_RETRY_BASE_MS", "10".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if setup.anthropic_key {
+        env.insert("ANTHROPIC_API_KEY".into(), "sk-ant-test".into());
+    }
+    let state = ServerState::with_event_buffer(
+        StoreHandle::spawn(store),
+        paths,
+        Arc::new(move |n: &str| env.get(n).cloned()),
+        setup.event_buffer,
+    );
+    let listening = server::bind(setup.config, state).await?;
+    let addr = listening.addr;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(listening.serve(async move {
+        let _ = stopped.await;
+    }));
+    Ok(Server { addr, mock, dir, stop: Some(stop), done })
+}
+
+impl Server {
+    /// The database, opened anew.
+    pub fn store(&self) -> EventStore {
+        EventStore::open(self.dir.path().join("prod.db"), OpenMode::Existing).unwrap()
+    }
+
+    /// The data dir (also a working directory sessions can use).
+    pub fn dir(&self) -> String {
+        self.dir.path().to_str().unwrap().to_owned()
+    }
+
+    /// Every persisted event of `session`, as the wire sends them.
+    pub fn persisted(&self, session: &str) -> Vec<Value> {
+        self.store().events(session).unwrap().iter().map(|e| serde_json::to_value(e).unwrap()).collect()
+    }
+
+    /// Stops the server gracefully; gives back the data dir.
+    pub async fn shutdown(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(20), self.done).await.unwrap().unwrap().unwrap();
+        self.dir
+    }
+}
+
+/// A WebSocket client that keeps the events it receives while waiting for responses.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub events: Vec<Value>,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects and checks the `system.connected` greeting.
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+        let mut c = Client { ws, events: Vec::new(), next_id: 0 };
+        let hello = c.recv().await;
+        assert_eq!(hello["type"], "system.connected", "{hello}");
+        assert!(hello["data"]["clientId"].as_str().unwrap().starts_with("client_"));
+        c
+    }
+
+    /// The next frame (panics after 20 s or on close).
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("no frame within 20 s")
+                .expect("the connection closed")
+                .unwrap();
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
+                Message::Close(_) => panic!("closed by the server"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a frame as it is.
+    pub async fn send_raw(&mut self, msg: Message) {
+        self.ws.send(msg).await.unwrap();
+    }
+
+    /// Sends a request (as a binary frame, like the iOS app) and returns the whole response.
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = format!("REQ-{}", self.next_id);
+        let frame = json!({ "id": id, "method": method, "params": params });
+        self.send_raw(Message::Binary(frame.to_string().into_bytes().into())).await;
+        loop {
+            let v = self.recv().await;
+            if v.get("id").and_then(Value::as_str) == Some(id.as_str()) {
+                return v;
+            }
+            self.events.push(v);
+        }
+    }
+
+    /// The `result` of a successful request.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params).await;
+        assert_eq!(r["success"], true, "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    /// The `error` of a failed request.
+    pub async fn fail(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params).await;
+        assert_eq!(r["success"], false, "{method} should fail: {r}");
+        r["error"].clone()
+    }
+
+    /// Receives until an event of `kind` arrives (keeping every event), and returns it.
+    pub async fn until(&mut self, kind: &str) -> Value {
+        if let Some(e) = self.events.iter().find(|e| e["type"] == kind) {
+            return e.clone();
+        }
+        loop {
+            let v = self.recv().await;
+            self.events.push(v.clone());
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    /// A new session in `dir`; its id.
+    pub async fn session(&mut self, dir: &str) -> String {
+        let created = self.call("session.create", json!({"workingDirectory": dir})).await;
+        created["sessionId"].as_str().unwrap().to_owned()
+    }
+
+    /// The types of the events received, without `event.new`.
+    pub fn types(&self) -> Vec<&str> {
+        self.events.iter().filter_map(|e| e["type"].as_str()).filter(|t| *t != "event.new").collect()
+    }
+
+    /// The persisted events pushed as `event.new`.
+    pub fn pushed(&self) -> Vec<Value> {
+        self.events.iter().filter(|e| e["type"] == "event.new").map(|e| e["data"]["event"].clone()).collect()
+    }
+}
