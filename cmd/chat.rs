@@ -111,6 +111,8 @@ pub fn run(args: ChatArgs) -> Result<()> {
         thinking_budget: args.thinking,
         system: args.system.clone(),
         max_turns: args.max_turns,
+        run_id: None,
+        model_name: None,
     };
     let ctx = ToolContext::new(cwd);
     let agent =

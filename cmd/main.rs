@@ -1,9 +1,11 @@
 //! The `tron` binary: flag parsing and dispatch only. Each subcommand lives in its own file
 //! and calls into the library.
 
+mod auth;
 mod chat;
 mod events;
 mod output;
+mod replay;
 mod serve;
 
 use std::process::ExitCode;
@@ -26,14 +28,14 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Inspect, search, fork, rewind, export and import the SQLite event log
     Events(events::EventsArgs),
-    /// Sign in with OAuth, manage API keys (not built yet)
-    Auth(NotBuilt),
+    /// Sign in with OAuth, manage API keys and the auth file (~/.tron/auth.json)
+    Auth(auth::AuthArgs),
     /// Local ONNX embeddings for memory search (not built yet)
     Embed(NotBuilt),
     /// Git worktrees that isolate sessions (not built yet)
     Worktree(NotBuilt),
-    /// Replay recorded WebSocket sessions and diff the answers (not built yet)
-    Replay(NotBuilt),
+    /// Replay recorded WebSocket sessions and diff the answers
+    Replay(replay::ReplayArgs),
 }
 
 /// Arguments of a subcommand that is not built yet; accepted so that the message is clear.
@@ -53,10 +55,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Chat(args) => chat::run(args),
         Command::Events(args) => events::run(args),
-        Command::Auth(_) => not_built("auth", 8),
+        Command::Auth(args) => auth::run(args),
         Command::Embed(_) => not_built("embed", 10),
         Command::Worktree(_) => not_built("worktree", 10),
-        Command::Replay(_) => not_built("replay", 7),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,11 @@ fi
 step "cargo test (lib, binary, integration tests, doc tests)"
 cargo test --locked
 
+if compgen -G "recordings/*.jsonl" >/dev/null; then
+  step "tron replay recordings/ (recorded sessions still answer the same)"
+  cargo run --locked --quiet -- replay recordings/
+fi
+
 step "cargo bench --no-run (benches compile)"
 cargo bench --locked --no-run
 

@@ -2,6 +2,8 @@
 //! signal (mid-stream and mid-tool), read-only tool calls run together, large results kept
 //! whole as blobs, and `tron events messages` reconstructing exactly what the provider saw.
 
+mod common;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,18 +21,8 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn chat(mock: &MockLlm, db: &Path, cwd: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("tron"));
-    cmd.arg("chat")
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .arg("--cwd")
-        .arg(cwd)
-        .env("TRON_DATA_DIR", db.parent().unwrap())
-        .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
-        .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
-        .env_remove("ANTHROPIC_BASE_URL")
-        .env_remove("CLAUDE_CODE_OAUTH_TOKEN");
+    let mut cmd = common::chat_command(mock, db);
+    cmd.args(args).arg("--cwd").arg(cwd);
     cmd
 }
 

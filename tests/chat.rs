@@ -2,6 +2,8 @@
 //! streamed to stdout, every event is persisted in the TypeScript shapes, provider errors
 //! are clear and persisted, and bad input changes nothing.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -29,21 +31,8 @@ fn text_reply(text: &str, input: u64, output: u64) -> ScriptedResponse {
 }
 
 fn chat(mock: &MockLlm, db: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("tron").unwrap();
-    cmd.arg("chat")
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        // Never the machine's own ~/.tron/auth.json.
-        .env("TRON_DATA_DIR", db.parent().unwrap())
-        .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
-        .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
-        .env_remove("ANTHROPIC_BASE_URL")
-        .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
-        .env("OPENAI_API_KEY", "sk-openai-test")
-        .env("TRON_OPENAI_BASE_URL", mock.base_url())
-        .env("GEMINI_API_KEY", "gemini-test")
-        .env("TRON_GOOGLE_BASE_URL", mock.base_url());
+    let mut cmd = Command::from_std(common::chat_command(mock, db));
+    cmd.args(args);
     cmd
 }
 

@@ -16,6 +16,8 @@
 //! Retries use a 20 ms base (`TRON_RETRY_BASE_MS`); a `retry-after` of 1 s is still waited
 //! out.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -77,23 +79,8 @@ fn text_reply(text: &str) -> ScriptedResponse {
 }
 
 fn chat(mock: &MockLlm, db: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("tron").unwrap();
-    cmd.arg("chat")
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
-        .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
-        .env_remove("ANTHROPIC_BASE_URL")
-        .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
-        .env("OPENAI_API_KEY", "sk-openai-test")
-        .env("TRON_OPENAI_BASE_URL", mock.base_url())
-        .env("GEMINI_API_KEY", "gemini-test")
-        .env("TRON_GOOGLE_BASE_URL", mock.base_url())
-        // Fast retries (the policy's shape is unchanged; retry-after still wins).
-        .env("TRON_RETRY_BASE_MS", "20")
-        .env("TRON_DATA_DIR", db.parent().unwrap())
-        .timeout(Duration::from_secs(120));
+    let mut cmd = Command::from_std(common::chat_command(mock, db));
+    cmd.args(args).timeout(Duration::from_secs(120));
     cmd
 }
 

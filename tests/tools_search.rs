@@ -2,6 +2,8 @@
 //! server, the model calls the tool in the session's directory, and the persisted
 //! `tool.result` event carries what the tool found.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -14,15 +16,8 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn chat(mock: &MockLlm, db: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("tron").unwrap();
-    cmd.arg("chat")
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
-        .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
-        .env_remove("ANTHROPIC_BASE_URL")
-        .env_remove("CLAUDE_CODE_OAUTH_TOKEN");
+    let mut cmd = Command::from_std(common::chat_command(mock, db));
+    cmd.args(args);
     cmd
 }
 

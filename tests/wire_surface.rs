@@ -17,7 +17,8 @@ use tron::testing::{Script, ScriptedResponse, Step};
 const SNAPSHOT: &str = "tests/snapshots/wire_surface.txt";
 
 /// The keys of a persisted event on the wire.
-const EVENT_KEYS: [&str; 8] = ["id", "parentId", "sessionId", "workspaceId", "timestamp", "type", "sequence", "payload"];
+const EVENT_KEYS: [&str; 8] =
+    ["id", "parentId", "sessionId", "workspaceId", "timestamp", "type", "sequence", "payload"];
 
 /// The shape of a value: types instead of values, keys sorted, array items merged. A
 /// persisted event is written `SessionEvent` (its envelope and payload are listed apart).
@@ -104,8 +105,17 @@ async fn the_wire_surface_matches_its_snapshot() {
         ScriptedResponse::stream([
             Step::Thinking { text: "Let me check".into(), signature: "sig".into() },
             Step::Text { text: "Checking.".into() },
-            Step::ToolCall { id: "toolu_1".into(), name: "Bash".into(), input: json!({"command": "echo hi"}) },
-            Step::Usage { input_tokens: 900, output_tokens: 30, cache_read_tokens: 100, cache_creation_tokens: 0 },
+            Step::ToolCall {
+                id: "toolu_1".into(),
+                name: "Bash".into(),
+                input: json!({"command": "echo hi"}),
+            },
+            Step::Usage {
+                input_tokens: 900,
+                output_tokens: 30,
+                cache_read_tokens: 100,
+                cache_creation_tokens: 0,
+            },
         ]),
         ScriptedResponse::text("It printed hi."),
         ScriptedResponse::stream([Step::Text { text: "Slow".into() }, Step::DelayMs { ms: 30_000 }]),

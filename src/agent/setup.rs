@@ -1,19 +1,31 @@
 //! Choosing a model's provider and its credentials, shared by `tron chat` and `tron serve`.
+//!
+//! OAuth tokens stored by `tron auth login` (Anthropic, OpenAI Codex) are used through
+//! [`OAuthRefreshing`]: refreshed before a request when they expire within the buffer, and
+//! once more after a 401, through [`crate::auth::fresh_tokens`] (serialised across
+//! sessions and processes).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use crate::auth::{lookup_with_file, AuthError, AuthFile};
+use futures_util::StreamExt;
+
+use crate::auth::{
+    env_credential_vars, fresh_tokens, lookup_with_file, needs_refresh, pkce, AuthError, AuthFile,
+    OAuthConfig, OAuthProvider, Tokens,
+};
 use crate::core::retry::RetryPolicy;
-use crate::llm::anthropic::AnthropicProvider;
+use crate::llm::anthropic::{AnthropicAuth, AnthropicProvider};
 use crate::llm::google::GoogleProvider;
 use crate::llm::models::{ModelInfo, ProviderKind};
-use crate::llm::openai::OpenAiChatProvider;
-use crate::llm::{LlmError, Provider};
+use crate::llm::openai::responses::DEFAULT_CODEX_BASE_URL;
+use crate::llm::openai::{OpenAiChatProvider, OpenAiResponsesProvider};
+use crate::llm::{EventStream, LlmError, Provider, Request};
 
 /// Why no provider could be set up for a model.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// The auth file could not be used.
+    /// The auth file could not be used, or a token refresh failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
     /// No credentials, or a bad base URL.
@@ -27,8 +39,8 @@ pub enum SetupError {
         /// Its value.
         value: String,
     },
-    /// The model needs a sign-in this version cannot do yet.
-    #[error("{0} needs a ChatGPT sign-in, which arrives with `tron auth login openai` (issue 8)")]
+    /// The model needs a sign-in that has not been done.
+    #[error("{0} needs a ChatGPT sign-in: run `tron auth login openai-codex` (or set OPENAI_OAUTH_TOKEN)")]
     NeedsSignIn(String),
 }
 
@@ -36,23 +48,201 @@ pub enum SetupError {
 /// file at `auth_file` (see [`lookup_with_file`]); base URLs from the environment; the retry
 /// policy is the TypeScript server's unless `TRON_MAX_RETRIES` / `TRON_RETRY_BASE_MS` say
 /// otherwise.
+///
+/// A stored OAuth token (Anthropic, OpenAI Codex) that expires within
+/// [`crate::auth::REFRESH_BUFFER_MS`] is refreshed and saved: here already when called
+/// outside an async runtime (`tron chat`: a failed refresh is this call's error), else
+/// before the first request. Codex models read `OPENAI_OAUTH_TOKEN`, else the file's
+/// `openai-codex` tokens; their base URL is `TRON_OPENAI_CODEX_BASE_URL`, else ChatGPT's.
 pub fn provider_for(
     model: &ModelInfo,
     auth_file: &Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn Provider>, SetupError> {
-    if model.provider == ProviderKind::OpenAiCodex {
-        return Err(SetupError::NeedsSignIn(model.id.to_owned()));
-    }
     let file = AuthFile::load(auth_file)?;
-    let now = chrono::Utc::now().timestamp_millis();
     let retry = retry_policy(&env)?;
-    let var = lookup_with_file(model.provider, env, file.as_ref(), now)?;
-    Ok(match model.provider {
-        ProviderKind::Anthropic => Box::new(AnthropicProvider::from_lookup(var)?.with_retry_policy(retry)),
-        ProviderKind::OpenAi => Box::new(OpenAiChatProvider::from_lookup(var)?.with_retry_policy(retry)),
-        _ => Box::new(GoogleProvider::from_lookup(var)?.with_retry_policy(retry)),
+    let has_env = env_credential_vars(model.provider).iter().any(|v| env(v).is_some_and(|s| !s.is_empty()));
+    match model.provider {
+        ProviderKind::OpenAiCodex => {
+            let base = env("TRON_OPENAI_CODEX_BASE_URL")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| DEFAULT_CODEX_BASE_URL.to_owned());
+            if let Some(token) = env("OPENAI_OAUTH_TOKEN").filter(|v| !v.is_empty()) {
+                let account = codex_account_id(&token, None);
+                return Ok(Box::new(
+                    OpenAiResponsesProvider::new(base, token, account).with_retry_policy(retry),
+                ));
+            }
+            let Some(tokens) = file.as_ref().and_then(|f| f.oauth("openai-codex")) else {
+                return Err(SetupError::NeedsSignIn(model.id.to_owned()));
+            };
+            let stored_account = file
+                .as_ref()
+                .and_then(|f| f.provider_field("openai-codex", "accountId"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let cfg = OAuthConfig::new(OAuthProvider::OpenAiCodex, &env, file.as_ref())?;
+            let build = move |token: &str| -> Box<dyn Provider> {
+                let account = codex_account_id(token, stored_account.as_deref());
+                Box::new(
+                    OpenAiResponsesProvider::new(base.clone(), token, account)
+                        .with_retry_policy(retry.clone()),
+                )
+            };
+            Ok(Box::new(OAuthRefreshing::new("openai", auth_file, cfg, tokens, build)?))
+        }
+        ProviderKind::Anthropic
+            if !has_env && file.as_ref().is_some_and(|f| f.oauth("anthropic").is_some()) =>
+        {
+            let tokens = file.as_ref().and_then(|f| f.oauth("anthropic")).expect("checked");
+            let cfg = OAuthConfig::new(OAuthProvider::Anthropic, &env, file.as_ref())?;
+            // The base URL as the provider reads it from the environment.
+            let base = AnthropicProvider::from_lookup(|n| match n {
+                "CLAUDE_CODE_OAUTH_TOKEN" => Some("-".into()),
+                "ANTHROPIC_API_KEY" => None,
+                _ => env(n),
+            })?
+            .base_url()
+            .to_owned();
+            let build = move |token: &str| -> Box<dyn Provider> {
+                let auth = AnthropicAuth::OAuth { access_token: token.to_owned() };
+                Box::new(AnthropicProvider::new(base.clone(), auth).with_retry_policy(retry.clone()))
+            };
+            Ok(Box::new(OAuthRefreshing::new("anthropic", auth_file, cfg, tokens, build)?))
+        }
+        kind => {
+            let var = lookup_with_file(kind, env, file.as_ref())?;
+            Ok(match kind {
+                ProviderKind::Anthropic => {
+                    Box::new(AnthropicProvider::from_lookup(var)?.with_retry_policy(retry))
+                }
+                ProviderKind::OpenAi => {
+                    Box::new(OpenAiChatProvider::from_lookup(var)?.with_retry_policy(retry))
+                }
+                _ => Box::new(GoogleProvider::from_lookup(var)?.with_retry_policy(retry)),
+            })
+        }
+    }
+}
+
+/// The ChatGPT account id for a Codex token: the stored one, else the token's claim.
+fn codex_account_id(token: &str, stored: Option<&str>) -> String {
+    stored.map(str::to_owned).unwrap_or_else(|| {
+        pkce::jwt_claims(token)
+            .and_then(|c| {
+                c.pointer("/https:~1~1api.openai.com~1auth/chatgpt_account_id")?.as_str().map(str::to_owned)
+            })
+            .unwrap_or_default()
     })
+}
+
+type Build = dyn Fn(&str) -> Box<dyn Provider> + Send + Sync;
+
+/// A provider on stored OAuth tokens: refreshes them before a request when they expire
+/// within the buffer, and once after a 401 (when the stored token is still the rejected
+/// one), then builds the real provider for the current access token.
+pub struct OAuthRefreshing {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    name: &'static str,
+    auth_file: PathBuf,
+    cfg: OAuthConfig,
+    build: Box<Build>,
+    /// The tokens in use and the provider built for them.
+    current: Mutex<(Tokens, Option<Arc<dyn Provider>>)>,
+}
+
+impl std::fmt::Debug for OAuthRefreshing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthRefreshing").field("provider", &self.shared.name).finish_non_exhaustive()
+    }
+}
+
+impl OAuthRefreshing {
+    /// Wraps `tokens` (as read from `auth_file`). Outside an async runtime an expiring
+    /// token is refreshed right away, so a failed refresh is reported here.
+    pub fn new(
+        name: &'static str,
+        auth_file: &Path,
+        cfg: OAuthConfig,
+        tokens: Tokens,
+        build: impl Fn(&str) -> Box<dyn Provider> + Send + Sync + 'static,
+    ) -> Result<Self, AuthError> {
+        let mut tokens = tokens;
+        if needs_refresh(&tokens, chrono::Utc::now().timestamp_millis())
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| AuthError::OAuth(format!("cannot start a runtime to refresh the token: {e}")))?;
+            tokens = rt.block_on(fresh_tokens(auth_file, &cfg, None))?;
+        }
+        Ok(OAuthRefreshing {
+            shared: Arc::new(Shared {
+                name,
+                auth_file: auth_file.to_owned(),
+                cfg,
+                build: Box::new(build),
+                current: Mutex::new((tokens, None)),
+            }),
+        })
+    }
+}
+
+impl Shared {
+    fn provider(&self, tokens: &Tokens) -> Arc<dyn Provider> {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if cur.0.access_token != tokens.access_token || cur.1.is_none() {
+            *cur = (tokens.clone(), Some(Arc::from((self.build)(&tokens.access_token))));
+        }
+        Arc::clone(cur.1.as_ref().expect("just set"))
+    }
+
+    fn failed(&self, e: AuthError) -> LlmError {
+        LlmError::NoCredentials { provider: self.name, hint: e.to_string() }
+    }
+
+    async fn stream(self: Arc<Self>, request: Request) -> EventStream {
+        let cached = self.current.lock().unwrap_or_else(|e| e.into_inner()).0.clone();
+        let tokens = if needs_refresh(&cached, chrono::Utc::now().timestamp_millis()) {
+            match fresh_tokens(&self.auth_file, &self.cfg, None).await {
+                Ok(t) => t,
+                Err(e) => return one_error(self.failed(e)),
+            }
+        } else {
+            cached
+        };
+        let mut events = self.provider(&tokens).stream(request.clone());
+        let first = events.next().await;
+        if let Some(Err(LlmError::Http { status: 401, .. })) = &first {
+            // The token was refused before its time (revoked, rotated elsewhere): refresh
+            // once (unless another session already did) and try again.
+            if let Ok(newer) = fresh_tokens(&self.auth_file, &self.cfg, Some(&tokens.access_token)).await {
+                if newer.access_token != tokens.access_token {
+                    return self.provider(&newer).stream(request);
+                }
+            }
+        }
+        Box::pin(futures_util::stream::iter(first).chain(events))
+    }
+}
+
+fn one_error(e: LlmError) -> EventStream {
+    Box::pin(futures_util::stream::iter([Err(e)]))
+}
+
+impl Provider for OAuthRefreshing {
+    fn name(&self) -> &'static str {
+        self.shared.name
+    }
+
+    fn stream(&self, request: Request) -> EventStream {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(futures_util::stream::once(shared.stream(request)).flatten())
+    }
 }
 
 /// The default retry policy with `TRON_MAX_RETRIES` and `TRON_RETRY_BASE_MS` applied.

@@ -257,9 +257,9 @@ async fn persist_result(
         is_error: result.is_error.unwrap_or(false),
         duration: Some(duration_ms as i64),
         affected_files: None,
-        truncated: truncated.then_some(true),
+        truncated: Some(truncated),
         blob_id: None,
-        run_id: None,
+        run_id: agent.settings.run_id.clone(),
         extra: Default::default(),
     };
     if interrupted {
@@ -402,6 +402,8 @@ mod tests {
             thinking_budget: None,
             system: None,
             max_turns: 1,
+            run_id: None,
+            model_name: None,
         };
         let ctx = ToolContext::new("/tmp");
         let agent =
@@ -473,6 +475,8 @@ mod tests {
             thinking_budget: None,
             system: None,
             max_turns: 1,
+            run_id: None,
+            model_name: None,
         };
         let ctx = ToolContext::new("/tmp");
         let agent =

@@ -39,6 +39,19 @@ pub struct TurnSettings {
     pub system: Option<String>,
     /// Most model calls in one run (each tool round trip is one).
     pub max_turns: u32,
+    /// How the session names its model (e.g. the alias `claude-sonnet-4-5` a client chose),
+    /// written as `model` in persisted payloads; the registry id when `None`.
+    pub model_name: Option<String>,
+    /// The run's id (`agent.prompt`'s `runId`), added as `runId` to every payload the run
+    /// persists, as the TypeScript server does; `None` outside the server.
+    pub run_id: Option<String>,
+}
+
+impl TurnSettings {
+    /// The model's name in persisted payloads (see [`TurnSettings::model_name`]).
+    pub fn model_name(&self) -> &str {
+        self.model_name.as_deref().unwrap_or(self.model.id)
+    }
 }
 
 /// What happened during a run, for live display. Every event that is also persisted has
@@ -132,8 +145,11 @@ pub async fn run_turn(
     mut on_event: impl FnMut(AgentEvent<'_>),
 ) -> Result<TurnOutcome, TurnError> {
     let Agent { tools, settings, .. } = agent;
-    persist(agent, session, NewEvent::raw("message.user", json!({ "content": prompt })), &mut on_event)
-        .await?;
+    // The prompt is persisted before the run's events, without a `runId` (as the
+    // TypeScript server persists it).
+    let user = NewEvent::raw("message.user", json!({ "content": prompt }));
+    let user = agent.store.append(session, user).await?;
+    on_event(AgentEvent::Persisted(&user));
     let mut cost_total = Some(0.0);
     let mut tool_calls = 0;
     let mut usage = TokenUsage::default();
@@ -173,13 +189,21 @@ pub async fn run_turn(
     Err(TurnError::TooManyTurns(settings.max_turns))
 }
 
-/// Appends one event and tells the caller it has committed.
+/// Adds the run's id to an event the run persists (see [`TurnSettings::run_id`]).
+pub(crate) fn stamp(agent: Agent<'_>, event: &mut NewEvent) {
+    if let (Some(run), Some(payload)) = (&agent.settings.run_id, event.payload.as_object_mut()) {
+        payload.insert("runId".into(), Value::String(run.clone()));
+    }
+}
+
+/// Appends one event (stamped with the run id) and tells the caller it has committed.
 pub(crate) async fn persist(
     agent: Agent<'_>,
     session: &str,
-    event: NewEvent,
+    mut event: NewEvent,
     on_event: &mut impl FnMut(AgentEvent<'_>),
 ) -> Result<SessionEvent, StoreError> {
+    stamp(agent, &mut event);
     let event = agent.store.append(session, event).await?;
     on_event(AgentEvent::Persisted(&event));
     Ok(event)
@@ -192,9 +216,13 @@ async fn interrupted(
     turn: i64,
     on_event: &mut impl FnMut(AgentEvent<'_>),
 ) -> TurnError {
+    // Appended outside the run's context, so without a `runId` (as the TypeScript server).
     let payload = json!({ "timestamp": crate::events::now_iso(), "turn": turn });
-    match persist(agent, session, NewEvent::raw("notification.interrupted", payload), on_event).await {
-        Ok(_) => TurnError::Aborted,
+    match agent.store.append(session, NewEvent::raw("notification.interrupted", payload)).await {
+        Ok(event) => {
+            on_event(AgentEvent::Persisted(&event));
+            TurnError::Aborted
+        }
         Err(e) => e.into(),
     }
 }
@@ -261,7 +289,7 @@ async fn model_call(
     let usage = message.usage.clone().unwrap_or_default();
     let record = tokens::token_record(model.provider, &usage, *window, turn, session);
     *window = tokens::window_of(&record);
-    let mut payload = assistant_payload(&message, &stop_reason, turn, model, latency);
+    let mut payload = assistant_payload(&message, &stop_reason, turn, settings.model_name(), latency);
     payload["tokenRecord"] = record.clone();
     persist(agent, session, NewEvent::raw("message.assistant", payload), on_event).await?;
     if stop_reason != StopReason::ToolUse || message.tool_uses().next().is_none() {
@@ -305,14 +333,16 @@ async fn persist_partial(
             "content": content,
             "tokenUsage": TokenUsage::default(),
             "turn": turn,
-            "model": agent.settings.model.id,
+            "model": agent.settings.model_name(),
             "stopReason": if ended == Ended::Aborted { "interrupted" } else { "error" },
-            "latency": started.elapsed().as_millis() as u64,
-            "hasThinking": has_thinking,
         }),
     )];
     if ended == Ended::Aborted {
+        // The TypeScript server's interrupted message: `interrupted: true`, no latency.
         events[0].payload["interrupted"] = json!(true);
+    } else {
+        events[0].payload["latency"] = json!(started.elapsed().as_millis() as u64);
+        events[0].payload["hasThinking"] = json!(has_thinking);
     }
     for call in calls {
         let (content, extra) = match ended {
@@ -337,10 +367,21 @@ async fn persist_partial(
         };
         events.push(NewEvent::new(EventPayload::from(payload)));
     }
+    if ended == Ended::Failed {
+        for event in &mut events {
+            stamp(agent, event);
+        }
+    }
     for event in agent.store.append_batch(session, events).await? {
         on_event(AgentEvent::Persisted(&event));
     }
     Ok(())
+}
+
+/// A message's token counts as the TypeScript server persists them: the four counts,
+/// without the provider family (which `tokenRecord.source.provider` carries).
+fn persisted_usage(message: &AssistantMessage) -> TokenUsage {
+    TokenUsage { provider_type: None, ..message.usage.clone().unwrap_or_default() }
 }
 
 fn add_usage(total: &mut TokenUsage, usage: Option<&TokenUsage>) {
@@ -383,7 +424,7 @@ async fn last_window(agent: Agent<'_>, session: &str) -> Result<u64, StoreError>
 fn turn_end(turn: i64, message: &AssistantMessage, cost: Option<f64>, record: Value) -> NewEvent {
     let mut payload = json!({
         "turn": turn,
-        "tokenUsage": message.usage.clone().unwrap_or_default(),
+        "tokenUsage": persisted_usage(message),
         "tokenRecord": record,
     });
     if let Some(cost) = cost {
@@ -415,7 +456,7 @@ fn assistant_payload(
     message: &AssistantMessage,
     stop_reason: &StopReason,
     turn: i64,
-    model: &ModelInfo,
+    model: &str,
     latency_ms: u64,
 ) -> Value {
     let content: Vec<ContentBlock> = message
@@ -433,9 +474,9 @@ fn assistant_payload(
     let has_thinking = content.iter().any(|b| matches!(b, ContentBlock::Thinking(_)));
     json!({
         "content": content,
-        "tokenUsage": message.usage.clone().unwrap_or_default(),
+        "tokenUsage": persisted_usage(message),
         "turn": turn,
-        "model": model.id,
+        "model": model,
         "stopReason": stop_reason,
         "latency": latency_ms,
         "hasThinking": has_thinking,

@@ -2,7 +2,12 @@
 //! `{"version":1,"providers":{"<id>":{"apiKey"?,"oauth"?:{"accessToken","refreshToken",
 //! "expiresAt"},"accounts"?:[...]}},"services"?:{...},"lastUpdated"?}`. Provider ids are
 //! the TypeScript server's: `anthropic`, `openai`, `openai-codex`, `google`.
+//!
+//! Writing keeps every key this version does not model (`services`, `accounts`, Google's
+//! `endpoint`/`projectId`/`clientId` ...), replaces the file atomically (a temp file in the
+//! same directory, then rename) with mode 0600, and is only ever done on a file that parsed.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -38,22 +43,67 @@ pub enum AuthError {
         /// The version found.
         found: String,
     },
-    /// The stored OAuth token has expired.
-    #[error(
-        "the {provider} OAuth token in the auth file expired at {}; refreshing it arrives with `tron auth` \
-         (issue 8); meanwhile set an API key in the environment",
-        expiry(*expires_at)
-    )]
-    Expired {
-        /// The provider id.
-        provider: String,
-        /// Expiry, Unix milliseconds.
-        expires_at: i64,
+    /// The file could not be written (nothing was changed).
+    #[error("cannot write the auth file {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
     },
+    /// Another tron process holds the auth file's lock for too long.
+    #[error("the auth file {path} is locked by another tron process (lock file {path}.lock); try again")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An OAuth step failed (login, code exchange, refresh). Never carries a secret.
+    #[error("{0}")]
+    OAuth(String),
 }
 
-fn expiry(ms: i64) -> String {
+/// A Unix-millisecond time as RFC 3339 (or the number when out of range).
+pub fn expiry(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
+}
+
+/// OAuth tokens as the file stores them (`accessToken`, `refreshToken`, `expiresAt`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token (empty when the provider gave none).
+    pub refresh_token: String,
+    /// When to consider the access token expired, Unix milliseconds.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Tokens {
+    /// Never prints a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokens {{ expires_at: {}, .. }}", self.expires_at)
+    }
+}
+
+/// What `tron auth status` shows for one provider: never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderStatus {
+    /// The provider id.
+    pub provider: String,
+    /// `oauth` or `apiKey` (the one used: OAuth wins, as in the TypeScript server).
+    pub kind: String,
+    /// Whether an API key is stored as well as OAuth tokens.
+    pub has_api_key: bool,
+    /// OAuth expiry, Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// The signed-in account (e-mail) when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Labels of the extra accounts in `accounts[]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
 }
 
 /// One provider's stored credential.
@@ -140,6 +190,124 @@ impl AuthFile {
         Ok(file)
     }
 
+    /// An empty file (`{"version":1,"providers":{}}`) to be written at `path`.
+    pub fn empty(path: &Path) -> AuthFile {
+        let mut raw = Map::new();
+        raw.insert("version".into(), Value::from(VERSION));
+        raw.insert("providers".into(), Value::Object(Map::new()));
+        AuthFile { path: path.to_owned(), raw }
+    }
+
+    /// The file at `path` for an update: its content, or an empty file when there is none.
+    /// A file that does not parse is an error (and so is never overwritten).
+    pub fn load_or_empty(path: &Path) -> Result<AuthFile, AuthError> {
+        Ok(Self::load(path)?.unwrap_or_else(|| Self::empty(path)))
+    }
+
+    /// The JSON object stored for provider `id`, created when missing.
+    fn entry_mut(&mut self, id: &str) -> &mut Map<String, Value> {
+        let providers = self.raw.entry("providers").or_insert_with(|| Value::Object(Map::new()));
+        if !providers.is_object() {
+            *providers = Value::Object(Map::new());
+        }
+        let entry = providers
+            .as_object_mut()
+            .expect("an object")
+            .entry(id.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        entry.as_object_mut().expect("an object")
+    }
+
+    /// A field of provider `id`'s entry (`endpoint`, `clientId`, `accountId` ...).
+    pub fn provider_field(&self, id: &str, field: &str) -> Option<&Value> {
+        self.raw.get("providers")?.get(id)?.get(field)
+    }
+
+    /// Sets a field of provider `id`'s entry.
+    pub fn set_provider_field(&mut self, id: &str, field: &str, value: Value) {
+        self.entry_mut(id).insert(field.to_owned(), value);
+    }
+
+    /// Stores an API key for provider `id` (its other fields are kept).
+    pub fn set_api_key(&mut self, id: &str, key: &str) {
+        self.entry_mut(id).insert("apiKey".into(), Value::from(key));
+    }
+
+    /// Stores OAuth tokens for provider `id` (its other fields are kept).
+    pub fn set_oauth(&mut self, id: &str, tokens: &Tokens) {
+        let entry = self.entry_mut(id);
+        let mut oauth = entry.get("oauth").and_then(Value::as_object).cloned().unwrap_or_default();
+        oauth.insert("accessToken".into(), Value::from(tokens.access_token.as_str()));
+        oauth.insert("refreshToken".into(), Value::from(tokens.refresh_token.as_str()));
+        oauth.insert("expiresAt".into(), Value::from(tokens.expires_at));
+        entry.insert("oauth".into(), Value::Object(oauth));
+    }
+
+    /// The OAuth tokens stored for provider `id`.
+    pub fn oauth(&self, id: &str) -> Option<Tokens> {
+        let entry = ProviderEntry::deserialize(self.raw.get("providers")?.get(id)?).ok()?;
+        entry.oauth.filter(|o| !o.access_token.is_empty()).map(|o| Tokens {
+            access_token: o.access_token,
+            refresh_token: o.refresh_token,
+            expires_at: o.expires_at,
+        })
+    }
+
+    /// Removes provider `id` (keys and tokens); false when it had no entry.
+    pub fn remove_provider(&mut self, id: &str) -> bool {
+        self.raw.get_mut("providers").and_then(Value::as_object_mut).is_some_and(|p| p.remove(id).is_some())
+    }
+
+    /// What each stored provider has, without secrets, sorted by id.
+    pub fn status(&self) -> Vec<ProviderStatus> {
+        let Some(Value::Object(providers)) = self.raw.get("providers") else { return Vec::new() };
+        let mut out: Vec<ProviderStatus> = providers
+            .iter()
+            .filter_map(|(id, entry)| {
+                let parsed = ProviderEntry::deserialize(entry).ok()?;
+                let has_api_key = parsed.api_key.as_deref().is_some_and(|k| !k.is_empty());
+                let oauth = parsed.oauth.filter(|o| !o.access_token.is_empty());
+                let accounts: Vec<String> = entry
+                    .get("accounts")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|x| x.get("label")?.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                if oauth.is_none() && !has_api_key && accounts.is_empty() {
+                    return None;
+                }
+                Some(ProviderStatus {
+                    provider: id.clone(),
+                    kind: if oauth.is_some() || !has_api_key { "oauth" } else { "apiKey" }.into(),
+                    has_api_key,
+                    expires_at: oauth.map(|o| o.expires_at),
+                    account: entry.get("accountLabel").and_then(Value::as_str).map(str::to_owned),
+                    accounts,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.provider.cmp(&b.provider));
+        out
+    }
+
+    /// The file's text as it would be written (pretty JSON, `lastUpdated` not touched).
+    pub fn to_text(&self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.raw).expect("a JSON object serialises");
+        text.push('\n');
+        text
+    }
+
+    /// Writes the file: `lastUpdated` set to now, the parent directory created when
+    /// missing, a temp file with mode 0600 renamed over the old one.
+    pub fn save(&mut self) -> Result<(), AuthError> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.raw.insert("lastUpdated".into(), Value::from(now));
+        write_atomic(&self.path, self.to_text().as_bytes())
+            .map_err(|source| AuthError::Write { path: self.path.clone(), source })
+    }
+
     /// Where the file was read from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -159,4 +327,37 @@ impl AuthFile {
         }
         entry.api_key.filter(|k| !k.is_empty()).map(StoredCredential::ApiKey)
     }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory (mode 0600 from its
+/// creation on), then renames it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.exists() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&dir)?;
+    }
+    let name = path.file_name().map_or_else(|| "auth.json".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

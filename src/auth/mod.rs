@@ -1,23 +1,30 @@
 //! Credentials: the auth store `~/.tron/auth.json` (the TypeScript server's format) and how a
 //! provider's credentials are found.
 //!
-//! Owns: reading and validating the auth file, and the order in which credentials are
-//! looked up (environment first, then the file). Must not: print, log or persist a secret,
-//! talk to a provider's API (providers take the credential they are given), or rewrite a
-//! file it could not parse.
-//!
-//! Not built yet (issue 8): writing the file, OAuth logins (PKCE, callback server), token
-//! refresh, `tron auth`.
+//! Owns: reading, validating and writing the auth file (atomic, mode 0600, unknown keys
+//! kept, a lock file serialising writers), the order in which credentials are looked up
+//! (environment first, then the file), OAuth logins (PKCE, the 127.0.0.1 callback server,
+//! the paste fallback) and token refresh for Anthropic, OpenAI Codex and Google.
+//! Must not: print, log or persist a secret anywhere but the auth file (Debug output and
+//! errors are redacted), talk to a provider's model API (providers take the credential
+//! they are given), or rewrite a file it could not parse.
 
 mod file;
+pub mod lock;
+pub mod login;
+pub mod oauth;
+pub mod pkce;
 
-pub use file::{AuthError, AuthFile, StoredCredential};
+pub use file::{expiry, AuthError, AuthFile, ProviderStatus, StoredCredential, Tokens};
+pub use lock::{fresh_tokens, needs_refresh, update, FileLock};
+pub use login::{login, LoginOptions};
+pub use oauth::{Grant, OAuthConfig, OAuthProvider, REFRESH_BUFFER_MS};
 
 use crate::llm::models::ProviderKind;
 
 /// The environment variables that carry a credential for `kind`, in the order providers
 /// read them.
-fn env_credential_vars(kind: ProviderKind) -> &'static [&'static str] {
+pub fn env_credential_vars(kind: ProviderKind) -> &'static [&'static str] {
     match kind {
         ProviderKind::Anthropic => &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
         ProviderKind::OpenAi => &["OPENAI_API_KEY"],
@@ -31,13 +38,12 @@ fn env_credential_vars(kind: ProviderKind) -> &'static [&'static str] {
 /// `file`, presented under the variable the provider reads for it (an Anthropic OAuth token
 /// as `CLAUDE_CODE_OAUTH_TOKEN`, an API key as `ANTHROPIC_API_KEY` ...).
 ///
-/// Fails when the file's credential is an OAuth token that has expired (refreshing arrives
-/// with issue 8), naming the way out.
+/// The token is passed as stored: refreshing an expiring Anthropic token is done by
+/// `agent::provider_for` through [`fresh_tokens`].
 pub fn lookup_with_file<'a>(
     kind: ProviderKind,
     env: impl Fn(&str) -> Option<String> + 'a,
     file: Option<&AuthFile>,
-    now_ms: i64,
 ) -> Result<impl Fn(&str) -> Option<String> + 'a, AuthError> {
     let vars = env_credential_vars(kind);
     let has_env = vars.iter().any(|v| env(v).is_some_and(|s| !s.is_empty()));
@@ -45,15 +51,12 @@ pub fn lookup_with_file<'a>(
     if !has_env {
         if let Some(found) = file.and_then(|f| f.credential(kind.as_str())) {
             extra = match (kind, found) {
-                (ProviderKind::Anthropic, StoredCredential::OAuth { access_token, expires_at, .. }) => {
-                    if expires_at <= now_ms {
-                        return Err(AuthError::Expired { provider: kind.as_str().to_owned(), expires_at });
-                    }
+                (ProviderKind::Anthropic, StoredCredential::OAuth { access_token, .. }) => {
                     Some(("CLAUDE_CODE_OAUTH_TOKEN", access_token))
                 }
                 (_, StoredCredential::ApiKey(key)) => vars.first().map(|v| (*v, key)),
-                // OAuth for OpenAI (Codex) and Google (Cloud Code Assist) uses other APIs;
-                // they arrive with issue 8.
+                // Codex OAuth is wired in `agent::provider_for`; Google OAuth (Cloud Code
+                // Assist) needs another API than the Gemini API key one.
                 (_, StoredCredential::OAuth { .. }) => None,
             };
         }

@@ -188,6 +188,17 @@ pub struct ToolDefinition {
     pub parameters: JsonObject,
 }
 
+impl ToolDefinition {
+    /// A definition from a JSON-schema object (anything else gives empty parameters).
+    pub fn new(name: impl Into<String>, description: impl Into<String>, schema: serde_json::Value) -> Self {
+        let parameters = match schema {
+            serde_json::Value::Object(o) => o,
+            _ => JsonObject::new(),
+        };
+        Self { name: name.into(), description: description.into(), parameters }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

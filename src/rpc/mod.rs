@@ -31,7 +31,7 @@ use crate::core::errors::{RpcError, RpcErrorCode};
 use handlers::{agent, events, model, session, system};
 
 /// One client connection's own state.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Connection {
     /// `client_<12 hex>`, sent in `system.connected`.
     pub client_id: String,
@@ -42,6 +42,9 @@ pub struct Connection {
     /// (`events.getSince`, `events.getHistory`, a lag catch-up): `event.new` frames of
     /// events up to it that were still queued are not sent again.
     pub synced: std::collections::HashMap<String, i64>,
+    /// Fired once the response to the current request has been sent: a run started by
+    /// `agent.prompt` waits for it, so its acknowledgment always precedes its frames.
+    pub after_response: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Connection {
@@ -51,6 +54,14 @@ impl Connection {
             client_id: format!("client_{}", crate::core::ids::short_hex()),
             bound: None,
             synced: Default::default(),
+            after_response: Vec::new(),
+        }
+    }
+
+    /// Tells whatever waits for the response just sent that it has gone out.
+    pub fn response_sent(&mut self) {
+        for tx in self.after_response.drain(..) {
+            let _ = tx.send(());
         }
     }
 
@@ -118,7 +129,7 @@ pub async fn dispatch(
         "session.archive" => session::archive(state, p, true).await,
         "session.unarchive" => session::archive(state, p, false).await,
         "session.fork" => session::fork(state, p).await,
-        "agent.prompt" | "agent.message" => agent::prompt(state, p).await,
+        "agent.prompt" | "agent.message" => agent::prompt(state, conn, p).await,
         "agent.abort" => agent::abort(state, p),
         "agent.getState" => agent::get_state(state, p).await,
         "model.list" => Ok(model::list()),

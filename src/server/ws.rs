@@ -14,11 +14,11 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::sync::watch;
 
 use crate::rpc::frames::{error_response, ok_response, parse_request, system_error};
-use crate::rpc::{dispatch, Connection, Event, ServerState};
+use crate::rpc::{dispatch, Connection, Event, Outgoing, ServerState};
 
 /// Close code sent at shutdown ("going away").
 const GOING_AWAY: u16 = 1001;
@@ -44,40 +44,28 @@ pub(super) async fn connection(
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut awaiting_pong = false;
     loop {
-        let out: Option<String> = tokio::select! {
+        // Frames to send, in order; `answered` when the last one is a response.
+        let (frames, answered): (Vec<String>, bool) = tokio::select! {
             msg = stream.next() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(Message::Text(text))) => Some(answer(&state, &mut conn, text.as_bytes()).await),
-                Some(Ok(Message::Binary(bytes))) => Some(answer(&state, &mut conn, &bytes).await),
+                Some(Ok(Message::Text(text))) => {
+                    let response = answer(&state, &mut conn, text.as_bytes()).await;
+                    (queued_then(&mut events, &state, &mut conn, &mut seen, response).await, true)
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    let response = answer(&state, &mut conn, &bytes).await;
+                    (queued_then(&mut events, &state, &mut conn, &mut seen, response).await, true)
+                }
                 Some(Ok(Message::Pong(_))) => {
                     awaiting_pong = false;
-                    None
+                    (Vec::new(), false)
                 }
                 // Pings are answered by the WebSocket layer.
-                Some(Ok(Message::Ping(_))) => None,
+                Some(Ok(Message::Ping(_))) => (Vec::new(), false),
             },
             event = events.recv() => match event {
-                Ok(out) if conn.wants(out.session_id.as_deref()) => match (&out.session_id, out.sequence) {
-                    (Some(session), Some(sequence)) => {
-                        if conn.has(session, sequence) {
-                            None
-                        } else {
-                            seen.insert(session.clone(), sequence);
-                            Some(out.json.clone())
-                        }
-                    }
-                    _ => Some(out.json.clone()),
-                },
-                Ok(_) => None,
-                Err(RecvError::Lagged(missed)) => {
-                    let (frame, last) = catch_up(&state, &conn, &seen, missed).await;
-                    if let (Some(session), Some(last)) = (&conn.bound, last) {
-                        seen.insert(session.clone(), last);
-                        let session = session.clone();
-                        conn.mark_synced(&session, last);
-                    }
-                    Some(frame)
-                }
+                Ok(out) => (forward(&out, &mut conn, &mut seen).into_iter().collect(), false),
+                Err(RecvError::Lagged(missed)) => (vec![lagged(&state, &mut conn, &mut seen, missed).await], false),
                 Err(RecvError::Closed) => break,
             },
             _ = ping.tick() => {
@@ -88,7 +76,7 @@ pub(super) async fn connection(
                 if !send(&mut sink, Message::Ping(Default::default()), send_limit).await {
                     break;
                 }
-                None
+                (Vec::new(), false)
             }
             _ = shutdown.changed() => {
                 let frame = CloseFrame { code: GOING_AWAY, reason: "server shutting down".into() };
@@ -96,10 +84,18 @@ pub(super) async fn connection(
                 break;
             }
         };
-        if let Some(text) = out {
+        let mut failed = false;
+        for text in frames {
             if !send(&mut sink, Message::Text(text.into()), send_limit).await {
+                failed = true;
                 break;
             }
+        }
+        if answered {
+            conn.response_sent();
+        }
+        if failed {
+            break;
         }
     }
 }
@@ -108,6 +104,57 @@ pub(super) async fn connection(
 /// within `limit` (it stopped reading).
 async fn send(sink: &mut SplitSink<WebSocket, Message>, msg: Message, limit: Duration) -> bool {
     matches!(tokio::time::timeout(limit, sink.send(msg)).await, Ok(Ok(())))
+}
+
+/// The frame of a pushed event for this client, if it wants it and does not have it yet.
+fn forward(out: &Outgoing, conn: &mut Connection, seen: &mut HashMap<String, i64>) -> Option<String> {
+    if !conn.wants(out.session_id.as_deref()) {
+        return None;
+    }
+    if let (Some(session), Some(sequence)) = (&out.session_id, out.sequence) {
+        if conn.has(session, sequence) {
+            return None;
+        }
+        seen.insert(session.clone(), sequence);
+    }
+    Some(out.json.clone())
+}
+
+/// After the client fell behind: the catch-up frame, and what it now has.
+async fn lagged(
+    state: &ServerState,
+    conn: &mut Connection,
+    seen: &mut HashMap<String, i64>,
+    missed: u64,
+) -> String {
+    let (frame, last) = catch_up(state, conn, seen, missed).await;
+    if let (Some(session), Some(last)) = (conn.bound.clone(), last) {
+        seen.insert(session.clone(), last);
+        conn.mark_synced(&session, last);
+    }
+    frame
+}
+
+/// The events already published while a request was handled (e.g. `session.created`),
+/// then its response: what a handler announced goes out before its answer, as with the
+/// TypeScript server.
+async fn queued_then(
+    events: &mut broadcast::Receiver<Arc<Outgoing>>,
+    state: &ServerState,
+    conn: &mut Connection,
+    seen: &mut HashMap<String, i64>,
+    response: String,
+) -> Vec<String> {
+    let mut frames = Vec::new();
+    loop {
+        match events.try_recv() {
+            Ok(out) => frames.extend(forward(&out, conn, seen)),
+            Err(TryRecvError::Lagged(missed)) => frames.push(lagged(state, conn, seen, missed).await),
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        }
+    }
+    frames.push(response);
+    frames
 }
 
 /// The response (or `system.error` event) for one client frame.

@@ -52,16 +52,11 @@ impl Tool for BashTool {
             },
             "required": ["command"]
         });
-        ToolDefinition {
-            name: "Bash".into(),
-            description:
-                "Execute a shell command. Commands that are potentially destructive require confirmation."
-                    .into(),
-            parameters: match parameters {
-                Value::Object(o) => o,
-                _ => JsonObject::new(),
-            },
-        }
+        ToolDefinition::new(
+            "Bash",
+            "Execute a shell command. Commands that are potentially destructive require confirmation.",
+            parameters,
+        )
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {

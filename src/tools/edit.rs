@@ -42,14 +42,11 @@ impl Tool for EditTool {
             },
             "required": ["file_path", "old_string", "new_string"]
         });
-        ToolDefinition {
-            name: "Edit".into(),
-            description: "Edit a file by replacing old_string with new_string. Requires exact match.".into(),
-            parameters: match parameters {
-                Value::Object(o) => o,
-                _ => JsonObject::new(),
-            },
-        }
+        ToolDefinition::new(
+            "Edit",
+            "Edit a file by replacing old_string with new_string. Requires exact match.",
+            parameters,
+        )
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {

@@ -72,17 +72,12 @@ impl Tool for FindTool {
             },
             "required": ["pattern"]
         });
-        ToolDefinition {
-            name: "Find".into(),
-            description:
-                "Find files by glob pattern. Lists matching file paths relative to the searched directory, \
-                          skipping hidden and git-ignored directories."
-                    .into(),
-            parameters: match parameters {
-                Value::Object(o) => o,
-                _ => JsonObject::new(),
-            },
-        }
+        ToolDefinition::new(
+            "Find",
+            "Find files by glob pattern. Lists matching file paths relative to the searched directory, \
+                          skipping hidden and git-ignored directories.",
+            parameters,
+        )
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {

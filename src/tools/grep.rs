@@ -94,17 +94,12 @@ impl Tool for GrepTool {
             },
             "required": ["pattern"]
         });
-        ToolDefinition {
-            name: "Grep".into(),
-            description:
-                "Search file contents with a regular expression. Lists matching lines with their file \
-                          paths and line numbers."
-                    .into(),
-            parameters: match parameters {
-                Value::Object(o) => o,
-                _ => JsonObject::new(),
-            },
-        }
+        ToolDefinition::new(
+            "Grep",
+            "Search file contents with a regular expression. Lists matching lines with their file \
+                          paths and line numbers.",
+            parameters,
+        )
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {

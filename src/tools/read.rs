@@ -2,7 +2,7 @@
 //! lines (default 2000); lines longer than 2000 characters are cut with `... [truncated]`,
 //! and output above 20000 estimated tokens is cut keeping the first 10 lines.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::tool_support::{
     estimate_tokens, fs_error, js_len, js_prefix, js_space, optional_number, required_string, resolve_path,
@@ -45,14 +45,11 @@ impl Tool for ReadTool {
             },
             "required": ["file_path"]
         });
-        ToolDefinition {
-            name: "Read".into(),
-            description: "Read the contents of a file. Returns the file content with line numbers.".into(),
-            parameters: match parameters {
-                Value::Object(o) => o,
-                _ => JsonObject::new(),
-            },
-        }
+        ToolDefinition::new(
+            "Read",
+            "Read the contents of a file. Returns the file content with line numbers.",
+            parameters,
+        )
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {
@@ -171,6 +168,8 @@ fn truncate_keeping_start(output: &str, max_chars: usize, message: &str) -> Stri
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn args(v: Value) -> JsonObject {

@@ -28,14 +28,11 @@ impl Tool for WriteTool {
             },
             "required": ["file_path", "content"]
         });
-        ToolDefinition {
-            name: "Write".into(),
-            description: "Write content to a file. Creates parent directories if they do not exist.".into(),
-            parameters: match parameters {
-                Value::Object(o) => o,
-                _ => JsonObject::new(),
-            },
-        }
+        ToolDefinition::new(
+            "Write",
+            "Write content to a file. Creates parent directories if they do not exist.",
+            parameters,
+        )
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {

@@ -208,3 +208,24 @@ impl Client {
         self.events.iter().filter(|e| e["type"] == "event.new").map(|e| e["data"]["event"].clone()).collect()
     }
 }
+
+/// `tron chat --db DB` (the real binary) with every provider pointed at `mock` with test
+/// keys, fast retries, and the data dir (auth file) beside the database, never the
+/// machine's own. Add the prompt and flags.
+pub fn chat_command(mock: &MockLlm, db: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"));
+    cmd.arg("chat")
+        .arg("--db")
+        .arg(db)
+        .env("TRON_DATA_DIR", db.parent().unwrap())
+        .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
+        .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
+        .env_remove("ANTHROPIC_BASE_URL")
+        .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
+        .env("OPENAI_API_KEY", "sk-openai-test")
+        .env("TRON_OPENAI_BASE_URL", mock.base_url())
+        .env("GEMINI_API_KEY", "gemini-test")
+        .env("TRON_GOOGLE_BASE_URL", mock.base_url())
+        .env("TRON_RETRY_BASE_MS", "20");
+    cmd
+}

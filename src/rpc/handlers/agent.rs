@@ -13,11 +13,11 @@ use crate::agent::{provider_for, run_turn, Agent, AgentEvent, TurnError, TurnSet
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::core::stream::StreamEvent;
 use crate::llm::models;
-use crate::rpc::adapters::{session_info, RunAdapter};
+use crate::rpc::adapters::RunAdapter;
 use crate::rpc::frames::Event;
 use crate::rpc::params::{required_str, Params};
 use crate::rpc::state::{RunInfo, ToolCallState};
-use crate::rpc::ServerState;
+use crate::rpc::{Connection, ServerState};
 use crate::tools::{core_tools, ToolContext};
 
 /// Most model calls one prompt may make.
@@ -28,7 +28,7 @@ const MAX_TURNS: u32 = 50;
 /// Refused with `SESSION_BUSY` while the session runs, and with a clear error when the
 /// session does not exist or its model has no credentials (checked before answering, so a
 /// prompt that cannot start is never acknowledged).
-pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?.to_owned();
     let prompt = required_str(p, "prompt")?.to_owned();
     let id = session.clone();
@@ -40,14 +40,21 @@ pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
     let run_id = run.run_id.clone();
     let state = Arc::clone(state);
     let guard = RunGuard { state: Arc::clone(&state), session: session.clone(), done: false };
+    let (sent, acknowledged) = tokio::sync::oneshot::channel();
+    conn.after_response.push(sent);
     tokio::spawn(async move {
         let mut guard = guard;
+        // Start once the acknowledgment is out (or the connection is gone), so it always
+        // precedes the run's frames.
+        let _ = acknowledged.await;
         let settings = TurnSettings {
             model,
             max_tokens: None,
             thinking_budget: None,
             system: None,
             max_turns: MAX_TURNS,
+            run_id: Some(run.run_id.clone()),
+            model_name: Some(row.latest_model.clone()),
         };
         let mut ctx = ToolContext::new(&row.working_directory);
         ctx.cancel = run.cancel.clone();
@@ -60,9 +67,18 @@ pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
             settings: &settings,
         };
         let mut adapter = RunAdapter::new(&session);
+        // The text of the model call in progress, for `partialContent` when aborted.
+        let state_text = std::sync::Mutex::new(String::new());
         state.publish(&Event::new("agent.turn_start", Some(&session), json!({})));
         let result = run_turn(agent, &session, &prompt, |event| {
             track(&state, &session, &event);
+            if let Ok(mut text) = state_text.lock() {
+                match &event {
+                    AgentEvent::Stream(StreamEvent::TextDelta { delta }) => text.push_str(delta),
+                    AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_start" => text.clear(),
+                    _ => {}
+                }
+            }
             for frame in adapter.frames(&event) {
                 state.publish(&frame);
             }
@@ -71,12 +87,15 @@ pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
         guard.done = true;
         state.finish_run(&session);
         let data = match &result {
-            Ok(outcome) => json!({
-                "success": true,
-                "totalTokens": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
-                "totalTurns": outcome.model_calls,
-            }),
-            Err(TurnError::Aborted) => json!({ "success": false, "interrupted": true }),
+            Ok(outcome) => {
+                let turn = run_result(&state, &session, outcome).await;
+                state.publish(&Event::new("agent.turn", Some(&session), turn));
+                json!({ "success": true })
+            }
+            Err(TurnError::Aborted) => {
+                let partial = state_text.lock().map(|t| t.clone()).unwrap_or_default();
+                json!({ "success": false, "interrupted": true, "partialContent": partial })
+            }
             Err(e) => {
                 state.publish(&Event::new(
                     "agent.error",
@@ -86,22 +105,40 @@ pub async fn prompt(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
                 json!({ "success": false, "error": e.to_string() })
             }
         };
-        publish_session_updated(&state, &session).await;
         state.publish(&Event::new("agent.complete", Some(&session), data));
         state.publish(&Event::new("agent.ready", Some(&session), json!({})));
     });
     Ok(json!({ "acknowledged": true, "runId": run_id }))
 }
 
-/// Pushes `session.updated` with the session's dashboard fields (counts, tokens, cost, last
-/// prompt and answer), which the iOS app uses to refresh its session list live.
-async fn publish_session_updated(state: &Arc<ServerState>, session: &str) {
+/// The `agent.turn` data (the TypeScript server's RunResult): `{success, messages, turns,
+/// totalTokenUsage}`, the messages being the session's conversation in the in-memory shape
+/// (tool calls with `arguments`, tool results as `toolResult` messages).
+async fn run_result(state: &Arc<ServerState>, session: &str, outcome: &crate::agent::TurnOutcome) -> Value {
     let id = session.to_owned();
-    let row = state.store.run(move |s| Ok((s.session(&id)?, s.previews(&id)?))).await;
-    if let Ok((row, previews)) = row {
-        let running = state.run(session).is_some();
-        state.publish(&Event::new("session.updated", Some(session), session_info(&row, running, previews)));
-    }
+    let messages: Vec<Value> = match state.store.run(move |s| s.messages(&id)).await {
+        Ok(rec) => rec
+            .messages()
+            .map(|m| {
+                let mut message = m.to_message();
+                if let crate::core::messages::Message::Assistant(a) = &mut message {
+                    for block in &mut a.content {
+                        if let crate::core::content::ContentBlock::ToolUse(t) = block {
+                            t.arguments_key = crate::core::content::ArgumentsKey::Arguments;
+                        }
+                    }
+                }
+                serde_json::to_value(message).unwrap_or(Value::Null)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    json!({
+        "success": true,
+        "messages": messages,
+        "turns": outcome.model_calls,
+        "totalTokenUsage": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
+    })
 }
 
 /// Ends a run whose task stopped without finishing it (a panic): the session is freed, and

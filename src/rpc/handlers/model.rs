@@ -23,7 +23,8 @@ pub fn list() -> Value {
 /// `config.model_switch`. Refused while the session is running.
 pub async fn switch(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?.to_owned();
-    let model = model_param(required_str(p, "model")?)?;
+    let model_id = required_str(p, "model")?.to_owned();
+    model_param(&model_id)?;
     if state.run(&session).is_some() {
         return Err(RpcError::new(
             RpcErrorCode::SessionBusy,
@@ -31,16 +32,17 @@ pub async fn switch(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
         ));
     }
     let id = session.clone();
+    let new_model = model_id.clone();
     let (previous, event) = state
         .store
         .run(move |s| {
             let previous = s.session(&id)?.latest_model;
-            let payload = json!({ "previousModel": previous, "newModel": model.id });
+            let payload = json!({ "previousModel": previous, "newModel": new_model });
             let event = s.append(&id, NewEvent::raw("config.model_switch", payload))?;
             Ok((previous, event))
         })
         .await
         .map_err(store_error)?;
     state.publish(&Event::new("event.new", Some(&session), json!({ "event": event })));
-    Ok(json!({ "previousModel": previous, "newModel": model.id }))
+    Ok(json!({ "previousModel": previous, "newModel": model_id }))
 }

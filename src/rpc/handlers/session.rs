@@ -17,29 +17,45 @@ use crate::rpc::{Connection, ServerState};
 /// The model of a new session when `session.create` names none.
 pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
 
-/// The registry's model for `id`, or `INVALID_PARAMS` naming the closest ids.
+/// The registry's model for `id`, or `INVALID_PARAMS` `Unknown model: <id>` (the
+/// TypeScript server's message).
 pub(crate) fn model_param(id: &str) -> Result<&'static models::ModelInfo, RpcError> {
-    models::lookup(id).map_err(|e| RpcError::invalid_params(e.to_string()))
+    models::lookup(id).map_err(|_| RpcError::invalid_params(format!("Unknown model: {id}")))
 }
 
-/// `session.create {workingDirectory, model?}` -> `{sessionId, model, createdAt}`; binds the
-/// connection to the new session and pushes `session.created`.
+/// The `worktree` of a session's wire shapes: tron does not isolate sessions in worktrees
+/// yet (issue 10), so every session works in its directory itself, `{isolated: false, path}`.
+pub(crate) fn worktree_info(working_directory: &str) -> Value {
+    json!({ "isolated": false, "path": working_directory })
+}
+
+/// `session.create {workingDirectory, model?}` -> `{sessionId, model, createdAt}`; pushes
+/// `session.created {sessionId, workingDirectory, model, worktree}` (before the response, as
+/// the TypeScript server does) and binds the connection to the new session. The model is
+/// kept as the client named it (an alias such as `claude-sonnet-4-5` stays the alias).
 pub async fn create(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let dir = required_str(p, "workingDirectory")?;
-    let model = model_param(opt_str(p, "model")?.unwrap_or(DEFAULT_MODEL))?;
+    let model_id = opt_str(p, "model")?.unwrap_or(DEFAULT_MODEL).to_owned();
+    let model = model_param(&model_id)?;
     if !std::path::Path::new(dir).is_dir() {
         return Err(RpcError::invalid_params(format!("workingDirectory {dir} is not a directory")));
     }
     let new = NewSession {
         working_directory: dir.to_owned(),
-        model: model.id.to_owned(),
+        model: model_id,
         provider: Some(model.provider.as_str().to_owned()),
         ..Default::default()
     };
     let (row, _) = state.store.run(move |s| s.create_session(new)).await.map_err(store_error)?;
     let id = row.id.as_str().to_owned();
     conn.bound = Some(id.clone());
-    state.publish(&Event::new("session.created", Some(&id), session_info(&row, false, (None, None))));
+    let data = json!({
+        "sessionId": id,
+        "workingDirectory": row.working_directory,
+        "model": row.latest_model,
+        "worktree": worktree_info(&row.working_directory),
+    });
+    state.publish(&Event::new("session.created", Some(&id), data));
     Ok(json!({ "sessionId": id, "model": row.latest_model, "createdAt": row.created_at }))
 }
 
@@ -92,7 +108,7 @@ pub async fn list(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcErro
     Ok(json!({ "sessions": sessions }))
 }
 
-async fn set_archived(state: &Arc<ServerState>, p: &Params, archived: bool) -> Result<String, RpcError> {
+async fn set_archived(state: &Arc<ServerState>, p: &Params, archived: bool) -> Result<(), RpcError> {
     let id = required_str(p, "sessionId")?.to_owned();
     if archived && state.run(&id).is_some() {
         return Err(RpcError::new(
@@ -102,27 +118,25 @@ async fn set_archived(state: &Arc<ServerState>, p: &Params, archived: bool) -> R
     }
     let key = id.clone();
     state.store.run(move |s| s.set_archived(&key, archived)).await.map_err(store_error)?;
-    Ok(id)
+    Ok(())
 }
 
 /// `session.delete {sessionId}` -> `{deleted: true}`. Archives: nothing is deleted.
 pub async fn delete(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
-    let id = set_archived(state, p, true).await?;
-    state.publish(&Event::new("session.deleted", Some(&id), json!({ "sessionId": id })));
+    set_archived(state, p, true).await?;
     Ok(json!({ "deleted": true }))
 }
 
 /// `session.archive {sessionId}` / `session.unarchive` -> `{success: true}`.
 pub async fn archive(state: &Arc<ServerState>, p: &Params, archived: bool) -> Result<Value, RpcError> {
-    let id = set_archived(state, p, archived).await?;
-    let event = if archived { "session.archived" } else { "session.unarchived" };
-    state.publish(&Event::new(event, Some(&id), json!({ "sessionId": id })));
+    set_archived(state, p, archived).await?;
     Ok(json!({ "success": true }))
 }
 
 /// `session.fork {sessionId, fromEventId?}` -> `{newSessionId, rootEventId,
-/// forkedFromEventId, forkedFromSessionId, worktree: null}`; from the session's head when no
-/// event is given.
+/// forkedFromEventId, forkedFromSessionId, worktree}`; from the session's head when no event
+/// is given. Pushes `session.forked {sourceSessionId, sourceEventId, newSessionId,
+/// newRootEventId, worktree}`.
 pub async fn fork(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let id = required_str(p, "sessionId")?.to_owned();
     let from = opt_str(p, "fromEventId")?.map(str::to_owned);
@@ -150,21 +164,25 @@ pub async fn fork(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcErro
                     crate::events::StoreError::Invalid(format!("session {id} has no events"))
                 })?,
             };
-            s.fork(&from, None, None)
+            Ok((s.fork(&from, None, None)?, row.working_directory))
         })
         .await
         .map_err(store_error)?;
+    let (result, dir) = result;
     let new_id = result.new_session_id.as_str().to_owned();
-    state.publish(&Event::new(
-        "session.forked",
-        Some(result.forked_from_session_id.as_str()),
-        json!({ "newSessionId": new_id, "forkedFromEventId": result.forked_from_event_id }),
-    ));
+    let data = json!({
+        "sourceSessionId": result.forked_from_session_id,
+        "sourceEventId": result.forked_from_event_id,
+        "newSessionId": new_id,
+        "newRootEventId": result.root_event_id,
+        "worktree": worktree_info(&dir),
+    });
+    state.publish(&Event::new("session.forked", None, data));
     Ok(json!({
         "newSessionId": new_id,
         "rootEventId": result.root_event_id,
         "forkedFromEventId": result.forked_from_event_id,
         "forkedFromSessionId": result.forked_from_session_id,
-        "worktree": null,
+        "worktree": worktree_info(&dir),
     }))
 }
