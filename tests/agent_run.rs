@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tron::core::messages::Message;
-use tron::events::{EventStore, ListOptions, OpenMode};
+use tron::events::{EventStore, OpenMode};
 use tron::llm::anthropic::convert_messages;
 use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
 
@@ -82,18 +82,7 @@ impl Running {
 }
 
 fn session_events(db: &Path) -> (String, Vec<(String, Value)>) {
-    let store = EventStore::open(db, OpenMode::Existing).unwrap();
-    let session = store.list_sessions(&ListOptions::default()).unwrap().remove(0).id.into_string();
-    let events = store
-        .events(&session)
-        .unwrap()
-        .into_iter()
-        .map(|e| {
-            e.typed().unwrap_or_else(|err| panic!("{} has not its TS shape: {err}", e.event_type));
-            (e.event_type.as_str().to_owned(), e.payload)
-        })
-        .collect();
-    (session, events)
+    common::only_session_events(db)
 }
 
 fn types(events: &[(String, Value)]) -> Vec<&str> {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::{json, Value};
-use tron::events::{EventStore, ListOptions, OpenMode};
+use tron::events::{EventStore, OpenMode};
 use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -38,20 +38,7 @@ fn chat(mock: &MockLlm, db: &Path, args: &[&str]) -> Command {
 
 /// The session's events as (type, payload); every one must parse as its typed payload.
 fn events_of(db: &Path) -> (String, Vec<(String, Value)>) {
-    let store = EventStore::open(db, OpenMode::Existing).unwrap();
-    let session = store.list_sessions(&ListOptions::default()).unwrap().remove(0).id.into_string();
-    for e in store.events(&session).unwrap() {
-        e.typed().unwrap_or_else(|err| {
-            panic!("{} does not have its TypeScript shape: {err}\n{}", e.event_type, e.payload)
-        });
-    }
-    let events = store
-        .events(&session)
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.event_type.as_str().to_owned(), e.payload))
-        .collect();
-    (session, events)
+    common::only_session_events(db)
 }
 
 #[test]

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::{json, Value};
-use tron::events::{EventStore, ListOptions, OpenMode};
 use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -160,17 +159,7 @@ fn run(provider: Provider, responses: Vec<ScriptedResponse>) -> Run {
     let out =
         chat(&mock, &db, &["hi", "--model", provider.model, "--cwd", cwd, "--no-tools"]).output().unwrap();
     let elapsed = started.elapsed();
-    let store = EventStore::open(&db, OpenMode::Existing).unwrap();
-    let session = store.list_sessions(&ListOptions::default()).unwrap().remove(0).id.into_string();
-    let events = store
-        .events(&session)
-        .unwrap()
-        .into_iter()
-        .map(|e| {
-            e.typed().unwrap_or_else(|err| panic!("{} has not its TypeScript shape: {err}", e.event_type));
-            (e.event_type.as_str().to_owned(), e.payload)
-        })
-        .collect();
+    let (_, events) = common::only_session_events(&db);
     let paths: Vec<String> = mock.requests().into_iter().map(|r| r.path).collect();
     assert!(paths.iter().all(|p| p.starts_with(provider.path)), "{paths:?}");
     Run {

@@ -2,58 +2,20 @@
 //! started in process (temp databases, the scripted mock LLM), driven by a real WebSocket
 //! client.
 
-use std::collections::HashMap;
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::start;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tron::events::{EventStore, OpenMode, StoreHandle};
 use tron::replay::proxy;
-use tron::rpc::ServerState;
-use tron::server::{self, ServerConfig};
-use tron::settings::Paths;
 use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
-
-/// A tron server on a free port with its mock LLM and temp data dir (kept alive by the
-/// fields; the server task stops with the test's runtime).
-struct Server {
-    addr: SocketAddr,
-    _mock: MockLlm,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-}
-
-async fn start(script: Script) -> Server {
-    let mock = MockLlm::start(script).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
-    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
-    let env: HashMap<String, String> = [
-        ("ANTHROPIC_API_KEY", "sk-ant-test".to_owned()),
-        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
-        ("TRON_RETRY_BASE_MS", "10".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let state =
-        ServerState::new(StoreHandle::spawn(store), paths, Arc::new(move |n: &str| env.get(n).cloned()));
-    let config = ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
-    let listening = server::bind(config, state).await.unwrap();
-    let addr = listening.addr;
-    tokio::spawn(listening.serve(std::future::pending()));
-    Server { addr, _mock: mock, _dir: dir }
-}
 
 /// A free local port (the proxies take an address, not a listener).
 fn free_addr() -> SocketAddr {

@@ -10,7 +10,8 @@
 //! Also: a frame larger than [`tron::server::MAX_FRAME_BYTES`] closes only the connection
 //! that sent it.
 
-use std::collections::HashMap;
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -23,11 +24,8 @@ use serde_json::{json, Map, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tron::events::{EventStore, OpenMode, StoreHandle};
-use tron::rpc::ServerState;
-use tron::server::{self, ServerConfig, MAX_FRAME_BYTES};
-use tron::settings::Paths;
-use tron::testing::{MockLlm, Script, ScriptedResponse};
+use tron::server::MAX_FRAME_BYTES;
+use tron::testing::{Script, ScriptedResponse};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -46,32 +44,8 @@ fn watch_panics() {
 }
 
 /// A server on 127.0.0.1:0 with a temp database and a mock LLM that answers every prompt.
-struct Server {
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-    _mock: MockLlm,
-}
-
-async fn start() -> Server {
-    let mock = MockLlm::start(Script::new((0..500).map(|_| ScriptedResponse::text("ok")))).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
-    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
-    let env: HashMap<String, String> = [
-        ("ANTHROPIC_API_KEY", "sk-ant-test".to_owned()),
-        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
-        ("TRON_RETRY_BASE_MS", "1".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let state =
-        ServerState::new(StoreHandle::spawn(store), paths, Arc::new(move |n: &str| env.get(n).cloned()));
-    let config = ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
-    let listening = server::bind(config, state).await.unwrap();
-    let addr = listening.addr;
-    tokio::spawn(listening.serve(std::future::pending()));
-    Server { addr, dir, _mock: mock }
+async fn start() -> common::Server {
+    common::start(Script::new((0..500).map(|_| ScriptedResponse::text("ok")))).await
 }
 
 async fn connect(addr: SocketAddr) -> Ws {

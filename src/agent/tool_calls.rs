@@ -413,6 +413,11 @@ mod tests {
             AgentEvent::ToolStart { id, .. } => seen.push(format!("start {id}")),
             AgentEvent::ToolOutput { id, chunk } => seen.push(format!("output {id} {chunk}")),
             AgentEvent::ToolEnd { id, .. } => seen.push(format!("end {id}")),
+            AgentEvent::Persisted(e) => seen.push(format!(
+                "persisted {} {}",
+                e.event_type.as_str(),
+                e.payload["toolCallId"].as_str().unwrap()
+            )),
             _ => {}
         })
         .await
@@ -464,35 +469,19 @@ mod tests {
             |name, read_only| Counting { name, read_only, running: running.clone(), most: most.clone() };
         tools.register(Arc::new(tool("Look", true)));
         tools.register(Arc::new(tool("Change", change_read_only)));
-        let store = EventStore::open_in_memory().unwrap();
-        let new = NewSession { working_directory: "/tmp".into(), model: "m".into(), ..Default::default() };
-        let session = store.create_session(new).unwrap().0.id.into_string();
-        let store = StoreHandle::spawn(store);
-        let provider = AnthropicProvider::new("http://127.0.0.1:9", AnthropicAuth::ApiKey("k".into()));
-        let settings = TurnSettings {
-            model: crate::llm::models::lookup("claude-sonnet-4-5").unwrap(),
-            max_tokens: None,
-            thinking_budget: None,
-            system: None,
-            max_turns: 1,
-            run_id: None,
-            model_name: None,
-        };
-        let ctx = ToolContext::new("/tmp");
-        let agent =
-            Agent { store: &store, provider: &provider, tools: &tools, ctx: &ctx, settings: &settings };
         let calls = [call("1", "Look"), call("2", "Look"), call("3", "Change"), call("4", "Look")];
-        let ran = run_calls(agent, &session, 1, &calls, &mut |_| {}).await.unwrap();
-        assert_eq!(ran.count, 4);
-        let events = store.run(move |s| s.events(&session)).await.unwrap();
-        let order: Vec<String> = events
-            .iter()
-            .filter(|e| e.event_type.as_str().starts_with("tool."))
-            .map(|e| format!("{} {}", e.event_type.as_str(), e.payload["toolCallId"].as_str().unwrap()))
-            .collect();
-        assert_eq!(order.iter().filter(|o| o.starts_with("tool.result")).count(), 4);
-        let results: Vec<&String> = order.iter().filter(|o| o.starts_with("tool.result")).collect();
-        assert_eq!(results, ["tool.result 1", "tool.result 2", "tool.result 3", "tool.result 4"]);
+        let seen = run_with(tools, &calls).await;
+        let results: Vec<&String> = seen.iter().filter(|l| l.starts_with("persisted tool.result")).collect();
+        assert_eq!(
+            results,
+            [
+                "persisted tool.result 1",
+                "persisted tool.result 2",
+                "persisted tool.result 3",
+                "persisted tool.result 4"
+            ],
+            "results are persisted in the model's order"
+        );
         most.load(Ordering::SeqCst)
     }
 

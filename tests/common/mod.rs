@@ -86,6 +86,11 @@ pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::
 }
 
 impl Server {
+    /// `ws://ADDR/ws`.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
     /// The database, opened anew.
     pub fn store(&self) -> EventStore {
         EventStore::open(self.dir.path().join("prod.db"), OpenMode::Existing).unwrap()
@@ -228,4 +233,24 @@ pub fn chat_command(mock: &MockLlm, db: &std::path::Path) -> std::process::Comma
         .env("TRON_GOOGLE_BASE_URL", mock.base_url())
         .env("TRON_RETRY_BASE_MS", "20");
     cmd
+}
+
+/// The only session of the database at `db`: its id and its events as (type, payload).
+/// Every event must parse as its TypeScript payload shape.
+pub fn only_session_events(db: &std::path::Path) -> (String, Vec<(String, Value)>) {
+    let store = EventStore::open(db, OpenMode::Existing).unwrap();
+    let session =
+        store.list_sessions(&tron::events::ListOptions::default()).unwrap().remove(0).id.into_string();
+    let events = store
+        .events(&session)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            e.typed().unwrap_or_else(|err| {
+                panic!("{} does not have its TypeScript shape: {err}\n{}", e.event_type, e.payload)
+            });
+            (e.event_type.as_str().to_owned(), e.payload)
+        })
+        .collect();
+    (session, events)
 }
