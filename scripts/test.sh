@@ -24,7 +24,9 @@ cargo test --locked
 
 if compgen -G "recordings/*.jsonl" >/dev/null; then
   step "tron replay recordings/ (recorded sessions still answer the same)"
-  cargo run --locked --quiet -- replay recordings/
+  # The binary `cargo test` just built (a `cargo run` would rebuild every dependency
+  # without the dev-dependencies' features).
+  "${CARGO_TARGET_DIR:-target}/debug/tron" replay recordings/
 fi
 
 step "cargo bench --no-run (benches compile)"
