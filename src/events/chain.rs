@@ -276,20 +276,17 @@ impl EventStore {
     /// The messages as they were at `event`.
     pub fn messages_at(&self, event: &str) -> Result<Reconstructed> {
         let start = self.event(event)?;
-        // `CASE type WHEN ... THEN payload`: a few string comparisons per row, where
-        // `type IN (...)` would probe an ephemeral index for every row.
-        let whens: String =
-            reconstruct::PAYLOAD_TYPES.iter().map(|t| format!(" WHEN '{t}' THEN payload")).collect();
-        let sql = format!(
-            "SELECT id, parent_id, type, CASE type{whens} END \
-             FROM events WHERE session_id = ?1 ORDER BY sequence"
-        );
+        // Payloads are read only for the types reconstruction uses (decided per row in Rust);
+        // SQL leaves out just `tool.call`'s, the one large payload not needed (one comparison
+        // per row, where `type IN (...)` would probe an ephemeral index).
+        let sql = "SELECT id, parent_id, type, CASE WHEN type = 'tool.call' THEN NULL ELSE payload END \
+             FROM events WHERE session_id = ?1 ORDER BY sequence";
         let chain = self.walk(
             start,
             |conn, session| {
-                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut stmt = conn.prepare_cached(sql)?;
                 let mut rows = stmt.query([session])?;
-                let mut items: Vec<Loaded> = Vec::new();
+                let mut items: Vec<Loaded> = Vec::with_capacity(1024);
                 while let Some(r) = rows.next()? {
                     let id: EventId = r.get(0)?;
                     // Compare the parent with the previous row's id in place: in a linear
@@ -301,11 +298,12 @@ impl EventStore {
                         }
                         Some(p) => OwnedParent::Id(EventId::from_raw(p)),
                     };
-                    let item = ChainItem {
-                        id,
-                        event_type: EventType::parse(r.get_ref(2)?.as_str()?),
-                        payload: r.get(3)?,
+                    let event_type = EventType::parse(r.get_ref(2)?.as_str()?);
+                    let payload = match reconstruct::PAYLOAD_TYPES.contains(&event_type.as_str()) {
+                        true => r.get(3)?,
+                        false => None,
                     };
+                    let item = ChainItem { id, event_type, payload };
                     items.push(Loaded { item, parent });
                 }
                 Ok(items)
