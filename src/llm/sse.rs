@@ -113,8 +113,7 @@ pub fn events(provider: &'static str, response: Response) -> SseStream {
 /// This is how [`events`] works; it is public so that benches and tests can feed recorded or
 /// generated bodies through the real decoding path without HTTP.
 ///
-/// Parsing follows the HTML event-stream rules, as `eventsource-stream` does: lines end in
-/// CRLF, CR or LF; a leading BOM is skipped; `:` lines are comments; `data` lines append
+/// Parsing follows the HTML event-stream rules: lines end in CRLF, CR or LF; a leading BOM is skipped; `:` lines are comments; `data` lines append
 /// to the data (joined with `\n`), `event` sets the name (`message` when none was sent),
 /// other fields are ignored; a blank line dispatches the event unless its data is empty. A
 /// partial line or event at the end of the body is dropped. A line that is not UTF-8 is
