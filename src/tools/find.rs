@@ -19,7 +19,7 @@ use ignore::WalkBuilder;
 use serde_json::{json, Value};
 
 use super::tool_support::{
-    js_space, optional_bool, optional_number, required_string, resolve_path, wrong_type,
+    js_space, optional_bool, optional_dir, optional_number, required_non_empty, resolve_path, wrong_type,
 };
 use super::{Tool, ToolContext, ToolFuture};
 use crate::core::tools::{ToolDefinition, ToolResult};
@@ -131,13 +131,7 @@ async fn run(args: &JsonObject, ctx: &ToolContext) -> ToolResult {
 }
 
 fn parse(args: &JsonObject, ctx: &ToolContext) -> Result<Request, ToolResult> {
-    let raw = required_string(args, "pattern", "a glob pattern to match files", Some(PATTERN_EXAMPLE))?;
-    if raw.is_empty() {
-        return Err(ToolResult::error(format!(
-            "Missing required parameter: pattern. Please provide a glob pattern to match files. Example: {PATTERN_EXAMPLE}"
-        ))
-        .with_details(json!({ "pattern": raw })));
-    }
+    let raw = required_non_empty(args, "pattern", "a glob pattern to match files", Some(PATTERN_EXAMPLE))?;
     let pattern = raw.trim_matches(js_space);
     if pattern.is_empty() {
         return Err(ToolResult::error(
@@ -145,12 +139,7 @@ fn parse(args: &JsonObject, ctx: &ToolContext) -> Result<Request, ToolResult> {
         )
         .with_details(json!({ "pattern": raw })));
     }
-    let path = match args.get("path") {
-        None | Some(Value::Null) => ".",
-        Some(Value::String(s)) if s.is_empty() => ".",
-        Some(Value::String(s)) => s.as_str(),
-        Some(other) => return Err(wrong_type("path", "a string", other)),
-    };
+    let path = optional_dir(args, "path")?;
     let type_filter = match args.get("type") {
         None | Some(Value::Null) => TypeFilter::All,
         Some(Value::String(s)) if s == "all" => TypeFilter::All,

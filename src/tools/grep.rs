@@ -25,8 +25,8 @@ use ignore::WalkBuilder;
 use serde_json::{json, Value};
 
 use super::tool_support::{
-    estimate_tokens, js_len, js_space, optional_bool, optional_number, required_string, resolve_path,
-    thousands, wrong_type,
+    estimate_tokens, js_len, js_space, optional_bool, optional_dir, optional_number, required_non_empty,
+    resolve_path, thousands, wrong_type,
 };
 use super::{Tool, ToolContext, ToolFuture};
 use crate::core::tools::{ToolDefinition, ToolResult};
@@ -162,13 +162,7 @@ async fn run(args: &JsonObject, ctx: &ToolContext) -> ToolResult {
 
 fn parse(args: &JsonObject, ctx: &ToolContext) -> Result<Request, ToolResult> {
     let what = "a regex pattern to search for";
-    let raw = required_string(args, "pattern", what, Some(PATTERN_EXAMPLE))?;
-    if raw.is_empty() {
-        return Err(ToolResult::error(format!(
-            "Missing required parameter: pattern. Please provide {what}. Example: {PATTERN_EXAMPLE}"
-        ))
-        .with_details(json!({ "pattern": raw })));
-    }
+    let raw = required_non_empty(args, "pattern", what, Some(PATTERN_EXAMPLE))?;
     let pattern = raw.trim_matches(js_space);
     if pattern.is_empty() {
         return Err(ToolResult::error(
@@ -176,12 +170,7 @@ fn parse(args: &JsonObject, ctx: &ToolContext) -> Result<Request, ToolResult> {
         )
         .with_details(json!({ "pattern": raw })));
     }
-    let path = match args.get("path") {
-        None | Some(Value::Null) => ".",
-        Some(Value::String(s)) if s.is_empty() => ".",
-        Some(Value::String(s)) => s.as_str(),
-        Some(other) => return Err(wrong_type("path", "a string", other)),
-    };
+    let path = optional_dir(args, "path")?;
     let glob = match args.get("glob") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,

@@ -21,17 +21,42 @@ pub(crate) fn required_string<'a>(
 ) -> Result<&'a str, ToolResult> {
     match args.get(name) {
         Some(Value::String(s)) => Ok(s),
-        other => {
-            let example = example.map(|e| format!(" Example: {e}")).unwrap_or_default();
-            let mut details = JsonObject::new();
-            if let Some(v) = other {
-                details.insert(name.to_string(), v.clone());
-            }
-            Err(ToolResult::error(format!(
-                "Missing required parameter: {name}. Please provide {what}.{example}"
-            ))
-            .with_details(Value::Object(details)))
-        }
+        other => Err(missing(name, what, example, other)),
+    }
+}
+
+/// The "missing required parameter" error, with the value given (if any) in the details.
+fn missing(name: &str, what: &str, example: Option<&str>, given: Option<&Value>) -> ToolResult {
+    let example = example.map(|e| format!(" Example: {e}")).unwrap_or_default();
+    let mut details = JsonObject::new();
+    if let Some(v) = given {
+        details.insert(name.to_string(), v.clone());
+    }
+    ToolResult::error(format!("Missing required parameter: {name}. Please provide {what}.{example}"))
+        .with_details(Value::Object(details))
+}
+
+/// Like [`required_string`], with an empty string reported as missing (same message, the
+/// empty value in the details), as the search tools do for `pattern`.
+pub(crate) fn required_non_empty<'a>(
+    args: &'a JsonObject,
+    name: &str,
+    what: &str,
+    example: Option<&str>,
+) -> Result<&'a str, ToolResult> {
+    match args.get(name) {
+        Some(v @ Value::String(s)) if s.is_empty() => Err(missing(name, what, example, Some(v))),
+        _ => required_string(args, name, what, example),
+    }
+}
+
+/// An optional directory parameter, `.` (the working directory) when absent, null or empty.
+pub(crate) fn optional_dir<'a>(args: &'a JsonObject, name: &str) -> Result<&'a str, ToolResult> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok("."),
+        Some(Value::String(s)) if s.is_empty() => Ok("."),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(wrong_type(name, "a string", other)),
     }
 }
 
