@@ -12,19 +12,17 @@ use tron::agent::{provider_for, run_turn, Agent, AgentEvent, TurnError, TurnOutc
 use tron::core::stream::StreamEvent;
 use tron::events::{EventStore, ListOptions, NewSession, OpenMode, StoreHandle};
 use tron::llm::models::{self, ModelInfo};
-use tron::settings::Paths;
+use tron::settings::{Paths, Settings, Sources};
 use tron::tools::{ToolContext, ToolRegistry};
-
-/// The model used when `--model` is not given.
-const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
     /// The prompt ("-" or nothing: read it from stdin)
     prompt: Option<String>,
-    /// Model id (see the registry; unknown ids name the closest known ones)
-    #[arg(long, short, default_value = DEFAULT_MODEL)]
-    model: String,
+    /// Model id (see the registry; unknown ids name the closest known ones) [settings:
+    /// models.default; default claude-opus-4-6]
+    #[arg(long, short)]
+    model: Option<String>,
     /// Continue this session instead of starting a new one
     #[arg(long, visible_alias = "session", value_name = "SESSION_ID", conflicts_with = "continue_latest")]
     resume: Option<String>,
@@ -49,9 +47,10 @@ pub struct ChatArgs {
     /// Offer no tools at all (answer only)
     #[arg(long)]
     no_tools: bool,
-    /// Most model calls for this prompt (each tool round trip is one)
-    #[arg(long, default_value_t = 50)]
-    max_turns: u32,
+    /// Most model calls for this prompt (each tool round trip is one) [settings:
+    /// agent.maxTurns; default 100]
+    #[arg(long)]
+    max_turns: Option<u32>,
     /// The event database [default: $TRON_EVENT_STORE_DB, else ~/.tron/db/prod.db]
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
@@ -70,14 +69,25 @@ enum Output {
 pub fn run(args: ChatArgs) -> Result<()> {
     let started = Instant::now();
     let prompt = read_prompt(args.prompt.as_deref())?;
-    let model = models::lookup(&args.model)?;
     let paths = Paths::from_env();
-    let provider = provider_for(model, &paths.auth_file(), |n| std::env::var(n).ok())?;
-    let tools = tools_for(&args)?;
+    let sources = Sources::from_env(paths.settings_file())
+        .flag("models.default", args.model.clone())
+        .flag("agent.maxTurns", args.max_turns);
+    let settings = Settings::load(&sources)?;
+    for warning in &settings.warnings {
+        eprintln!("tron chat: {warning}");
+    }
+    let model = models::lookup(&settings.models.default)?;
+    let provider =
+        provider_for(model, &paths.auth_file(), |n| std::env::var(n).ok(), settings.retry.policy())?;
+    let tools = tools_for(&args, &settings)?;
     let db = args.db.clone().unwrap_or_else(|| paths.event_db.clone());
     // Continuing a session needs its database; a new session may create it.
     let resuming = args.resume.is_some() || args.continue_latest;
     let store = EventStore::open(&db, if resuming { OpenMode::Existing } else { OpenMode::Create })?;
+    // Log records from `logging.dbLogLevel` up also go to the database's `logs` table.
+    let min_level = settings.logging.db_log_level.parse().unwrap_or(tron::logging::Level::Info);
+    tron::logging::attach_sqlite(&db, tron::logging::SinkConfig { min_level, ..Default::default() })?;
     let cwd = match &args.cwd {
         Some(dir) => dir
             .canonicalize()
@@ -110,7 +120,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         max_tokens: None,
         thinking_budget: args.thinking,
         system: args.system.clone(),
-        max_turns: args.max_turns,
+        max_turns: settings.agent.max_turns,
         run_id: None,
         model_name: None,
     };
@@ -207,11 +217,11 @@ async fn abort_on_signal(cancel: tokio_util::sync::CancellationToken) {
 }
 
 /// The tools offered, after `--no-tools`, `--allowed-tools` and `--disallowed-tools`.
-fn tools_for(args: &ChatArgs) -> Result<ToolRegistry> {
+fn tools_for(args: &ChatArgs, settings: &Settings) -> Result<ToolRegistry> {
     if args.no_tools {
         return Ok(ToolRegistry::new());
     }
-    let mut tools = tron::tools::core_tools();
+    let mut tools = tron::tools::core_tools(settings);
     let known = tools.names();
     for name in args.allowed_tools.iter().chain(&args.disallowed_tools) {
         if !known.iter().any(|k| k == name) {

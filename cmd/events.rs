@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use tron::events::{transfer, EventStore, ListOptions, OpenMode, SearchOptions, SessionEvent, SessionRow};
+use tron::logging::query::{parse_since, query_logs, LogQuery};
 use tron::settings::Paths;
 
 use crate::output::{print_json, print_out, stdout_is_tty};
@@ -85,6 +86,24 @@ enum EventsCommand {
     },
     /// Import sessions from a JSON Lines export (all or nothing)
     Import { file: PathBuf },
+    /// The server's logs stored in the database (newest last)
+    Logs {
+        /// Only this level and more severe: trace, debug, info, warn, error, fatal
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<String>,
+        /// Only records of this session
+        #[arg(long, value_name = "SESSION_ID")]
+        session: Option<String>,
+        /// Only records since an age (30s, 10m, 2h, 1d, 1w) or an ISO time
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Words that must all appear in the message, component or error (`word*`: prefix)
+        #[arg(long, value_name = "WORDS")]
+        search: Option<String>,
+        /// The newest this many records (0: all)
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -140,7 +159,57 @@ pub fn run(args: EventsArgs) -> Result<()> {
         }
         EventsCommand::Export { session, format, out } => export(&store, &session, format, out),
         EventsCommand::Import { file } => import(&store, json, &file),
+        EventsCommand::Logs { level, session, since, search, limit } => {
+            let query = LogQuery {
+                min_level: level.as_deref().map(str::parse).transpose()?,
+                session_id: session,
+                since: since.as_deref().map(|s| parse_since(s, chrono::Utc::now())).transpose()?,
+                search,
+                limit,
+            };
+            logs(&store, json, &query)
+        }
     }
+}
+
+fn logs(store: &EventStore, json: bool, query: &LogQuery) -> Result<()> {
+    let rows = query_logs(store.connection(), query)?;
+    if json {
+        return print_json(&json!({ "logs": rows }));
+    }
+    let tty = stdout_is_tty();
+    let mut out = std::io::stdout().lock();
+    for r in &rows {
+        // 2026-01-02T03:04:05.678Z -> 2026-01-02 03:04:05.678
+        let time = r.timestamp.trim_end_matches('Z').replacen('T', " ", 1);
+        let level = r.level.to_uppercase();
+        let level = match (tty, r.level_num) {
+            (true, 50..) => format!("\x1b[31m{level:<5}\x1b[0m"),
+            (true, 40..) => format!("\x1b[33m{level:<5}\x1b[0m"),
+            _ => format!("{level:<5}"),
+        };
+        let mut line = format!("{time}  {level}  {}", r.component);
+        if let Some(s) = &r.session_id {
+            line.push_str(&format!("  {s}"));
+        }
+        line.push_str(&format!("  {}", r.message));
+        if let Some(e) = &r.error_message {
+            line.push_str(&format!("  error={e}"));
+        }
+        if let Some(Value::Object(data)) = &r.data {
+            for (k, v) in data {
+                match v {
+                    Value::String(s) => line.push_str(&format!(" {k}={s}")),
+                    other => line.push_str(&format!(" {k}={other}")),
+                }
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    if tty && rows.is_empty() {
+        writeln!(out, "(no logs)")?;
+    }
+    Ok(())
 }
 
 fn list(store: &EventStore, json: bool, all: bool, workspace: Option<String>, limit: usize) -> Result<()> {

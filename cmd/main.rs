@@ -14,8 +14,11 @@ use clap::{Parser, Subcommand};
 
 /// tron: a coding-agent server and CLI (drop-in for the TypeScript Tron server).
 #[derive(Debug, Parser)]
-#[command(name = "tron", version, about, long_about = None, propagate_version = true)]
+#[command(name = "tron", version = env!("TRON_VERSION_LINE"), about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// Log lines on stderr: readable text or JSON lines (levels: TRON_LOG, else RUST_LOG)
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +54,19 @@ fn not_built(name: &str, issue: u32) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One subscriber for the process; the guard flushes the SQLite log sink on the way out.
+    let default_filter = match cli.command {
+        Command::Serve(_) => tron::logging::SERVE_DEFAULT,
+        _ => tron::logging::CLI_DEFAULT,
+    };
+    let format = cli.log_format.parse().unwrap_or_default();
+    let _log_guard = match tron::logging::init(tron::logging::LogOptions { format, default_filter }) {
+        Ok(guard) => guard,
+        Err(e) => {
+            output::print_error(&e.into());
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Chat(args) => chat::run(args),

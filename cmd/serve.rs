@@ -3,7 +3,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -11,25 +10,28 @@ use clap::Args;
 use tron::events::{EventStore, OpenMode, StoreHandle};
 use tron::rpc::ServerState;
 use tron::server::{self, ServerConfig};
-use tron::settings::Paths;
+use tron::settings::{Paths, SettingsHandle, Sources};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on; anything but loopback needs --token
-    #[arg(long, default_value = "127.0.0.1", env = "TRON_HOST")]
-    host: IpAddr,
-    /// WebSocket port (the app connects to ws://HOST:PORT/ws); 0 picks a free one
-    #[arg(long, short, default_value_t = server::DEFAULT_PORT, env = "TRON_PORT")]
-    port: u16,
+    /// Address to listen on; anything but loopback needs --token [settings: server.host, env:
+    /// TRON_HOST; default 127.0.0.1]
+    #[arg(long)]
+    host: Option<IpAddr>,
+    /// WebSocket port (the app connects to ws://HOST:PORT/ws); 0 picks a free one [settings:
+    /// server.wsPort, env: TRON_WS_PORT or TRON_PORT; default 8080]
+    #[arg(long, short)]
+    port: Option<u16>,
     /// Token clients must present (Authorization: Bearer, or ?token=)
     #[arg(long, env = "TRON_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// The event database [default: $TRON_EVENT_STORE_DB, else ~/.tron/db/prod.db]
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
-    /// Seconds between heartbeat pings (a client that misses one is dropped)
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    heartbeat: u64,
+    /// Seconds between heartbeat pings (a client that misses one is dropped) [settings:
+    /// server.heartbeatIntervalMs; default 30]
+    #[arg(long, value_name = "SECONDS")]
+    heartbeat: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -39,15 +41,39 @@ pub fn run(args: ServeArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let store = EventStore::open(&db, OpenMode::Create)?;
+    let sources = Sources::from_env(paths.settings_file())
+        .flag("server.host", args.host.map(|h| h.to_string()))
+        .flag("server.wsPort", args.port)
+        .flag("server.heartbeatIntervalMs", args.heartbeat.map(|s| s.max(1) * 1000));
+    let settings = SettingsHandle::load(sources)?;
+    let current = settings.current();
+    for warning in &current.warnings {
+        eprintln!("tron serve: {warning}");
+    }
+    // Every log record from `logging.dbLogLevel` up also goes to the `logs` table of this
+    // database, as the TypeScript server did (its own thread; flushed when main's log guard
+    // drops).
+    let min_level = current.logging.db_log_level.parse().unwrap_or(tron::logging::Level::Info);
+    tron::logging::attach_sqlite(&db, tron::logging::SinkConfig { min_level, ..Default::default() })?;
+    let host: IpAddr = current.server.host.parse().map_err(|_| {
+        anyhow::anyhow!("server.host must be an IP address such as 127.0.0.1, not {:?}", current.server.host)
+    })?;
+    let config = ServerConfig {
+        addr: SocketAddr::new(host, current.server.ws_port),
+        token: args.token.filter(|t| !t.is_empty()),
+        heartbeat: current.server.heartbeat(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let state =
-            ServerState::new(StoreHandle::spawn(store), paths, Arc::new(|n: &str| std::env::var(n).ok()));
-        let config = ServerConfig {
-            addr: SocketAddr::new(args.host, args.port),
-            token: args.token.filter(|t| !t.is_empty()),
-            heartbeat: Duration::from_secs(args.heartbeat.max(1)),
-        };
+        // Edits of settings.json reach the running server (a failed watch only loses that).
+        let _watcher = settings
+            .watch()
+            .map_err(|e| {
+                eprintln!("tron serve: settings changes need a restart (cannot watch the file: {e})")
+            })
+            .ok();
+        let env = Arc::new(|n: &str| std::env::var(n).ok());
+        let state = ServerState::new(StoreHandle::spawn(store), paths, env, settings);
         let listening = server::bind(config, state).await?;
         // One line on stdout, so scripts (and tests) can find the port.
         println!(
@@ -56,7 +82,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             listening.addr,
             db.display()
         );
+        tracing::info!(addr = %listening.addr, db = %db.display(), "listening");
         listening.serve(shutdown_signal()).await.context("the server failed")?;
+        tracing::info!("stopped");
         eprintln!("tron serve: stopped");
         Ok(())
     })

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: what CI (.ci/run) and the README run.
 # Installs what it needs (nothing beyond the Rust toolchain yet), then builds and tests
-# every target. Benches are compiled (not timed) so they cannot rot; see scripts/bench.sh.
+# every target. Benches are type-checked by clippy (not timed) so they cannot rot; see
+# scripts/bench.sh. Ends with the release binary's checks (scripts/release-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ fi
 if cargo clippy --version >/dev/null 2>&1; then
   step "cargo clippy (warnings are errors)"
   cargo clippy --locked --all-targets -- -D warnings
+else
+  step "cargo check --benches (no clippy here; benches still type-check)"
+  cargo check --locked --benches
 fi
 
 step "cargo test (lib, binary, integration tests, doc tests)"
@@ -29,7 +33,10 @@ if compgen -G "recordings/*.jsonl" >/dev/null; then
   "${CARGO_TARGET_DIR:-target}/debug/tron" replay recordings/
 fi
 
-step "cargo bench --no-run (benches compile)"
-cargo bench --locked --no-run
+# No `cargo bench --no-run` here: clippy --all-targets above already type-checks the benches,
+# and building them again in the bench profile (lto, codegen-units = 1) cost CI a second full
+# optimised build. The release build below is the one optimised build CI pays for.
+step "scripts/release-check.sh (release build: size, linked libraries, smoke test)"
+scripts/release-check.sh
 
 step "all tests passed"

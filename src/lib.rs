@@ -13,6 +13,7 @@ pub mod auth;
 pub mod core;
 pub mod events;
 pub mod llm;
+pub mod logging;
 pub mod replay;
 pub mod rpc;
 pub mod server;

@@ -15,7 +15,7 @@ use tron::events::{EventStore, OpenMode, StoreHandle};
 use tron::replay::{Dir, Header, Line, Recording};
 use tron::rpc::ServerState;
 use tron::server::{self, ServerConfig};
-use tron::settings::Paths;
+use tron::settings::{Paths, SettingsHandle, Sources};
 
 /// Records a session against a fresh in-process tron: the greeting, `system.ping`, a frame
 /// that is not JSON (an error envelope), `session.create`, then `agent.getState` of the
@@ -25,8 +25,9 @@ async fn record() -> Recording {
     let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
     let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
     let env: HashMap<String, String> = HashMap::new();
-    let state =
-        ServerState::new(StoreHandle::spawn(store), paths, Arc::new(move |n: &str| env.get(n).cloned()));
+    let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
+    let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone())).unwrap();
+    let state = ServerState::new(StoreHandle::spawn(store), paths, env, settings);
     let config = ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
     let listening = server::bind(config, state).await.unwrap();
     let addr = listening.addr;

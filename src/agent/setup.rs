@@ -31,23 +31,14 @@ pub enum SetupError {
     /// No credentials, or a bad base URL.
     #[error(transparent)]
     Provider(#[from] LlmError),
-    /// A retry setting in the environment is not a number.
-    #[error("{var}={value:?} is not a whole number")]
-    BadSetting {
-        /// The variable.
-        var: &'static str,
-        /// Its value.
-        value: String,
-    },
     /// The model needs a sign-in that has not been done.
     #[error("{0} needs a ChatGPT sign-in: run `tron auth login openai-codex` (or set OPENAI_OAUTH_TOKEN)")]
     NeedsSignIn(String),
 }
 
 /// The provider for `model`: credentials from the environment (`env`), else from the auth
-/// file at `auth_file` (see [`lookup_with_file`]); base URLs from the environment; the retry
-/// policy is the TypeScript server's unless `TRON_MAX_RETRIES` / `TRON_RETRY_BASE_MS` say
-/// otherwise.
+/// file at `auth_file` (see [`lookup_with_file`]); base URLs from the environment; provider
+/// calls retried by `retry` (the `retry` settings).
 ///
 /// A stored OAuth token (Anthropic, OpenAI Codex) that expires within
 /// [`crate::auth::REFRESH_BUFFER_MS`] is refreshed and saved: here already when called
@@ -58,9 +49,9 @@ pub fn provider_for(
     model: &ModelInfo,
     auth_file: &Path,
     env: impl Fn(&str) -> Option<String>,
+    retry: RetryPolicy,
 ) -> Result<Box<dyn Provider>, SetupError> {
     let file = AuthFile::load(auth_file)?;
-    let retry = retry_policy(&env)?;
     let has_env = env_credential_vars(model.provider).iter().any(|v| env(v).is_some_and(|s| !s.is_empty()));
     match model.provider {
         ProviderKind::OpenAiCodex => {
@@ -243,22 +234,4 @@ impl Provider for OAuthRefreshing {
         let shared = Arc::clone(&self.shared);
         Box::pin(futures_util::stream::once(shared.stream(request)).flatten())
     }
-}
-
-/// The default retry policy with `TRON_MAX_RETRIES` and `TRON_RETRY_BASE_MS` applied.
-fn retry_policy(env: &impl Fn(&str) -> Option<String>) -> Result<RetryPolicy, SetupError> {
-    let number = |var: &'static str| -> Result<Option<u64>, SetupError> {
-        match env(var).filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(value) => value.trim().parse().map(Some).map_err(|_| SetupError::BadSetting { var, value }),
-        }
-    };
-    let mut policy = RetryPolicy::default();
-    if let Some(n) = number("TRON_MAX_RETRIES")? {
-        policy.max_retries = n.min(u32::MAX as u64) as u32;
-    }
-    if let Some(ms) = number("TRON_RETRY_BASE_MS")? {
-        policy.base_delay = std::time::Duration::from_millis(ms);
-    }
-    Ok(policy)
 }

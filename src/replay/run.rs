@@ -32,7 +32,7 @@ use super::ReplayError;
 use crate::events::{EventStore, OpenMode, StoreHandle};
 use crate::rpc::ServerState;
 use crate::server::{self, ServerConfig};
-use crate::settings::Paths;
+use crate::settings::{EnvLookup, Paths, SettingsHandle, Sources};
 use crate::testing::MockLlm;
 
 /// How to replay.
@@ -307,8 +307,10 @@ impl InProcess {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let state =
-            ServerState::new(StoreHandle::spawn(store), paths, Arc::new(move |n: &str| env.get(n).cloned()));
+        let env: EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
+        let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone()))
+            .map_err(|e| ReplayError::Server(e.to_string()))?;
+        let state = ServerState::new(StoreHandle::spawn(store), paths, env, settings);
         let config = ServerConfig { addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() };
         let listening = server::bind(config, state).await.map_err(|e| ReplayError::Server(e.to_string()))?;
         let addr = listening.addr;

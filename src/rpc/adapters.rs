@@ -65,6 +65,55 @@ pub fn model_info(m: &ModelInfo) -> Value {
     v
 }
 
+/// The `settings.get` result: the whole settings tree (what the iOS app's nested decoder
+/// reads) with the TypeScript server's flat keys beside it (what its older decoder reads):
+/// `defaultModel` (`server.defaultModel`), `defaultWorkspace` (when set),
+/// `maxConcurrentSessions`, `compaction` (`context.compactor`, with `preserveRecentCount`
+/// named `preserveRecentTurns`), `memory` (`ledger`, `autoInject`) and `rules`. The flat
+/// `tools.web` is the tree's own `tools.web`.
+pub fn settings_view(tree: &Value) -> Value {
+    let at = |path: &str| path.split('.').try_fold(tree, |v, k| v.get(k)).cloned().unwrap_or(Value::Null);
+    let or = |path: &str, fallback: Value| match at(path) {
+        Value::Null => fallback,
+        v => v,
+    };
+    let mut view = match tree {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    view.insert("defaultModel".into(), at("server.defaultModel"));
+    if let Value::String(dir) = at("server.defaultWorkspace") {
+        view.insert("defaultWorkspace".into(), Value::String(dir));
+    }
+    view.insert("maxConcurrentSessions".into(), at("server.maxConcurrentSessions"));
+    view.insert(
+        "compaction".into(),
+        json!({
+            "preserveRecentTurns": at("context.compactor.preserveRecentCount"),
+            "forceAlways": or("context.compactor.forceAlways", json!(false)),
+            "triggerTokenThreshold": or("context.compactor.triggerTokenThreshold", json!(0.7)),
+            "alertZoneThreshold": or("context.compactor.alertZoneThreshold", json!(0.5)),
+            "defaultTurnFallback": or("context.compactor.defaultTurnFallback", json!(8)),
+            "alertTurnFallback": or("context.compactor.alertTurnFallback", json!(5)),
+        }),
+    );
+    view.insert(
+        "memory".into(),
+        json!({
+            "ledger": {"enabled": or("context.memory.ledger.enabled", json!(true))},
+            "autoInject": {
+                "enabled": or("context.memory.autoInject.enabled", json!(false)),
+                "count": or("context.memory.autoInject.count", json!(5)),
+            },
+        }),
+    );
+    view.insert(
+        "rules".into(),
+        json!({"discoverStandaloneFiles": or("context.rules.discoverStandaloneFiles", json!(true))}),
+    );
+    Value::Object(view)
+}
+
 /// Turns one [`AgentEvent`] of a run into the frames the TypeScript server pushes for it.
 ///
 /// Persisted events become `event.new` (every one) plus, for `stream.turn_start` and

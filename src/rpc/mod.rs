@@ -10,7 +10,7 @@
 //!
 //! Built: `system.ping|getInfo`, `session.create|resume|list|delete|archive|unarchive|fork`,
 //! `agent.prompt|abort|getState`, `model.list|switch`, `events.getHistory|getSince`,
-//! `tree.getAncestors`, `message.delete`. Every
+//! `tree.getAncestors`, `message.delete`, `settings.get|update`, `logs.export`. Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -28,7 +28,7 @@ pub use frames::{Event, Request};
 pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
-use handlers::{agent, events, model, session, system};
+use handlers::{agent, events, model, session, settings, system};
 
 /// One client connection's own state.
 #[derive(Debug, Default)]
@@ -95,8 +95,6 @@ const NOT_YET: &[(&str, u32)] = &[
     ("plan.", 9),
     ("todo.", 9),
     ("task.", 9),
-    ("settings.", 13),
-    ("logs.", 13),
     ("worktree.", 10),
     ("browser.", 11),
     ("canvas.", 11),
@@ -112,8 +110,34 @@ const NOT_YET: &[(&str, u32)] = &[
     ("git.", 10),
 ];
 
-/// Answers one request.
+/// Answers one request, inside a span that gives every log record of the request its id,
+/// method and session (see logging/).
 pub async fn dispatch(
+    state: &Arc<ServerState>,
+    conn: &mut Connection,
+    req: &Request,
+) -> Result<Value, RpcError> {
+    let session = req.params.get("sessionId").and_then(Value::as_str).or(conn.bound.as_deref());
+    let span = tracing::info_span!(
+        "rpc",
+        request_id = %req.id,
+        method = %req.method,
+        session_id = session
+    );
+    if tracing::enabled!(tracing::Level::TRACE) {
+        // What the client sent (user text may hold secrets: logging/ redacts every line).
+        let params = Value::Object(req.params.clone());
+        span.in_scope(|| tracing::trace!(%params, "request"));
+    }
+    let result = tracing::Instrument::instrument(dispatch_method(state, conn, req), span.clone()).await;
+    if let Err(e) = &result {
+        span.in_scope(|| tracing::info!(code = ?e.code, error = %e.message, "request failed"));
+    }
+    result
+}
+
+/// Answers one request by its method.
+async fn dispatch_method(
     state: &Arc<ServerState>,
     conn: &mut Connection,
     req: &Request,
@@ -138,6 +162,9 @@ pub async fn dispatch(
         "events.getSince" => events::since(state, conn, p).await,
         "tree.getAncestors" => events::ancestors(state, p).await,
         "message.delete" => events::delete_message(state, p).await,
+        "settings.get" => Ok(settings::get(state)),
+        "settings.update" => settings::update(state, p).await,
+        "logs.export" => settings::export_logs(state, p).await,
         method => match NOT_YET.iter().find(|(prefix, _)| method.starts_with(prefix)) {
             Some((_, issue)) => Err(RpcError::new(
                 RpcErrorCode::NotAvailable,

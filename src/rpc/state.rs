@@ -11,13 +11,12 @@ use tokio_util::sync::CancellationToken;
 use super::frames::Event;
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::events::StoreHandle;
-use crate::settings::Paths;
+use crate::settings::{Paths, SettingsHandle};
 
 /// How many pushed events a slow client may fall behind before it is told it lagged.
 pub const EVENT_BUFFER: usize = 4096;
 
-/// Reads an environment variable (tests inject their own instead of the process's).
-pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+pub use crate::settings::EnvLookup;
 
 /// A pushed event, serialized once for every client.
 #[derive(Debug)]
@@ -71,6 +70,9 @@ pub struct ServerState {
     pub paths: Paths,
     /// Reads environment variables (credentials, base URLs); tests inject their own.
     pub env: EnvLookup,
+    /// The settings in force (a prompt takes a snapshot when it starts, so an update or an
+    /// edit of the file reaches the next prompt of every session).
+    pub settings: Arc<SettingsHandle>,
     /// When the server started.
     pub started: Instant,
     events: broadcast::Sender<Arc<Outgoing>>,
@@ -86,8 +88,8 @@ impl std::fmt::Debug for ServerState {
 
 impl ServerState {
     /// State over `store`, with the default event buffer ([`EVENT_BUFFER`]).
-    pub fn new(store: StoreHandle, paths: Paths, env: EnvLookup) -> Arc<Self> {
-        Self::with_event_buffer(store, paths, env, EVENT_BUFFER)
+    pub fn new(store: StoreHandle, paths: Paths, env: EnvLookup, settings: Arc<SettingsHandle>) -> Arc<Self> {
+        Self::with_event_buffer(store, paths, env, settings, EVENT_BUFFER)
     }
 
     /// State over `store` whose clients may fall `event_buffer` pushed events behind (at
@@ -97,6 +99,7 @@ impl ServerState {
         store: StoreHandle,
         paths: Paths,
         env: EnvLookup,
+        settings: Arc<SettingsHandle>,
         event_buffer: usize,
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(event_buffer.max(1));
@@ -104,6 +107,7 @@ impl ServerState {
             store,
             paths,
             env,
+            settings,
             started: Instant::now(),
             events,
             runs: Mutex::default(),

@@ -2,8 +2,9 @@
 //!
 //! Output is stdout, then stderr after a newline (`(no output)` when both are empty); a
 //! non-zero exit is an error result `Command failed with exit code N:\n<output>`; output
-//! longer than 40000 characters is cut with an `... [Output truncated: …]` note. Commands
-//! matching the default dangerous patterns are refused before running. Chunks of output go
+//! longer than `tools.bash.maxOutputLength` (40000) characters is cut with an
+//! `... [Output truncated: …]` note. Commands matching `tools.bash.dangerousPatterns` are
+//! refused before running. Chunks of output go
 //! to [`ToolContext::on_output`] as they arrive. A timeout or an abort
 //! ([`ToolContext::cancel`]) kills the command's whole process group.
 
@@ -16,28 +17,30 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::tool_support::{estimate_tokens, js_len, js_prefix, js_space, optional_number, thousands};
+use super::tool_support::{estimate_tokens, js_len, js_prefix, optional_number, thousands};
 use super::{Tool, ToolContext, ToolFuture};
 use crate::core::tools::{ToolDefinition, ToolResult};
 use crate::core::wire::JsonObject;
+use crate::settings::{BashSettings, DangerousPatterns};
 
-/// Timeout when the call gives none, in milliseconds.
-pub const DEFAULT_TIMEOUT_MS: f64 = 120_000.0;
-/// Largest timeout a call may ask for, in milliseconds.
-pub const MAX_TIMEOUT_MS: f64 = 600_000.0;
-/// Output longer than this (in UTF-16 code units, as the TypeScript server counted) is cut.
-pub const MAX_OUTPUT_LENGTH: usize = 40_000;
 /// Why a command stopped when its run was aborted (its whole process group is killed).
 const INTERRUPTED: &str = "Command interrupted: the run was aborted";
 
 /// The `Bash` tool.
 #[derive(Debug, Clone, Default)]
-pub struct BashTool;
+pub struct BashTool {
+    settings: BashSettings,
+}
 
 impl BashTool {
     /// The tool with the default settings.
     pub fn new() -> Self {
-        Self
+        Self::default()
+    }
+
+    /// The tool with `tools.bash` settings (limits and dangerous patterns).
+    pub fn with_settings(settings: BashSettings) -> Self {
+        Self { settings }
     }
 }
 
@@ -47,7 +50,7 @@ impl Tool for BashTool {
             "type": "object",
             "properties": {
                 "command": {"type": "string", "description": "The shell command to execute"},
-                "timeout": {"type": "number", "description": "Timeout in milliseconds (max 600000)"},
+                "timeout": {"type": "number", "description": format!("Timeout in milliseconds (max {})", self.settings.max_timeout_ms)},
                 "description": {"type": "string", "description": "Brief description of what this command does"}
             },
             "required": ["command"]
@@ -60,11 +63,11 @@ impl Tool for BashTool {
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, ctx: &'a ToolContext) -> ToolFuture<'a> {
-        Box::pin(run(arguments, ctx))
+        Box::pin(run(&self.settings, arguments, ctx))
     }
 }
 
-async fn run(args: &JsonObject, ctx: &ToolContext) -> ToolResult {
+async fn run(settings: &BashSettings, args: &JsonObject, ctx: &ToolContext) -> ToolResult {
     let command = match args.get("command") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         other => {
@@ -75,14 +78,14 @@ async fn run(args: &JsonObject, ctx: &ToolContext) -> ToolResult {
         }
     };
     let timeout_ms = match optional_number(args, "timeout") {
-        Ok(t) => t.unwrap_or(DEFAULT_TIMEOUT_MS).clamp(0.0, MAX_TIMEOUT_MS),
+        Ok(t) => t.unwrap_or(settings.default_timeout_ms as f64).clamp(0.0, settings.max_timeout_ms as f64),
         Err(e) => return e,
     };
     if let Some(v) = args.get("description").filter(|v| !v.is_null() && !v.is_string()) {
         return super::tool_support::wrong_type("description", "a string", v);
     }
 
-    if let Some(reason) = dangerous_reason(&command) {
+    if let Some(reason) = dangerous_reason(&settings.dangerous_patterns, &command) {
         return ToolResult::error(format!("Command blocked for safety: {reason}"))
             .with_details(json!({"command": command, "blocked": true, "reason": reason}));
     }
@@ -116,15 +119,16 @@ async fn run(args: &JsonObject, ctx: &ToolContext) -> ToolResult {
         output.push_str(&stderr);
     }
 
+    let max_output = settings.max_output_length;
     let original_length = js_len(&output);
-    let truncated = original_length > MAX_OUTPUT_LENGTH;
+    let truncated = original_length > max_output;
     if truncated {
         let note = format!(
             "\n\n... [Output truncated: {} tokens exceeded {} token limit]",
             thousands(estimate_tokens(original_length)),
-            thousands(estimate_tokens(MAX_OUTPUT_LENGTH))
+            thousands(estimate_tokens(max_output))
         );
-        output = format!("{}{note}", js_prefix(&output, MAX_OUTPUT_LENGTH));
+        output = format!("{}{note}", js_prefix(&output, max_output));
     }
 
     let mut details = json!({
@@ -136,7 +140,7 @@ async fn run(args: &JsonObject, ctx: &ToolContext) -> ToolResult {
     if truncated {
         details["originalChars"] = json!(original_length);
         details["originalTokens"] = json!(estimate_tokens(original_length));
-        details["finalTokens"] = json!(estimate_tokens(MAX_OUTPUT_LENGTH));
+        details["finalTokens"] = json!(estimate_tokens(max_output));
     }
 
     if out.exit_code != 0 {
@@ -281,113 +285,9 @@ fn format_ms(ms: f64) -> String {
     }
 }
 
-/// Why `command` is refused, when it matches one of the TypeScript server's default
-/// `tools.bash.dangerousPatterns` (matched case-insensitively):
-///
-/// - `^rm\s+(-rf?|--force)\s+/\s*$`, `^rm\s+-rf?\s+/\s*$`, `rm\s+-rf?\s+/`
-/// - `^sudo\s+`, `^chmod\s+777\s+/\s*$`, `^mkfs\.`, `^dd\s+if=.*of=/dev/`
-/// - `>\s*/dev/sd[a-z]`, the fork bomb `^:\(\)\s*\{\s*:\|\s*:\s*&\s*\}\s*;\s*:`
-pub fn dangerous_reason(command: &str) -> Option<&'static str> {
-    let c = command.to_ascii_lowercase();
-    let s = c.as_str();
-    let hit = rm_force_root(s)
-        || anywhere(s, rm_recursive_slash)
-        || seq(s, &[Lit("sudo"), Ws1]).is_some()
-        || seq(s, &[Lit("chmod"), Ws1, Lit("777"), Ws1, Lit("/"), Ws0, End]).is_some()
-        || s.starts_with("mkfs.")
-        || dd_to_device(s)
-        || anywhere(s, redirect_to_disk)
-        || seq(
-            s,
-            &[
-                Lit(":()"),
-                Ws0,
-                Lit("{"),
-                Ws0,
-                Lit(":|"),
-                Ws0,
-                Lit(":"),
-                Ws0,
-                Lit("&"),
-                Ws0,
-                Lit("}"),
-                Ws0,
-                Lit(";"),
-                Ws0,
-                Lit(":"),
-            ],
-        )
-        .is_some();
-    hit.then_some("Potentially destructive command pattern detected")
-}
-
-#[derive(Clone, Copy)]
-enum Pat {
-    Lit(&'static str),
-    /// One or more whitespace characters.
-    Ws1,
-    /// Zero or more whitespace characters.
-    Ws0,
-    /// End of input.
-    End,
-}
-use Pat::{End, Lit, Ws0, Ws1};
-
-/// Matches the patterns in order at the start of `s`, returning the rest.
-fn seq<'s>(mut s: &'s str, pats: &[Pat]) -> Option<&'s str> {
-    for p in pats {
-        s = match *p {
-            Lit(l) => s.strip_prefix(l)?,
-            Ws1 => {
-                let rest = s.trim_start_matches(js_space);
-                if rest.len() == s.len() {
-                    return None;
-                }
-                rest
-            }
-            Ws0 => s.trim_start_matches(js_space),
-            End => {
-                if !s.is_empty() {
-                    return None;
-                }
-                s
-            }
-        };
-    }
-    Some(s)
-}
-
-/// Whether `f` matches at some character position of `s`.
-fn anywhere(s: &str, f: fn(&str) -> bool) -> bool {
-    s.char_indices().any(|(i, _)| f(&s[i..]))
-}
-
-/// `^rm\s+(-rf?|--force)\s+/\s*$` (and its narrower `^rm\s+-rf?\s+/\s*$`).
-fn rm_force_root(s: &str) -> bool {
-    ["-rf", "-r", "--force"]
-        .iter()
-        .any(|flag| seq(s, &[Lit("rm"), Ws1, Lit(flag), Ws1, Lit("/"), Ws0, End]).is_some())
-}
-
-/// `rm\s+-rf?\s+/` at the start of `s`.
-fn rm_recursive_slash(s: &str) -> bool {
-    ["-rf", "-r"].iter().any(|flag| seq(s, &[Lit("rm"), Ws1, Lit(flag), Ws1, Lit("/")]).is_some())
-}
-
-/// `^dd\s+if=.*of=/dev/` (`.` does not match line terminators).
-fn dd_to_device(s: &str) -> bool {
-    seq(s, &[Lit("dd"), Ws1, Lit("if=")])
-        .map(|rest| {
-            rest.split(['\n', '\r', '\u{2028}', '\u{2029}']).next().unwrap_or("").contains("of=/dev/")
-        })
-        .unwrap_or(false)
-}
-
-/// `>\s*/dev/sd[a-z]` at the start of `s`.
-fn redirect_to_disk(s: &str) -> bool {
-    seq(s, &[Lit(">"), Ws0, Lit("/dev/sd")])
-        .and_then(|rest| rest.chars().next())
-        .is_some_and(|c| c.is_ascii_lowercase())
+/// Why `command` is refused, when it matches one of `tools.bash.dangerousPatterns`.
+pub fn dangerous_reason(patterns: &DangerousPatterns, command: &str) -> Option<&'static str> {
+    patterns.is_match(command).then_some("Potentially destructive command pattern detected")
 }
 
 #[cfg(test)]

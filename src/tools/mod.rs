@@ -121,13 +121,14 @@ pub mod read;
 mod tool_support;
 pub mod write;
 
-/// The core tools (`Read`, `Write`, `Edit`, `Bash`, `Find`, `Grep`) in a fresh registry.
-pub fn core_tools() -> ToolRegistry {
+/// The core tools (`Read`, `Write`, `Edit`, `Bash`, `Find`, `Grep`) in a fresh registry,
+/// configured by `settings` (`tools.bash`).
+pub fn core_tools(settings: &crate::settings::Settings) -> ToolRegistry {
     let mut registry = ToolRegistry::new();
     registry.register(Arc::new(read::ReadTool::new()));
     registry.register(Arc::new(write::WriteTool::new()));
     registry.register(Arc::new(edit::EditTool::new()));
-    registry.register(Arc::new(bash::BashTool::new()));
+    registry.register(Arc::new(bash::BashTool::with_settings(settings.bash.clone())));
     registry.register(Arc::new(find::FindTool::new()));
     registry.register(Arc::new(grep::GrepTool::new()));
     registry

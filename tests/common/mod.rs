@@ -17,7 +17,7 @@ use tron::events::{EventStore, OpenMode, StoreHandle};
 use tron::rpc::state::EVENT_BUFFER;
 use tron::rpc::ServerState;
 use tron::server::{self, ServerConfig};
-use tron::settings::Paths;
+use tron::settings::{Paths, SettingsHandle, Sources};
 use tron::testing::{MockLlm, Script};
 
 /// A server on a free port, its mock LLM, and its temp data dir.
@@ -70,12 +70,10 @@ pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::
     if setup.anthropic_key {
         env.insert("ANTHROPIC_API_KEY".into(), "sk-ant-test".into());
     }
-    let state = ServerState::with_event_buffer(
-        StoreHandle::spawn(store),
-        paths,
-        Arc::new(move |n: &str| env.get(n).cloned()),
-        setup.event_buffer,
-    );
+    let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
+    let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone())).unwrap();
+    let state =
+        ServerState::with_event_buffer(StoreHandle::spawn(store), paths, env, settings, setup.event_buffer);
     let listening = server::bind(setup.config, state).await?;
     let addr = listening.addr;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -20,9 +20,6 @@ use crate::rpc::state::{RunInfo, ToolCallState};
 use crate::rpc::{Connection, ServerState};
 use crate::tools::{core_tools, ToolContext};
 
-/// Most model calls one prompt may make.
-const MAX_TURNS: u32 = 50;
-
 /// `agent.prompt {sessionId, prompt, ...}` -> `{acknowledged: true, runId}`.
 ///
 /// Refused with `SESSION_BUSY` while the session runs, and with a clear error when the
@@ -34,7 +31,8 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     let id = session.clone();
     let row = state.store.run(move |s| s.session(&id)).await.map_err(store_error)?;
     let model = models::lookup(&row.latest_model).map_err(|e| RpcError::invalid_params(e.to_string()))?;
-    let provider = provider_for(model, &state.paths.auth_file(), |n| (state.env)(n))
+    let settings = state.settings.current();
+    let provider = provider_for(model, &state.paths.auth_file(), |n| (state.env)(n), settings.retry.policy())
         .map_err(|e| RpcError::new(RpcErrorCode::Unauthorized, e.to_string()))?;
     let run = state.start_run(&session)?;
     let run_id = run.run_id.clone();
@@ -47,18 +45,18 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         // Start once the acknowledgment is out (or the connection is gone), so it always
         // precedes the run's frames.
         let _ = acknowledged.await;
+        let tools = core_tools(&settings);
         let settings = TurnSettings {
             model,
             max_tokens: None,
             thinking_budget: None,
             system: None,
-            max_turns: MAX_TURNS,
+            max_turns: settings.agent.max_turns,
             run_id: Some(run.run_id.clone()),
             model_name: Some(row.latest_model.clone()),
         };
         let mut ctx = ToolContext::new(&row.working_directory);
         ctx.cancel = run.cancel.clone();
-        let tools = core_tools();
         let agent = Agent {
             store: &state.store,
             provider: provider.as_ref(),
@@ -251,7 +249,7 @@ pub async fn get_state(state: &Arc<ServerState>, p: &Params) -> Result<Value, Rp
         "messageCount": row.message_count,
         "tokenUsage": {"input": row.total_input_tokens, "output": row.total_output_tokens},
         "model": row.latest_model,
-        "tools": core_tools().names(),
+        "tools": core_tools(&state.settings.current()).names(),
         "wasInterrupted": interrupted,
     });
     if let Some(run) = run {

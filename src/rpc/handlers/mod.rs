@@ -6,6 +6,7 @@ pub mod agent;
 pub mod events;
 pub mod model;
 pub mod session;
+pub mod settings;
 pub mod system;
 
 use crate::core::errors::RpcError;

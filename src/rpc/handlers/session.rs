@@ -14,9 +14,6 @@ use crate::rpc::frames::Event;
 use crate::rpc::params::{opt_bool, opt_str, opt_usize, required_str, Params};
 use crate::rpc::{Connection, ServerState};
 
-/// The model of a new session when `session.create` names none.
-pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
-
 /// The registry's model for `id`, or `INVALID_PARAMS` `Unknown model: <id>` (the
 /// TypeScript server's message).
 pub(crate) fn model_param(id: &str) -> Result<&'static models::ModelInfo, RpcError> {
@@ -29,13 +26,17 @@ pub(crate) fn worktree_info(working_directory: &str) -> Value {
     json!({ "isolated": false, "path": working_directory })
 }
 
-/// `session.create {workingDirectory, model?}` -> `{sessionId, model, createdAt}`; pushes
+/// `session.create {workingDirectory, model?}` -> `{sessionId, model, createdAt}` (the model
+/// defaults to the `server.defaultModel` setting); pushes
 /// `session.created {sessionId, workingDirectory, model, worktree}` (before the response, as
 /// the TypeScript server does) and binds the connection to the new session. The model is
 /// kept as the client named it (an alias such as `claude-sonnet-4-5` stays the alias).
 pub async fn create(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let dir = required_str(p, "workingDirectory")?;
-    let model_id = opt_str(p, "model")?.unwrap_or(DEFAULT_MODEL).to_owned();
+    let model_id = match opt_str(p, "model")? {
+        Some(m) => m.to_owned(),
+        None => state.settings.current().server.default_model.clone(),
+    };
     let model = model_param(&model_id)?;
     if !std::path::Path::new(dir).is_dir() {
         return Err(RpcError::invalid_params(format!("workingDirectory {dir} is not a directory")));

@@ -93,12 +93,13 @@ async fn dangerous_commands_are_refused() {
         );
         assert_eq!(r.details.unwrap()["blocked"], true);
     }
-    assert!(dangerous_reason("dd if=/dev/zero of=/dev/sdb").is_some());
-    assert!(dangerous_reason("chmod 777 /").is_some());
-    assert!(dangerous_reason("rm --force /").is_some());
-    assert!(dangerous_reason("rm -rf build").is_none());
-    assert!(dangerous_reason("echo sudo").is_none());
-    assert!(dangerous_reason("chmod 777 /tmp").is_none());
+    let defaults = BashSettings::default().dangerous_patterns;
+    assert!(dangerous_reason(&defaults, "dd if=/dev/zero of=/dev/sdb").is_some());
+    assert!(dangerous_reason(&defaults, "chmod 777 /").is_some());
+    assert!(dangerous_reason(&defaults, "rm --force /").is_some());
+    assert!(dangerous_reason(&defaults, "rm -rf build").is_none());
+    assert!(dangerous_reason(&defaults, "echo sudo").is_none());
+    assert!(dangerous_reason(&defaults, "chmod 777 /tmp").is_none());
 }
 
 #[tokio::test]
@@ -135,4 +136,23 @@ async fn bad_arguments_name_the_parameter() {
     let r = bash(json!({"command": "true", "timeout": "soon"}), dir.path()).await;
     assert!(r.failed());
     assert!(r.text_content().contains("timeout"));
+}
+
+#[tokio::test]
+async fn settings_set_the_patterns_and_the_output_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = BashSettings {
+        max_output_length: 10,
+        dangerous_patterns: DangerousPatterns::new(vec!["^shutdown".into()]).unwrap(),
+        ..BashSettings::default()
+    };
+    let tool = BashTool::with_settings(settings);
+    let ctx = ToolContext::new(dir.path());
+    let r = tool.execute(&args(json!({"command": "shutdown now"})), &ctx).await;
+    assert!(r.failed());
+    assert_eq!(r.details.unwrap()["blocked"], true);
+    let r = tool
+        .execute(&args(json!({"command": "sudo -n true 2>/dev/null; printf 0123456789abcdef"})), &ctx)
+        .await;
+    assert!(r.text_content().starts_with("0123456789\n\n... [Output truncated"), "{}", r.text_content());
 }
