@@ -14,7 +14,10 @@
 //! `t_ms` counts milliseconds since the connection opened. A `send` line whose `frame` is a
 //! JSON string and that has `"raw":true` is sent verbatim as a text frame (to record
 //! malformed input such as `{not json`); any other `frame` is sent as its JSON text.
-//! Blank lines are ignored. Writing back gives the header keys in the order above and one
+//! A line may name the client connection it belongs to with `"conn":"NAME"` (default
+//! `main`): at the first line of another connection the client closes its connection and
+//! opens a new one (a reconnect), so a recording can show what a returning client catches up
+//! on. Blank lines are ignored. Writing back gives the header keys in the order above and one
 //! line per frame, with each frame's own key order kept.
 
 use std::path::{Path, PathBuf};
@@ -92,6 +95,13 @@ impl Line {
     /// A JSON frame.
     pub fn new(dir: Dir, t_ms: u64, frame: Value) -> Self {
         Self { dir, t_ms, frame, raw: false, extra: Map::new() }
+    }
+
+    /// The client connection the line belongs to: its `"conn"` key, `"main"` when absent.
+    /// A recording switches connection (the client reconnects) at the first line naming
+    /// another one.
+    pub fn conn(&self) -> &str {
+        self.extra.get("conn").and_then(Value::as_str).unwrap_or("main")
     }
 
     /// The text sent for a `send` line: the string itself when raw, else the frame's JSON.
@@ -301,6 +311,15 @@ mod tests {
         assert!(r.lines[2].raw);
         assert_eq!(r.lines[2].text(), "{not json");
         assert_eq!(r.received().len(), 1);
+    }
+
+    #[test]
+    fn lines_name_their_connection() {
+        let text = "{\"tronRecording\":1}\n{\"dir\":\"send\",\"t_ms\":0,\"frame\":{}}\n{\"dir\":\"recv\",\"t_ms\":1,\"conn\":\"b\",\"frame\":{}}\n";
+        let r = Recording::parse(text).unwrap();
+        assert_eq!(r.lines[0].conn(), "main");
+        assert_eq!(r.lines[1].conn(), "b");
+        assert_eq!(Recording::parse(&r.to_jsonl()).unwrap().lines[1].conn(), "b");
     }
 
     #[test]

@@ -126,32 +126,62 @@ fn pair_key(frame: &Value) -> String {
     }
 }
 
-async fn drive(url: &str, recording: &Recording, options: &ReplayOptions) -> Result<Transcript, ReplayError> {
-    let ws_err = |e: tokio_tungstenite::tungstenite::Error| ReplayError::WebSocket {
-        url: url.to_owned(),
-        message: e.to_string(),
-    };
-    let (ws, _) = tokio::time::timeout(options.timeout, tokio_tungstenite::connect_async(url))
-        .await
-        .map_err(|_| ReplayError::WebSocket { url: url.to_owned(), message: "connect timed out".into() })?
-        .map_err(ws_err)?;
-    let start = Instant::now();
-    let (mut sink, mut stream) = ws.split();
-    let (tx, rx) = mpsc::unbounded_channel::<(u64, Value)>();
-    let reader = tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            let frame = match msg {
-                Message::Text(t) => serde_json::from_str(&t).unwrap_or_else(|_| Value::String(t.to_string())),
-                Message::Binary(b) => serde_json::from_slice(&b)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned())),
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            if tx.send((start.elapsed().as_millis() as u64, frame)).is_err() {
-                break;
+/// One open client connection: the sending half and the task reading the other half into
+/// the replay's channel.
+struct Conn {
+    name: String,
+    sink: futures_util::stream::SplitSink<
+        tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+        Message,
+    >,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Conn {
+    /// Connects; what the server sends arrives on the returned channel, which closes when
+    /// the server closes the connection.
+    async fn open(
+        url: &str,
+        name: &str,
+        start: Instant,
+        timeout: Duration,
+    ) -> Result<(Conn, mpsc::UnboundedReceiver<(u64, Value)>), ReplayError> {
+        let (tx, rx) = mpsc::unbounded_channel::<(u64, Value)>();
+        let (ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url))
+            .await
+            .map_err(|_| ReplayError::WebSocket { url: url.to_owned(), message: "connect timed out".into() })?
+            .map_err(|e| ReplayError::WebSocket { url: url.to_owned(), message: e.to_string() })?;
+        let (sink, mut stream) = ws.split();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let frame = match msg {
+                    Message::Text(t) => serde_json::from_str(&t).unwrap_or_else(|_| Value::String(t.to_string())),
+                    Message::Binary(b) => serde_json::from_slice(&b)
+                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned())),
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                if tx.send((start.elapsed().as_millis() as u64, frame)).is_err() {
+                    break;
+                }
             }
-        }
-    });
+        });
+        Ok((Conn { name: name.to_owned(), sink, reader }, rx))
+    }
+
+    async fn close(mut self) {
+        let _ = self.sink.send(Message::Close(None)).await;
+        let _ = self.sink.close().await;
+        // The server may still be sending; what it sends after the close is not received.
+        let _ = tokio::time::timeout(Duration::from_millis(500), &mut self.reader).await;
+        self.reader.abort();
+    }
+}
+
+async fn drive(url: &str, recording: &Recording, options: &ReplayOptions) -> Result<Transcript, ReplayError> {
+    let start = Instant::now();
+    let first = recording.lines.first().map_or("main", Line::conn);
+    let (mut conn, rx) = Conn::open(url, first, start, options.timeout).await?;
 
     let recorded = recording.received();
     let mut by_key: HashMap<String, Vec<&Value>> = HashMap::new();
@@ -165,9 +195,23 @@ async fn drive(url: &str, recording: &Recording, options: &ReplayOptions) -> Res
         ids: HashMap::new(),
         seen: HashMap::new(),
         closed: false,
+        conn: first.to_owned(),
     };
     let mut expected = 0usize;
     for line in &recording.lines {
+        if line.conn() != conn.name {
+            // A reconnect: everything the old connection should get first, then a new one.
+            let before = format!("before reconnecting as {:?}", line.conn());
+            if !state.wait_for(expected, &recorded, &by_key, options.timeout, &before).await {
+                break;
+            }
+            conn.close().await;
+            let (next, rx) = Conn::open(url, line.conn(), start, options.timeout).await?;
+            conn = next;
+            state.rx = rx;
+            state.closed = false;
+            state.conn = line.conn().to_owned();
+        }
         if line.dir == Dir::Recv {
             expected += 1;
             continue;
@@ -185,7 +229,7 @@ async fn drive(url: &str, recording: &Recording, options: &ReplayOptions) -> Res
             (frame, text)
         };
         let t_ms = start.elapsed().as_millis() as u64;
-        if let Err(e) = sink.send(Message::Text(text.into())).await {
+        if let Err(e) = conn.sink.send(Message::Text(text.into())).await {
             state.transcript.notes.push(format!("could not send {}: {e}", describe(&line.frame)));
             break;
         }
@@ -200,8 +244,7 @@ async fn drive(url: &str, recording: &Recording, options: &ReplayOptions) -> Res
             state.arrived(t, frame, &by_key);
         }
     }
-    let _ = sink.send(Message::Close(None)).await;
-    reader.abort();
+    conn.close().await;
     Ok(state.transcript)
 }
 
@@ -228,6 +271,8 @@ struct State {
     ids: HashMap<String, String>,
     seen: HashMap<String, usize>,
     closed: bool,
+    /// The connection frames arrive on now.
+    conn: String,
 }
 
 impl State {
@@ -271,7 +316,11 @@ impl State {
         }
         *k += 1;
         self.got += 1;
-        self.transcript.lines.push(Line::new(Dir::Recv, t_ms, frame));
+        let mut line = Line::new(Dir::Recv, t_ms, frame);
+        if self.conn != "main" {
+            line.extra.insert("conn".into(), Value::String(self.conn.clone()));
+        }
+        self.transcript.lines.push(line);
     }
 }
 
