@@ -221,7 +221,9 @@ impl Settings {
             line: text.and_then(|t| line_of(t, mismatch.key.split('[').next().unwrap_or_default())),
             mismatch,
         };
-        let mut figment = Figment::from(Serialized::defaults(defaults()));
+        // The defaults layer is built once; each load starts from a copy of it.
+        static BASE: OnceLock<Figment> = OnceLock::new();
+        let mut figment = BASE.get_or_init(|| Figment::from(Serialized::defaults(defaults()))).clone();
         if let Some((value, text)) = file {
             if let Some(m) = first_mismatch(defaults(), value) {
                 return Err(file_error(m, Some(text)));

@@ -2,7 +2,7 @@
 //! (the iOS app and later versions read keys tron does not); these structs are what code
 //! reads, so a typo in a key name is a compile error rather than a silent default.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use figment::Figment;
@@ -156,18 +156,33 @@ impl DangerousPatterns {
     /// Compiles `patterns` (JavaScript regular expressions of the TypeScript settings; the
     /// common syntax is the same), matched case-insensitively.
     pub fn new(patterns: Vec<String>) -> Result<Self, String> {
-        for (i, p) in patterns.iter().enumerate() {
-            if let Err(e) = regex::RegexBuilder::new(p).case_insensitive(true).build() {
-                let why = e.to_string();
-                let why = why.lines().last().unwrap_or_default().trim_start_matches("error: ");
-                return Err(format!("pattern {i} ({p:?}) is not a regular expression tron can use: {why}"));
-            }
+        // Settings are loaded at every start and reload, nearly always with the same list:
+        // compile each distinct list once.
+        static COMPILED: Mutex<Vec<DangerousPatterns>> = Mutex::new(Vec::new());
+        let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = compiled.iter().find(|c| c.sources == patterns) {
+            return Ok(hit.clone());
         }
-        let set = regex::RegexSetBuilder::new(&patterns)
-            .case_insensitive(true)
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Self { sources: patterns, set: Arc::new(set) })
+        let set = match regex::RegexSetBuilder::new(&patterns).case_insensitive(true).build() {
+            Ok(set) => set,
+            Err(e) => return Err(Self::explain(&patterns).unwrap_or_else(|| e.to_string())),
+        };
+        let made = Self { sources: patterns, set: Arc::new(set) };
+        if compiled.len() >= 8 {
+            compiled.remove(0);
+        }
+        compiled.push(made.clone());
+        Ok(made)
+    }
+
+    /// Which pattern does not compile, and why.
+    fn explain(patterns: &[String]) -> Option<String> {
+        patterns.iter().enumerate().find_map(|(i, p)| {
+            let e = regex::RegexBuilder::new(p).case_insensitive(true).build().err()?;
+            let why = e.to_string();
+            let why = why.lines().last().unwrap_or_default().trim_start_matches("error: ").to_owned();
+            Some(format!("pattern {i} ({p:?}) is not a regular expression tron can use: {why}"))
+        })
     }
 
     /// Whether `command` matches any pattern.
