@@ -57,31 +57,21 @@ fn serve_stores_request_logs_and_never_a_key() {
         rt.block_on(MockLlm::start(Script::new([ScriptedResponse::text("Logged and answered.")]))).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db/prod.db");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
-        .args(["--log-format", "json", "serve", "--port", "0", "--db"])
-        .arg(&db)
-        .env("TRON_DATA_DIR", dir.path())
-        .env("TRON_LOG", "trace")
-        // logging.dbLogLevel (default info) through its environment variable.
-        .env("TRON_LOG_DB_LEVEL", "trace")
-        .env_remove("RUST_LOG")
-        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-        .env("OPENAI_API_KEY", OPENAI_KEY)
-        .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
-        .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line
-        .split("ws://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .parse()
-        .unwrap();
+    let (mut child, addr) = common::spawn_serve(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
+            .args(["--log-format", "json", "serve", "--port", "0", "--db"])
+            .arg(&db)
+            .env("TRON_DATA_DIR", dir.path())
+            .env("TRON_LOG", "trace")
+            // logging.dbLogLevel (default info) through its environment variable.
+            .env("TRON_LOG_DB_LEVEL", "trace")
+            .env_remove("RUST_LOG")
+            .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+            .env("OPENAI_API_KEY", OPENAI_KEY)
+            .env("TRON_ANTHROPIC_BASE_URL", mock.base_url())
+            .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
+            .stderr(std::process::Stdio::piped()),
+    );
     let session = rt.block_on(async {
         let mut c = Client::connect(addr).await;
         let session = c.session(dir.path().to_str().unwrap()).await;

@@ -40,9 +40,9 @@ async fn system_methods_and_bad_frames_get_clear_answers_and_the_connection_stay
     assert_eq!(e, json!({"code": "INVALID_PARAMS", "message": "sessionId is required"}));
     let e = c.fail("session.resume", json!({"sessionId": "sess_missing"})).await;
     assert_eq!(e["code"], "SESSION_NOT_FOUND");
-    let e = c.fail("skill.list", json!({})).await;
+    let e = c.fail("browser.getStatus", json!({})).await;
     assert_eq!(e["code"], "NOT_AVAILABLE");
-    assert!(e["message"].as_str().unwrap().contains("issue 9"), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("issue 11"), "{e}");
     let e = c.fail("session.create", json!({"workingDirectory": "/", "model": "claude-sonnet-9"})).await;
     assert_eq!(e["code"], "INVALID_PARAMS");
     assert_eq!(e["message"], "Unknown model: claude-sonnet-9", "the TypeScript server's message");
@@ -358,25 +358,14 @@ async fn shutdown_aborts_a_running_turn_and_keeps_what_it_produced() {
 
 #[test]
 fn the_binary_serves_and_stops_cleanly_on_sigterm() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
-        .args(["serve", "--port", "0", "--db"])
-        .arg(dir.path().join("db/prod.db"))
-        .env("TRON_DATA_DIR", dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line
-        .split("ws://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .parse()
-        .unwrap();
+    let (mut child, addr) = common::spawn_serve(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
+            .args(["serve", "--port", "0", "--db"])
+            .arg(dir.path().join("db/prod.db"))
+            .env("TRON_DATA_DIR", dir.path())
+            .stderr(std::process::Stdio::piped()),
+    );
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut c = Client::connect(addr).await;

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -140,16 +139,7 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path) -> Serve {
-        let mut child = serve_command(dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line
-            .split("ws://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .parse()
-            .unwrap();
+        let (child, addr) = common::spawn_serve(serve_command(dir).stderr(Stdio::null()));
         Serve { child, addr }
     }
 }
@@ -237,15 +227,8 @@ fn flags_beat_the_environment_which_beats_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("settings.json"), r#"{"server": {"wsPort": 1}}"#).unwrap();
     // --port 0 (a flag) wins over TRON_WS_PORT and the file's port 1 (which would fail to bind).
-    let serve = {
-        let mut cmd = serve_command(dir.path());
-        cmd.env("TRON_WS_PORT", "2");
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.contains("listening on ws://127.0.0.1:"), "{line}");
-        assert!(!line.contains("127.0.0.1:1/") && !line.contains("127.0.0.1:2/"), "{line}");
-        child
-    };
-    drop(Serve { child: serve, addr: "127.0.0.1:1".parse().unwrap() });
+    let (child, addr) =
+        common::spawn_serve(serve_command(dir.path()).env("TRON_WS_PORT", "2").stderr(Stdio::null()));
+    assert!(addr.port() != 1 && addr.port() != 2, "{addr}");
+    drop(Serve { child, addr });
 }

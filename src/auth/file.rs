@@ -7,7 +7,6 @@
 //! `endpoint`/`projectId`/`clientId` ...), replaces the file atomically (a temp file in the
 //! same directory, then rename) with mode 0600, and is only ever done on a file that parsed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -304,7 +303,7 @@ impl AuthFile {
     pub fn save(&mut self) -> Result<(), AuthError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.raw.insert("lastUpdated".into(), Value::from(now));
-        write_atomic(&self.path, self.to_text().as_bytes())
+        crate::settings::files::write_atomic(&self.path, self.to_text().as_bytes(), Some(0o600))
             .map_err(|source| AuthError::Write { path: self.path.clone(), source })
     }
 
@@ -327,37 +326,4 @@ impl AuthFile {
         }
         entry.api_key.filter(|k| !k.is_empty()).map(StoredCredential::ApiKey)
     }
-}
-
-/// Writes `bytes` to `path` through a temp file in the same directory (mode 0600 from its
-/// creation on), then renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.exists() {
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(&dir)?;
-    }
-    let name = path.file_name().map_or_else(|| "auth.json".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), uuid::Uuid::new_v4().simple()));
-    let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

@@ -179,10 +179,8 @@ impl Recording {
 
     /// Writes the recording to `path` (through a temporary file, then a rename).
     pub fn save(&self, path: &Path) -> Result<(), ReplayError> {
-        let tmp = path.with_extension("jsonl.tmp");
-        let file_err = |source| ReplayError::File { path: path.to_owned(), source };
-        std::fs::write(&tmp, self.to_jsonl()).map_err(file_err)?;
-        std::fs::rename(&tmp, path).map_err(file_err)
+        crate::settings::files::write_atomic(path, self.to_jsonl().as_bytes(), None)
+            .map_err(|source| ReplayError::File { path: path.to_owned(), source })
     }
 
     /// The recv frames, in order.

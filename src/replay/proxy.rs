@@ -139,15 +139,8 @@ impl Recorder {
 }
 
 fn write_atomically(path: &Path, text: &str) -> Result<(), ReplayError> {
-    let file_error = |source| ReplayError::File { path: path.to_owned(), source };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(file_error)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(|source| ReplayError::File { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(file_error)
+    crate::settings::files::write_atomic(path, text.as_bytes(), None)
+        .map_err(|source| ReplayError::File { path: path.to_owned(), source })
 }
 
 /// Runs the recorder proxy until Ctrl-C: WebSocket clients connect to `ws://LISTEN/...`,

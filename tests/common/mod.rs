@@ -252,3 +252,20 @@ pub fn only_session_events(db: &std::path::Path) -> (String, Vec<(String, Value)
         .collect();
     (session, events)
 }
+
+/// Spawns `cmd` (a `tron serve ... --port 0` command; stdout is piped here) and returns the
+/// process and the address of its `listening on ws://ADDR/ws` line.
+pub fn spawn_serve(cmd: &mut std::process::Command) -> (std::process::Child, SocketAddr) {
+    use std::io::BufRead;
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line
+        .split("ws://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
