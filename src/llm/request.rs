@@ -246,6 +246,14 @@ async fn step<D: Decode>(mut state: State<D>) -> Option<(Item, State<D>)> {
                         let Some(delay) = delay else {
                             return Some((Err(e), State::Draining { queue: VecDeque::new(), failure: None }));
                         };
+                        tracing::info!(
+                            component = "llm",
+                            attempt = backoff.attempt(),
+                            max_retries,
+                            delay_ms = delay.as_millis() as u64,
+                            error = %e,
+                            "provider call failed; retrying"
+                        );
                         let event = StreamEvent::Retry {
                             attempt: backoff.attempt(),
                             max_retries,

@@ -37,6 +37,7 @@ pub(super) async fn connection(
     // The last persisted sequence this client was sent, per session, to catch up after a lag.
     let mut seen: HashMap<String, i64> = Default::default();
     let send_limit = heartbeat.saturating_mul(2);
+    tracing::debug!(component = "server", client_id = %conn.client_id, "client connected");
     let hello = Event::new("system.connected", None, json!({ "clientId": conn.client_id }));
     if !send(&mut sink, Message::Text(hello.to_json().into()), send_limit).await {
         return;
@@ -98,6 +99,7 @@ pub(super) async fn connection(
             break;
         }
     }
+    tracing::debug!(component = "server", client_id = %conn.client_id, "client disconnected");
 }
 
 /// Sends one frame; `false` when the connection failed or the client did not take the frame
