@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -57,7 +55,7 @@ fn serve_stores_request_logs_and_never_a_key() {
         rt.block_on(MockLlm::start(Script::new([ScriptedResponse::text("Logged and answered.")]))).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db/prod.db");
-    let (mut child, addr) = common::spawn_serve(
+    let (child, addr) = common::spawn_serve(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
             .args(["--log-format", "json", "serve", "--port", "0", "--db"])
             .arg(&db)

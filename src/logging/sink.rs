@@ -239,7 +239,9 @@ const INSERT_FTS: &str =
     "INSERT INTO logs_fts (log_id, session_id, component, message, error_message) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 fn write_batch(conn: &mut Connection, records: &[LogRecord], fts_trigger: bool) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: take the write lock up front, waiting (busy timeout) for the event writer
+    // rather than failing with "database is locked" on a read-to-write upgrade.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(INSERT)?;
         for r in records {
