@@ -96,5 +96,40 @@ fn redaction(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sink_throughput, caller_cost, redaction);
+/// The floor SQLite sets on the same schema: the same rows as the sink bench writes, as plain
+/// prepared INSERTs in transactions of 512, on one connection, with nothing else running
+/// (the `logs_fts` trigger and the eight indexes of `logs` included, as the sink has them).
+fn sqlite_floor(c: &mut Criterion) {
+    let (_dir, path) = database();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;").unwrap();
+    let mut g = c.benchmark_group("logging/floor");
+    g.throughput(Throughput::Elements(RECORDS));
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("plain_batched_inserts", |b| {
+        b.iter(|| {
+            for chunk in (0..RECORDS).collect::<Vec<_>>().chunks(512) {
+                conn.execute_batch("BEGIN").unwrap();
+                {
+                    let mut insert = conn
+                        .prepare_cached(
+                            "INSERT INTO logs (timestamp, level, level_num, component, message, session_id, \
+                             turn, depth, data) VALUES (?1, 'info', 30, 'bench', ?2, 'sess_bench', 3, 0, ?3)",
+                        )
+                        .unwrap();
+                    for i in chunk {
+                        let ts = format!("2026-11-27T18:00:{:02}.{:03}Z", i / 1000 % 60, i % 1000);
+                        let message = format!("a record of moderate length {i}");
+                        let data = format!("{{\"i\":{i},\"requestId\":\"REQ-1\"}}");
+                        insert.execute(rusqlite::params![ts, message, data]).unwrap();
+                    }
+                }
+                conn.execute_batch("COMMIT").unwrap();
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sink_throughput, sqlite_floor, caller_cost, redaction);
 criterion_main!(benches);
