@@ -155,7 +155,9 @@ impl Conn {
         let reader = tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 let frame = match msg {
-                    Message::Text(t) => serde_json::from_str(&t).unwrap_or_else(|_| Value::String(t.to_string())),
+                    Message::Text(t) => {
+                        serde_json::from_str(&t).unwrap_or_else(|_| Value::String(t.to_string()))
+                    }
                     Message::Binary(b) => serde_json::from_slice(&b)
                         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned())),
                     Message::Close(_) => break,
