@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use tron::agent::{provider_for, run_turn, Agent, AgentEvent, TurnError, TurnOutcome, TurnSettings};
+use tron::context::prompt::PromptSetup;
 use tron::core::stream::StreamEvent;
 use tron::events::{EventStore, ListOptions, NewSession, OpenMode, StoreHandle};
 use tron::llm::models::{self, ModelInfo};
@@ -35,7 +36,8 @@ pub struct ChatArgs {
     /// Extended-thinking budget in tokens (models that support thinking)
     #[arg(long, value_name = "TOKENS")]
     thinking: Option<u64>,
-    /// System prompt
+    /// System prompt: replaces the core prompt and any SYSTEM.md (rules files and skills are
+    /// still added)
     #[arg(long)]
     system: Option<String>,
     /// Offer only these tools (comma-separated, e.g. Read,Edit)
@@ -115,31 +117,76 @@ pub fn run(args: ChatArgs) -> Result<()> {
     };
 
     let store = StoreHandle::spawn(store);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // The system prompt (core, provider part, rules, skills; --system replaces the core
+    // prompt) and the tools active skills deny, as `tron serve` builds them.
+    let setup = PromptSetup {
+        working_dir: cwd.clone(),
+        data_dir: paths.data_dir.clone(),
+        provider: model.provider,
+        prompt: prompt.clone(),
+        skills: Vec::new(),
+        spells: Vec::new(),
+        system_override: args.system.clone(),
+        discover_standalone: settings
+            .get("context.rules.discoverStandaloneFiles")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        available_tools: tools.names(),
+    };
+    let prepared = runtime.block_on(tron::context::prompt::prepare(&store, &session, setup))?;
+    runtime.block_on(prepared.persist(&store, &session))?;
+    let mut tools = tools;
+    if task_manager_wanted(&args) {
+        tools.register(std::sync::Arc::new(tron::tools::task_manager::TaskManagerTool::new(
+            store.clone(),
+            &session,
+        )));
+    }
+    tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
+    // Hooks and guardrails (tron::agent::hooks, tron::agent::guardrails).
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    let gate = tron::agent::Gate::load(settings.tree(), &cwd, home.as_deref(), &paths.data_dir);
+    for warning in gate.warnings() {
+        eprintln!("tron chat: {warning}");
+    }
+    // Automatic compaction, as in `tron serve` (see tron::context).
+    let summarizer =
+        tron::context::summarizer_for(&settings, model, &paths.auth_file(), |n| std::env::var(n).ok());
     let settings = TurnSettings {
         model,
         max_tokens: None,
         thinking_budget: args.thinking,
-        system: args.system.clone(),
+        system: Some(prepared.system.clone()),
         max_turns: settings.agent.max_turns,
         run_id: None,
         model_name: None,
+        compaction: Some(tron::context::Compaction::from_settings(&settings, summarizer)),
     };
     let ctx = ToolContext::new(cwd);
-    let agent =
-        Agent { store: &store, provider: provider.as_ref(), tools: &tools, ctx: &ctx, settings: &settings };
+    let agent = Agent {
+        store: &store,
+        provider: provider.as_ref(),
+        tools: &tools,
+        ctx: &ctx,
+        settings: &settings,
+        gate: Some(&gate),
+    };
     let output = args.output;
     let progress = output == Output::Text && std::io::stderr().is_terminal();
     let mut answer = String::new();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         tokio::spawn(abort_on_signal(ctx.cancel.clone()));
-        run_turn(agent, &session, &prompt, |event| {
+        let result = run_turn(agent, &session, &prompt, |event| {
             if let AgentEvent::Stream(StreamEvent::TextDelta { delta }) = &event {
                 answer.push_str(delta);
             }
             print_event(event, output, progress)
         })
-        .await
+        .await;
+        // Background hooks end (or get 30 s) before the process exits.
+        gate.wait_background(std::time::Duration::from_secs(30)).await;
+        result
     });
     let duration_ms = started.elapsed().as_millis() as u64;
     let mut out = std::io::stdout().lock();
@@ -169,6 +216,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
                 TurnError::ToolsUnavailable(_) | TurnError::TooManyTurns(_) => {
                     format!("{e}; everything so far is saved in {session}")
                 }
+                TurnError::PromptBlocked(_) => format!("{e} (nothing was sent; session {session})"),
                 _ => format!("{e} (the prompt is saved in session {session})"),
             };
             match output {
@@ -222,7 +270,8 @@ fn tools_for(args: &ChatArgs, settings: &Settings) -> Result<ToolRegistry> {
         return Ok(ToolRegistry::new());
     }
     let mut tools = tron::tools::core_tools(settings);
-    let known = tools.names();
+    let mut known = tools.names();
+    known.push(TASK_MANAGER.to_owned());
     for name in args.allowed_tools.iter().chain(&args.disallowed_tools) {
         if !known.iter().any(|k| k == name) {
             bail!("unknown tool {name:?} (tools: {})", known.join(", "));
@@ -233,6 +282,15 @@ fn tools_for(args: &ChatArgs, settings: &Settings) -> Result<ToolRegistry> {
     }
     tools.retain(|name| !args.disallowed_tools.iter().any(|d| d == name));
     Ok(tools)
+}
+
+const TASK_MANAGER: &str = "TaskManager";
+
+/// Whether `TaskManager` (registered once the session and store exist) passes the tool flags.
+fn task_manager_wanted(args: &ChatArgs) -> bool {
+    !args.no_tools
+        && (args.allowed_tools.is_empty() || args.allowed_tools.iter().any(|a| a == TASK_MANAGER))
+        && !args.disallowed_tools.iter().any(|d| d == TASK_MANAGER)
 }
 
 /// The final JSON object of `--output json` / `stream-json`.

@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod agent;
 pub mod auth;
+pub mod context;
 pub mod core;
 pub mod events;
 pub mod llm;

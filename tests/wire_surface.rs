@@ -143,6 +143,9 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "model.switch", json!({"sessionId": session, "model": "claude-haiku-4-5"})).await;
     let user = server.store().events(&session).unwrap()[1].id.to_string();
     s.call(&mut c, "message.delete", json!({"sessionId": session, "targetEventId": user})).await;
+    // Abort once the slow answer is streaming (not on an earlier prompt's delta).
+    s.events(&c);
+    c.events.clear();
     s.call(&mut c, "agent.prompt", json!({"sessionId": session, "prompt": "slow"})).await;
     c.until("agent.text_delta").await;
     s.call(&mut c, "agent.prompt", json!({"sessionId": session, "prompt": "busy"})).await;
@@ -154,6 +157,12 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "session.delete", json!({"sessionId": fork["newSessionId"]})).await;
     s.call(&mut c, "session.resume", json!({})).await;
     s.call(&mut c, "settings.get", json!({})).await;
+    s.call(&mut c, "context.getSnapshot", json!({"sessionId": session})).await;
+    s.call(&mut c, "context.canAcceptTurn", json!({"sessionId": session, "estimatedResponseTokens": 1000}))
+        .await;
+    s.call(&mut c, "skill.list", json!({})).await;
+    s.call(&mut c, "tasks.create", json!({"title": "Write the closing note"})).await;
+    s.call(&mut c, "tasks.list", json!({})).await;
     s.call(&mut c, "no.such", json!({})).await;
     s.events(&c);
 

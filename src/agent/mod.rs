@@ -9,13 +9,27 @@
 //! Must not: know a provider's wire format (llm/), print or shape wire frames (cmd/, rpc/),
 //! or touch SQLite directly (it goes through [`crate::events::StoreHandle`]).
 //!
-//! Not built yet (issue 9): hooks, skills, guardrails, compaction, subagents.
+//! Hooks and guardrails: [`hooks`] (and its [`Gate`], the seam the turn loop and the tool
+//! executor call) and [`guardrails`].
+//!
+//! Skills: [`skills`] (SKILL.md discovery, frontmatter, per-session activation, tool
+//! denials; the system prompt they join is built in [`crate::context::prompt`]).
+//!
+//! Compaction: a run first calls [`crate::context::auto_compact`] (when
+//! [`TurnSettings::compaction`] is set), which may persist `compact.boundary` and
+//! `compact.summary` before the prompt.
+//!
+//! Not built yet (issue 9): subagents.
 
+pub mod guardrails;
+pub mod hooks;
 mod partial;
 pub mod setup;
+pub mod skills;
 mod tokens;
 pub mod tool_calls;
 pub mod turn;
 
+pub use hooks::Gate;
 pub use setup::{provider_for, SetupError};
 pub use turn::{run_turn, Agent, AgentEvent, TurnError, TurnOutcome, TurnSettings};

@@ -132,14 +132,24 @@ pub(crate) async fn run_calls(
         let batch = batch_len(agent, rest);
         let (batch, later) = rest.split_at(batch);
         rest = later;
+        // Guardrails and hooks (src/agent/hooks/gate.rs) see each call first: a refused call
+        // does not run and gets its refusal as result; a hook may change the arguments.
+        let (mut calls, mut refusals) = (Vec::with_capacity(batch.len()), Vec::with_capacity(batch.len()));
         for call in batch {
-            persist_call(agent, session, turn, call, on_event).await?;
+            let (call, refusal) = super::hooks::gate::before_tool(agent, session, call, on_event).await?;
+            persist_call(agent, session, turn, &call, on_event).await?;
+            calls.push(call);
+            refusals.push(refusal);
         }
-        let results = run_batch(agent, batch, on_event).await;
-        for (call, (result, duration_ms)) in batch.iter().zip(results) {
+        let results = run_batch(agent, &calls, &refusals, on_event).await;
+        for ((call, (result, duration_ms)), refusal) in calls.iter().zip(results).zip(&refusals) {
             ran.count += 1;
             let interrupted = cancel.is_cancelled();
             persist_result(agent, session, call, &result, duration_ms, interrupted, on_event).await?;
+            if refusal.is_none() {
+                // Hooks: `PostToolUse`, for calls that ran.
+                super::hooks::gate::after_tool(agent, session, call, &result, duration_ms, on_event).await?;
+            }
         }
     }
     ran.aborted |= cancel.is_cancelled();
@@ -158,6 +168,7 @@ fn batch_len(agent: Agent<'_>, calls: &[ToolUseBlock]) -> usize {
 async fn run_batch(
     agent: Agent<'_>,
     batch: &[ToolUseBlock],
+    refusals: &[Option<ToolResult>],
     on_event: &mut impl FnMut(AgentEvent<'_>),
 ) -> Vec<(ToolResult, u64)> {
     let (tx, mut rx) = mpsc::channel::<Chunk>(OUTPUT_QUEUE);
@@ -181,7 +192,13 @@ async fn run_batch(
             ctx
         })
         .collect();
-    let all = join_all(batch.iter().zip(&contexts).map(|(call, ctx)| execute(agent, call, ctx)));
+    let all = join_all(
+        batch
+            .iter()
+            .zip(&contexts)
+            .zip(refusals)
+            .map(|((call, ctx), no)| execute(agent, call, ctx, no.as_ref())),
+    );
     tokio::pin!(all);
     let forward = |on_event: &mut dyn FnMut(AgentEvent<'_>), (index, chunk): Chunk| {
         on_event(AgentEvent::ToolOutput { id: &batch[index].id, chunk: &chunk });
@@ -206,8 +223,16 @@ async fn run_batch(
     results
 }
 
-async fn execute(agent: Agent<'_>, call: &ToolUseBlock, ctx: &ToolContext) -> (ToolResult, u64) {
+async fn execute(
+    agent: Agent<'_>,
+    call: &ToolUseBlock,
+    ctx: &ToolContext,
+    refusal: Option<&ToolResult>,
+) -> (ToolResult, u64) {
     let started = Instant::now();
+    if let Some(refused) = refusal {
+        return (refused.clone(), 0);
+    }
     let result = match agent.tools.get(&call.name) {
         Some(tool) => tool.execute(&call.arguments, ctx).await,
         None => ToolResult::error(format!(
@@ -404,10 +429,17 @@ mod tests {
             max_turns: 1,
             run_id: None,
             model_name: None,
+            compaction: None,
         };
         let ctx = ToolContext::new("/tmp");
-        let agent =
-            Agent { store: &store, provider: &provider, tools: &tools, ctx: &ctx, settings: &settings };
+        let agent = Agent {
+            store: &store,
+            provider: &provider,
+            tools: &tools,
+            ctx: &ctx,
+            settings: &settings,
+            gate: None,
+        };
         let mut seen = Vec::new();
         run_calls(agent, &session, 1, calls, &mut |e| match e {
             AgentEvent::ToolStart { id, .. } => seen.push(format!("start {id}")),

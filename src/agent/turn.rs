@@ -45,6 +45,8 @@ pub struct TurnSettings {
     /// The run's id (`agent.prompt`'s `runId`), added as `runId` to every payload the run
     /// persists, as the TypeScript server does; `None` outside the server.
     pub run_id: Option<String>,
+    /// Automatic context compaction (see [`crate::context`]); `None`: never compacts.
+    pub compaction: Option<crate::context::Compaction>,
 }
 
 impl TurnSettings {
@@ -115,6 +117,9 @@ pub enum TurnError {
     /// The model kept calling tools past the limit.
     #[error("stopped after {0} model calls (the limit for one prompt); continue the session to go on")]
     TooManyTurns(u32),
+    /// A `UserPromptSubmit` hook refused the prompt (it was not persisted or sent).
+    #[error("the prompt was refused by a UserPromptSubmit hook: {0}")]
+    PromptBlocked(String),
 }
 
 /// Everything a run uses.
@@ -130,6 +135,8 @@ pub struct Agent<'a> {
     pub ctx: &'a ToolContext,
     /// Model and limits.
     pub settings: &'a TurnSettings,
+    /// Hooks and guardrails (see [`crate::agent::hooks::gate`]); `None`: none.
+    pub gate: Option<&'a crate::agent::Gate>,
 }
 
 /// Runs `prompt` in `session` until the model stops asking for tools.
@@ -145,6 +152,18 @@ pub async fn run_turn(
     mut on_event: impl FnMut(AgentEvent<'_>),
 ) -> Result<TurnOutcome, TurnError> {
     let Agent { tools, settings, .. } = agent;
+    // Hooks (src/agent/hooks): `UserPromptSubmit` may refuse the prompt, which is then
+    // neither persisted nor sent; `Stop` hooks still run (stopReason `blocked`).
+    use crate::agent::hooks::gate;
+    if let Some(reason) = gate::prompt_submitted(agent, session, prompt, &mut on_event).await? {
+        gate::stopped(agent, session, "blocked", None, &mut on_event).await?;
+        return Err(TurnError::PromptBlocked(reason));
+    }
+    // Context compaction (src/context), checked before the run's first model call: when the
+    // context this prompt would be sent with crosses `context.compactor.triggerTokenThreshold`
+    // of the model's window, older turns are summarised (`compact.boundary`,
+    // `compact.summary`) before the prompt is persisted, so the prompt follows the summary.
+    crate::context::auto_compact(agent, session, prompt, &mut on_event).await?;
     // The prompt is persisted before the run's events, without a `runId` (as the
     // TypeScript server persists it).
     let user = NewEvent::raw("message.user", json!({ "content": prompt }));
@@ -166,6 +185,11 @@ pub async fn run_turn(
         add_usage(&mut usage, message.usage.as_ref());
         let calls: Vec<_> = message.tool_uses().cloned().collect();
         if stop_reason != StopReason::ToolUse || calls.is_empty() {
+            // Hooks: `Stop`, once the model is done.
+            let reason = serde_json::to_value(&stop_reason).ok().and_then(|v| v.as_str().map(str::to_owned));
+            let text = Some(message.text()).filter(|t| !t.is_empty());
+            gate::stopped(agent, session, reason.as_deref().unwrap_or("end_turn"), text, &mut on_event)
+                .await?;
             return Ok(TurnOutcome {
                 message,
                 stop_reason,

@@ -21,6 +21,7 @@ mod rows;
 pub mod search;
 pub mod sessions;
 pub mod store;
+pub mod tasks;
 pub mod transfer;
 pub mod types;
 pub mod writer;

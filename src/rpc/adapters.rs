@@ -202,11 +202,49 @@ impl RunAdapter {
                 }
                 out.push(self.event("agent.turn_end", Value::Object(data)));
             }
+            "compact.boundary" => {
+                out.push(self.event("event.new", json!({ "event": e })));
+                out.push(self.event("agent.compaction", compaction_data(&e.payload)));
+                return out;
+            }
             _ => {}
         }
         out.push(self.event("event.new", json!({ "event": e })));
         out
     }
+}
+
+/// The `agent.compaction` data for a persisted `compact.boundary` payload: `{tokensBefore,
+/// tokensAfter, compressionRatio, reason, summary, estimatedContextTokens}` (the TypeScript
+/// server's compaction event handler).
+pub fn compaction_data(boundary: &Value) -> Value {
+    let mut data = json!({
+        "tokensBefore": boundary["originalTokens"],
+        "tokensAfter": boundary["compactedTokens"],
+        "compressionRatio": boundary["compressionRatio"],
+        "reason": boundary.get("reason").cloned().unwrap_or_else(|| json!("auto")),
+    });
+    for (from, to) in [("summary", "summary"), ("estimatedContextTokens", "estimatedContextTokens")] {
+        if let Some(v) = boundary.get(from).filter(|v| !v.is_null()) {
+            data[to] = v.clone();
+        }
+    }
+    data
+}
+
+/// A context snapshot (`context.getSnapshot`) as the iOS app decodes it: the TypeScript
+/// `breakdown` (`systemPrompt`, `tools`, `rules`, `messages`) plus, as 0, the keys newer app
+/// versions require (`capabilities`: the tools' tokens again; `environment`, `memory`,
+/// `skillIndex`, `skillContext`, `skillRemoval`, `jobResults`).
+pub fn context_snapshot(mut snapshot: Value) -> Value {
+    if let Some(b) = snapshot.get_mut("breakdown").and_then(Value::as_object_mut) {
+        let tools = b.get("tools").cloned().unwrap_or(json!(0));
+        b.entry("capabilities").or_insert(tools);
+        for key in ["environment", "memory", "skillIndex", "skillContext", "skillRemoval", "jobResults"] {
+            b.entry(key).or_insert(json!(0));
+        }
+    }
+    snapshot
 }
 
 #[cfg(test)]

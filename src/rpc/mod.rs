@@ -10,7 +10,10 @@
 //!
 //! Built: `system.ping|getInfo`, `session.create|resume|list|delete|archive|unarchive|fork`,
 //! `agent.prompt|abort|getState`, `model.list|switch`, `events.getHistory|getSince`,
-//! `tree.getAncestors`, `message.delete`, `settings.get|update`, `logs.export`. Every
+//! `tree.getAncestors`, `message.delete`, `settings.get|update`, `logs.export`,
+//! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
+//! `skill.list|get|refresh|remove`, `tasks.*` / `projects.*` / `areas.*` (the task
+//! manager, see [`crate::events::tasks`]). Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -28,7 +31,7 @@ pub use frames::{Event, Request};
 pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
-use handlers::{agent, events, model, session, settings, system};
+use handlers::{agent, context, events, model, session, settings, skill, system, task};
 
 /// One client connection's own state.
 #[derive(Debug, Default)]
@@ -89,12 +92,9 @@ impl Connection {
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
 const NOT_YET: &[(&str, u32)] = &[
-    ("context.", 9),
-    ("skill.", 9),
     ("memory.", 9),
     ("plan.", 9),
     ("todo.", 9),
-    ("task.", 9),
     ("worktree.", 10),
     ("browser.", 11),
     ("canvas.", 11),
@@ -162,9 +162,23 @@ async fn dispatch_method(
         "events.getSince" => events::since(state, conn, p).await,
         "tree.getAncestors" => events::ancestors(state, p).await,
         "message.delete" => events::delete_message(state, p).await,
+        "skill.list" => skill::list(state, p).await,
+        "skill.get" => skill::get(state, p).await,
+        "skill.refresh" => skill::refresh(state, p).await,
+        "skill.remove" => skill::remove(state, p).await,
         "settings.get" => Ok(settings::get(state)),
         "settings.update" => settings::update(state, p).await,
         "logs.export" => settings::export_logs(state, p).await,
+        "context.getSnapshot" => context::snapshot(state, p).await,
+        "context.getDetailedSnapshot" => context::detailed_snapshot(state, p).await,
+        "context.shouldCompact" => context::should_compact(state, p).await,
+        "context.previewCompaction" => context::preview_compaction(state, p).await,
+        "context.confirmCompaction" | "context.compact" => context::confirm_compaction(state, p).await,
+        "context.canAcceptTurn" => context::can_accept_turn(state, p).await,
+        "context.clear" => context::clear(state, p).await,
+        m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
+            task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
+        }
         method => match NOT_YET.iter().find(|(prefix, _)| method.starts_with(prefix)) {
             Some((_, issue)) => Err(RpcError::new(
                 RpcErrorCode::NotAvailable,

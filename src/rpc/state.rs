@@ -139,10 +139,7 @@ impl ServerState {
     pub fn start_run(&self, session: &str) -> Result<RunInfo, RpcError> {
         let mut runs = self.runs();
         if runs.contains_key(session) {
-            return Err(RpcError::new(
-                RpcErrorCode::SessionBusy,
-                format!("Session {session} is already processing a prompt"),
-            ));
+            return Err(busy(session));
         }
         let run = RunInfo {
             run_id: uuid::Uuid::new_v4().to_string(),
@@ -153,6 +150,15 @@ impl ServerState {
         };
         runs.insert(session.to_owned(), run.clone());
         Ok(run)
+    }
+
+    /// `SESSION_BUSY` when `session` runs a prompt now: a cheap check before a prompt's
+    /// setup (rules, skills, hooks read the disk), so a busy answer comes at once.
+    pub fn check_idle(&self, session: &str) -> Result<(), RpcError> {
+        match self.runs().contains_key(session) {
+            true => Err(busy(session)),
+            false => Ok(()),
+        }
     }
 
     /// Updates the state of `session`'s run.
@@ -210,4 +216,8 @@ impl ServerState {
             idle.await;
         }
     }
+}
+
+fn busy(session: &str) -> RpcError {
+    RpcError::new(RpcErrorCode::SessionBusy, format!("Session {session} is already processing a prompt"))
 }

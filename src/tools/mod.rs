@@ -118,6 +118,7 @@ pub mod edit;
 pub mod find;
 pub mod grep;
 pub mod read;
+pub mod task_manager;
 mod tool_support;
 pub mod write;
 

@@ -30,10 +30,14 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     let prompt = required_str(p, "prompt")?.to_owned();
     let id = session.clone();
     let row = state.store.run(move |s| s.session(&id)).await.map_err(store_error)?;
+    state.check_idle(&session)?;
     let model = models::lookup(&row.latest_model).map_err(|e| RpcError::invalid_params(e.to_string()))?;
     let settings = state.settings.current();
     let provider = provider_for(model, &state.paths.auth_file(), |n| (state.env)(n), settings.retry.policy())
         .map_err(|e| RpcError::new(RpcErrorCode::Unauthorized, e.to_string()))?;
+    // System prompt (core, provider part, rules, skills) and skill tool denials; a bad
+    // `skills` param or an unknown skill is refused before the prompt is acknowledged.
+    let prepared = super::skill::prepare_prompt(state, &row, model, &prompt, &settings, p).await?;
     let run = state.start_run(&session)?;
     let run_id = run.run_id.clone();
     let state = Arc::clone(state);
@@ -45,24 +49,45 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         // Start once the acknowledgment is out (or the connection is gone), so it always
         // precedes the run's frames.
         let _ = acknowledged.await;
-        let tools = core_tools(&settings);
+        super::skill::persist_prepared(&state, &session, &prepared).await;
+        let mut tools = core_tools(&settings);
+        tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(
+            state.store.clone(),
+            &session,
+        )));
+        tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
+        let env = state.env.clone();
+        let auth_file = state.paths.auth_file();
+        let summarizer = crate::context::summarizer_for(&settings, model, &auth_file, move |n| env(n));
         let settings = TurnSettings {
             model,
             max_tokens: None,
             thinking_budget: None,
-            system: None,
+            system: Some(prepared.system.clone()),
             max_turns: settings.agent.max_turns,
             run_id: Some(run.run_id.clone()),
             model_name: Some(row.latest_model.clone()),
+            compaction: Some(crate::context::Compaction::from_settings(&settings, summarizer)),
         };
         let mut ctx = ToolContext::new(&row.working_directory);
         ctx.cancel = run.cancel.clone();
+        // Hooks and guardrails (src/agent/hooks, src/agent/guardrails) for this run; hook
+        // discovery reads the filesystem, so off the runtime.
+        let gate = {
+            let (tree, cwd) = (state.settings.current().tree().clone(), ctx.working_directory.clone());
+            let (home, data) =
+                ((state.env)("HOME").map(std::path::PathBuf::from), state.paths.data_dir.clone());
+            tokio::task::spawn_blocking(move || crate::agent::Gate::load(&tree, &cwd, home.as_deref(), &data))
+                .await
+                .ok()
+        };
         let agent = Agent {
             store: &state.store,
             provider: provider.as_ref(),
             tools: &tools,
             ctx: &ctx,
             settings: &settings,
+            gate: gate.as_ref(),
         };
         let mut adapter = RunAdapter::new(&session);
         // The text of the model call in progress, for `partialContent` when aborted.
@@ -174,6 +199,7 @@ fn error_code(e: &TurnError) -> &'static str {
     match e {
         TurnError::Provider(_) => "PROVIDER_ERROR",
         TurnError::Aborted => "AGENT_ABORTED",
+        TurnError::PromptBlocked(_) => "PROMPT_BLOCKED",
         _ => "INTERNAL_ERROR",
     }
 }
@@ -249,7 +275,7 @@ pub async fn get_state(state: &Arc<ServerState>, p: &Params) -> Result<Value, Rp
         "messageCount": row.message_count,
         "tokenUsage": {"input": row.total_input_tokens, "output": row.total_output_tokens},
         "model": row.latest_model,
-        "tools": core_tools(&state.settings.current()).names(),
+        "tools": ([core_tools(&state.settings.current()).names(), vec!["TaskManager".to_owned()]].concat()),
         "wasInterrupted": interrupted,
     });
     if let Some(run) = run {

@@ -3,11 +3,14 @@
 //! of their results are built here or in [`super::adapters`].
 
 pub mod agent;
+pub mod context;
 pub mod events;
 pub mod model;
 pub mod session;
 pub mod settings;
+pub mod skill;
 pub mod system;
+pub mod task;
 
 use crate::core::errors::RpcError;
 use crate::core::TronError;

@@ -1,0 +1,297 @@
+//! The one seam through which hooks and guardrails see a run ([`Gate`], held by
+//! [`Agent::gate`]).
+//!
+//! Called by the turn loop: `prompt_submitted` before the prompt is persisted
+//! (`UserPromptSubmit` hooks may refuse it), `stopped` when a run ends (`Stop`); and by
+//! the tool executor: `before_tool` before a call's `tool.call` is persisted
+//! (guardrails first, then `PreToolUse` hooks; a refusal becomes the call's error result
+//! `Tool execution blocked: <reason>` and the tool does not run; `modify` merges the
+//! hook's `modifications` into the arguments, which the guardrails then check again),
+//! `after_tool` after its `tool.result` (`PostToolUse`). Without a gate every function
+//! returns at once.
+//!
+//! Events, with the TypeScript payloads: `hook.triggered` before and `hook.completed` after
+//! the blocking hooks of one point (only when there are some), `hook.background_started`
+//! when background hooks start and `hook.background_completed` when they end. The first
+//! three go through the run's persister (stamped with `runId`, seen by the caller);
+//! `hook.background_completed` may come after the run ended, so it is appended directly.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use super::{HookAction, HookEngine, HookKind, HookResult};
+use crate::agent::guardrails::{custom, EvalContext, GuardrailEngine};
+use crate::agent::turn::{persist, Agent, AgentEvent};
+use crate::core::content::ToolUseBlock;
+use crate::core::tools::ToolResult;
+use crate::events::types::{
+    HookBackgroundCompletedPayload, HookBackgroundStartedPayload, HookCompletedPayload, HookTriggeredPayload,
+};
+use crate::events::{now_iso, NewEvent, StoreError};
+
+/// Hooks and guardrails for one session's runs.
+#[derive(Debug)]
+pub struct Gate {
+    hooks: HookEngine,
+    guardrails: GuardrailEngine,
+    warnings: Vec<String>,
+}
+
+impl Gate {
+    /// A gate from its parts.
+    pub fn new(hooks: HookEngine, guardrails: GuardrailEngine) -> Self {
+        let warnings = guardrails.warnings().to_vec();
+        Gate { hooks, guardrails, warnings }
+    }
+
+    /// The gate for a session in `working_dir`: hooks discovered per `hooks.*`, guardrails
+    /// per `guardrails.*` (`settings` is the whole settings tree). `home` is the user's home
+    /// (user hooks, `~` in rules), `data_dir` tron's data directory (protected). Reads the
+    /// filesystem: call it off the async runtime.
+    pub fn load(settings: &Value, working_dir: &Path, home: Option<&Path>, data_dir: &Path) -> Self {
+        let (hooks, mut warnings) = HookEngine::from_settings(working_dir, home, settings);
+        let home_for_rules =
+            home.map(Path::to_owned).unwrap_or_else(|| data_dir.parent().unwrap_or(data_dir).to_owned());
+        let guardrails = custom::from_settings(settings, &home_for_rules, data_dir);
+        warnings.extend(guardrails.warnings().iter().cloned());
+        Gate { hooks, guardrails, warnings }
+    }
+
+    /// What could not be used (hooks skipped, settings refused), for the user.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The hooks.
+    pub fn hooks(&self) -> &HookEngine {
+        &self.hooks
+    }
+
+    /// The guardrails (and their audit log).
+    pub fn guardrails(&self) -> &GuardrailEngine {
+        &self.guardrails
+    }
+
+    /// Waits (at most `timeout`) for background hooks still running; whether all ended.
+    pub async fn wait_background(&self, timeout: Duration) -> bool {
+        self.hooks.wait_background(timeout).await
+    }
+}
+
+/// The text a refused call's result carries (as the TypeScript server's).
+fn blocked(reason: &str) -> ToolResult {
+    ToolResult::error(format!("Tool execution blocked: {reason}"))
+}
+
+/// Guardrails, then `PreToolUse` hooks, for `call`: the call to run (its arguments maybe
+/// changed by a hook) and, when refused, the error result to use instead of running it.
+pub(crate) async fn before_tool(
+    agent: Agent<'_>,
+    session: &str,
+    call: &ToolUseBlock,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<(ToolUseBlock, Option<ToolResult>), StoreError> {
+    let Some(gate) = agent.gate else { return Ok((call.clone(), None)) };
+    let evaluation = gate.guardrails.evaluate(&EvalContext {
+        tool_name: &call.name,
+        arguments: &call.arguments,
+        working_directory: &agent.ctx.working_directory,
+        session_id: Some(session),
+        tool_call_id: Some(&call.id),
+    });
+    if evaluation.blocked {
+        let reason = evaluation.block_reason.unwrap_or_else(|| "blocked by a guardrail".into());
+        return Ok((call.clone(), Some(blocked(&reason))));
+    }
+    let fields = json!({
+        "toolName": call.name,
+        "toolArguments": call.arguments,
+        "toolCallId": call.id,
+    });
+    let tool = Some((call.name.as_str(), call.id.as_str()));
+    let result = run_hooks(agent, session, HookKind::PreToolUse, fields, tool, on_event).await?;
+    let mut call = call.clone();
+    match result.action {
+        HookAction::Block => {
+            let reason = result.reason.unwrap_or_else(|| "blocked by a PreToolUse hook".into());
+            return Ok((call, Some(blocked(&reason))));
+        }
+        HookAction::Modify => {
+            call.arguments.extend(result.modifications);
+            // Changed arguments are checked again: a hook cannot steer around a guardrail.
+            let again = gate.guardrails.evaluate(&EvalContext {
+                tool_name: &call.name,
+                arguments: &call.arguments,
+                working_directory: &agent.ctx.working_directory,
+                session_id: Some(session),
+                tool_call_id: Some(&call.id),
+            });
+            if again.blocked {
+                let reason = again.block_reason.unwrap_or_else(|| "blocked by a guardrail".into());
+                return Ok((call, Some(blocked(&reason))));
+            }
+        }
+        HookAction::Continue => {}
+    }
+    Ok((call, None))
+}
+
+/// `PostToolUse` hooks for a call that ended with `result` after `duration_ms`.
+pub(crate) async fn after_tool(
+    agent: Agent<'_>,
+    session: &str,
+    call: &ToolUseBlock,
+    result: &ToolResult,
+    duration_ms: u64,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<(), StoreError> {
+    if agent.gate.is_none() {
+        return Ok(());
+    }
+    let fields = json!({
+        "toolName": call.name,
+        "toolCallId": call.id,
+        "result": { "content": result.text_content(), "isError": result.failed() },
+        "duration": duration_ms,
+    });
+    let tool = Some((call.name.as_str(), call.id.as_str()));
+    run_hooks(agent, session, HookKind::PostToolUse, fields, tool, on_event).await?;
+    Ok(())
+}
+
+/// `UserPromptSubmit` hooks for `prompt`: `Some(reason)` when one refused it.
+pub(crate) async fn prompt_submitted(
+    agent: Agent<'_>,
+    session: &str,
+    prompt: &str,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<Option<String>, StoreError> {
+    if agent.gate.is_none() {
+        return Ok(None);
+    }
+    let fields = json!({ "prompt": prompt });
+    let result = run_hooks(agent, session, HookKind::UserPromptSubmit, fields, None, on_event).await?;
+    Ok((result.action == HookAction::Block)
+        .then(|| result.reason.unwrap_or_else(|| "refused by a UserPromptSubmit hook".into())))
+}
+
+/// `Stop` hooks when a run ends (`stop_reason`: the model's, or `blocked` for a refused
+/// prompt).
+pub(crate) async fn stopped(
+    agent: Agent<'_>,
+    session: &str,
+    stop_reason: &str,
+    final_message: Option<String>,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<(), StoreError> {
+    if agent.gate.is_none() {
+        return Ok(());
+    }
+    let mut fields = json!({ "stopReason": stop_reason });
+    if let Some(text) = final_message {
+        fields["finalMessage"] = json!(text);
+    }
+    run_hooks(agent, session, HookKind::Stop, fields, None, on_event).await?;
+    Ok(())
+}
+
+/// Runs the hooks of `kind` with a context of the base fields (`hookType`, `sessionId`,
+/// `timestamp`, `data`) plus `fields`, persisting the hook events; `tool` is (name, call id)
+/// for tool hooks. For the points tron does not call yet (`SessionStart`, `SessionEnd`,
+/// `SubagentStop`, `PreCompact`), callers use this directly.
+pub async fn run_hooks(
+    agent: Agent<'_>,
+    session: &str,
+    kind: HookKind,
+    fields: Value,
+    tool: Option<(&str, &str)>,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<HookResult, StoreError> {
+    let Some(gate) = agent.gate else { return Ok(HookResult::proceed()) };
+    let (blocking, background) = gate.hooks.of_kind(kind);
+    if blocking.is_empty() && background.is_empty() {
+        return Ok(HookResult::proceed());
+    }
+    let mut context = Map::new();
+    context.insert("hookType".into(), json!(kind.as_str()));
+    context.insert("sessionId".into(), json!(session));
+    context.insert("timestamp".into(), json!(now_iso()));
+    context.insert("data".into(), json!({}));
+    if let Value::Object(extra) = fields {
+        context.extend(extra);
+    }
+    let context = Value::Object(context);
+    let cwd = agent.ctx.working_directory.clone();
+    let (tool_name, tool_call_id) = (tool.map(|t| t.0.to_owned()), tool.map(|t| t.1.to_owned()));
+    let mut result = HookResult::proceed();
+    if !blocking.is_empty() {
+        let names: Vec<String> = blocking.iter().map(|h| h.name.clone()).collect();
+        let triggered = HookTriggeredPayload {
+            hook_names: names.clone(),
+            hook_event: kind.as_str().into(),
+            tool_name: tool_name.clone(),
+            tool_call_id: tool_call_id.clone(),
+            timestamp: now_iso(),
+            ..Default::default()
+        };
+        persist(agent, session, hook_event("hook.triggered", &triggered), on_event).await?;
+        let started = Instant::now();
+        result = gate.hooks.run_blocking(&blocking, &context, &cwd).await;
+        let completed = HookCompletedPayload {
+            hook_names: names,
+            hook_event: kind.as_str().into(),
+            result: result.action.as_str().into(),
+            duration: Some(started.elapsed().as_millis() as i64),
+            reason: result.reason.clone(),
+            tool_name,
+            tool_call_id,
+            timestamp: now_iso(),
+            ..Default::default()
+        };
+        persist(agent, session, hook_event("hook.completed", &completed), on_event).await?;
+    }
+    if !background.is_empty() {
+        let engine = gate.hooks.clone();
+        let execution_id = engine.background_started();
+        let names: Vec<String> = background.iter().map(|h| h.name.clone()).collect();
+        let start = HookBackgroundStartedPayload {
+            hook_names: names.clone(),
+            hook_event: kind.as_str().into(),
+            execution_id: execution_id.clone(),
+            timestamp: now_iso(),
+            ..Default::default()
+        };
+        if let Err(e) = persist(agent, session, hook_event("hook.background_started", &start), on_event).await
+        {
+            engine.background_done();
+            return Err(e);
+        }
+        let store = agent.store.clone();
+        let session = session.to_owned();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let outcome = engine.run_background(&background, &context, &cwd).await;
+            let done = HookBackgroundCompletedPayload {
+                hook_names: names,
+                hook_event: kind.as_str().into(),
+                execution_id,
+                result: if outcome.is_ok() { "continue" } else { "error" }.into(),
+                duration: started.elapsed().as_millis() as i64,
+                error: outcome.err(),
+                timestamp: now_iso(),
+                ..Default::default()
+            };
+            if let Err(e) = store.append(&session, hook_event("hook.background_completed", &done)).await {
+                tracing::warn!(target: "tron::hooks", "cannot persist hook.background_completed: {e}");
+            }
+            engine.background_done();
+        });
+    }
+    Ok(result)
+}
+
+fn hook_event(kind: &str, payload: &impl serde::Serialize) -> NewEvent {
+    NewEvent::raw(kind, serde_json::to_value(payload).unwrap_or(Value::Null))
+}

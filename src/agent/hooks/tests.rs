@@ -1,0 +1,153 @@
+//! Unit tests: file names, results, discovery, running scripts, the engine's aggregation.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+
+fn script(dir: &Path, name: &str, body: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn file_stems_name_kinds_as_upstream() {
+    assert_eq!(HookKind::from_file_stem("pre-tool-use"), Some(HookKind::PreToolUse));
+    assert_eq!(HookKind::from_file_stem("PRE_TOOL"), Some(HookKind::PreToolUse));
+    assert_eq!(HookKind::from_file_stem("user-prompt"), Some(HookKind::UserPromptSubmit));
+    assert_eq!(HookKind::from_file_stem("subagent-stop"), Some(HookKind::SubagentStop));
+    assert_eq!(HookKind::from_file_stem("pre-compact"), Some(HookKind::PreCompact));
+    assert_eq!(HookKind::from_file_stem("readme"), None);
+    assert!(HookKind::PreToolUse.forced_blocking() && !HookKind::Stop.forced_blocking());
+}
+
+#[test]
+fn results_parse_as_upstream_and_deny_is_block() {
+    let r = HookResult::parse(r#"{"action":"block","reason":"no rm"}"#);
+    assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("no rm")));
+    assert_eq!(HookResult::parse(r#"{"action":"deny"}"#).action, HookAction::Block);
+    let m = HookResult::parse(r#"{"action":"modify","modifications":{"timeout":5}}"#);
+    assert_eq!((m.action, m.modifications["timeout"].clone()), (HookAction::Modify, json!(5)));
+    let text = HookResult::parse("hello\n");
+    assert_eq!((text.action, text.message.as_deref()), (HookAction::Continue, Some("hello")));
+    assert_eq!(HookResult::parse(""), HookResult::proceed());
+}
+
+#[test]
+fn discovery_reads_both_dirs_with_priorities_and_skips_what_is_not_a_hook() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, home) = (tmp.path().join("work"), tmp.path().join("home"));
+    let project = work.join(".agent/hooks");
+    script(&project, "pre-tool-use.sh", "exit 0");
+    script(&project, "100-stop.sh", "exit 0");
+    script(&project, "notes.txt", "");
+    script(&project, "post-tool-use.background.sh", "exit 0");
+    script(&project, "pre-tool-use.background.sh", "exit 0");
+    std::fs::write(project.join("user-prompt-submit.sh"), "echo '{}'").unwrap(); // not executable
+    script(&home.join(".config/tron/hooks"), "session-start", "exit 0"); // no extension
+    let (hooks, warnings) = discover(&work, Some(&home), &crate::settings::defaults().clone());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let names: Vec<(&str, HookKind, i64, bool)> =
+        hooks.iter().map(|h| (h.name.as_str(), h.kind, h.priority, h.background)).collect();
+    assert!(names.contains(&("project:pre-tool-use", HookKind::PreToolUse, 0, false)), "{names:?}");
+    assert!(names.contains(&("project:stop", HookKind::Stop, 100, false)), "{names:?}");
+    assert!(names.contains(&("project:post-tool-use", HookKind::PostToolUse, 0, true)), "{names:?}");
+    assert!(names.contains(&("user:session-start", HookKind::SessionStart, 0, false)), "{names:?}");
+    let prompt = hooks.iter().find(|h| h.kind == HookKind::UserPromptSubmit).unwrap();
+    assert_eq!(prompt.launch, discovery::Launch::Interpreter("bash".into()));
+    // A PreToolUse hook always blocks, even when named as background; same name replaces.
+    let pre: Vec<_> = hooks.iter().filter(|h| h.kind == HookKind::PreToolUse).collect();
+    assert_eq!(pre.len(), 1);
+    assert!(!pre[0].background);
+    assert_eq!(hooks.len(), 5, "{names:?}");
+}
+
+#[tokio::test]
+async fn blocking_hooks_run_by_priority_and_the_first_block_wins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(".agent/hooks");
+    // Priority 200 runs first and sees the context on stdin and in HOOK_CONTEXT.
+    script(
+        &dir,
+        "200-pre-tool-use.sh",
+        r#"ctx=$(cat); [ "$ctx" = "$HOOK_CONTEXT" ] || exit 9
+case "$ctx" in *'"command":"rm'*) echo '{"action":"block","reason":"rm is not allowed here"}';; *) echo '{"action":"modify","modifications":{"timeout":1000}}';; esac"#,
+    );
+    script(&dir, "100-pre-tool.sh", r#"echo '{"action":"block","reason":"second"}'"#);
+    let (engine, _) = HookEngine::from_settings(tmp.path(), None, crate::settings::defaults());
+    let (blocking, background) = engine.of_kind(HookKind::PreToolUse);
+    assert_eq!(
+        blocking.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
+        ["project:pre-tool-use", "project:pre-tool"]
+    );
+    assert!(background.is_empty());
+    let ctx = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash", "toolArguments": {"command": "rm -rf x"}});
+    let r = engine.run_blocking(&blocking[..1], &ctx, tmp.path()).await;
+    assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("rm is not allowed here")));
+    let ok = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash", "toolArguments": {"command": "ls"}});
+    let r = engine.run_blocking(&blocking[..1], &ok, tmp.path()).await;
+    assert_eq!((r.action, r.modifications["timeout"].clone()), (HookAction::Modify, json!(1000)));
+    let r = engine.run_blocking(&blocking, &ok, tmp.path()).await;
+    assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("second")));
+}
+
+#[tokio::test]
+async fn failing_or_slow_hooks_count_as_continue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(".agent/hooks");
+    // (Two names: files that differ only in their priority prefix share a name, and the later
+    // replaces the earlier, as upstream.)
+    script(&dir, "300-post-tool-use.sh", r#"echo '{"action":"block"}'; exit 1"#);
+    // A child keeps the pipes open: the whole process group is killed at the timeout.
+    script(&dir, "200-post-tool.sh", "sleep 30 & sleep 30");
+    let mut settings = crate::settings::defaults().clone();
+    settings["hooks"]["defaultTimeoutMs"] = json!(200);
+    let (engine, _) = HookEngine::from_settings(tmp.path(), None, &settings);
+    let (blocking, _) = engine.of_kind(HookKind::PostToolUse);
+    assert_eq!(blocking.len(), 2);
+    let r = engine.run_blocking(&blocking, &json!({"hookType": "PostToolUse"}), tmp.path()).await;
+    assert_eq!(r, HookResult::proceed());
+    let failed = runner::run(&blocking[1], &json!({}), tmp.path(), Duration::from_millis(200));
+    assert!(failed.unwrap_err().contains("timed out after 200ms"));
+}
+
+#[tokio::test]
+async fn background_executions_are_tracked_until_done() {
+    let engine = HookEngine::new(Vec::new(), Duration::from_secs(1));
+    let id = engine.background_started();
+    assert!(id.starts_with("bg_1_"), "{id}");
+    assert_eq!(engine.pending_background(), 1);
+    let e = engine.clone();
+    tokio::spawn(async move { e.background_done() });
+    assert!(engine.wait_background(Duration::from_secs(20)).await);
+    assert_eq!(engine.pending_background(), 0);
+}
+
+#[tokio::test]
+async fn module_hooks_run_through_the_bridge_when_node_is_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(".agent/hooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("pre-tool-use.mjs"),
+        "export default { handler: async (ctx) => ({ action: 'block', reason: `no ${ctx.toolName}` }) };\n",
+    )
+    .unwrap();
+    let (engine, warnings) = HookEngine::from_settings(tmp.path(), None, crate::settings::defaults());
+    let (blocking, _) = engine.of_kind(HookKind::PreToolUse);
+    let node_present = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|d| d.join("node").is_file() || d.join("bun").is_file());
+    if !node_present {
+        assert!(blocking.is_empty() && warnings[0].contains("needs node or bun"), "{warnings:?}");
+        return;
+    }
+    assert!(matches!(blocking[0].launch, discovery::Launch::Module(_)));
+    let ctx = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash"});
+    let r = engine.run_blocking(&blocking, &ctx, tmp.path()).await;
+    assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("no Bash")));
+}

@@ -1,0 +1,263 @@
+//! Compaction and clearing: what is summarised, what is kept, and the events that record it.
+//!
+//! A compaction persists `compact.boundary {originalTokens, compactedTokens,
+//! compressionRatio, reason, summary, preservedTurns, summarizedTurns,
+//! estimatedContextTokens}` then `compact.summary {summary, keyDecisions, filesModified,
+//! boundaryEventId}`. Reconstruction replaces everything before `compact.summary` with its
+//! summary, so the kept turns are appended to that summary as text: the context after a
+//! restart is exactly the one the model is sent right after compacting. `context.clear`
+//! persists `context.cleared {tokensBefore, tokensAfter, reason: "manual"}`.
+//!
+//! Reasons: `threshold_exceeded` (automatic, before a prompt) and `manual` (on request).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::manager::ContextManager;
+use super::summarizer::{transcript, ExtractedData, Summarizer};
+use super::tokens::estimate_text_tokens;
+use crate::agent::{Agent, AgentEvent};
+use crate::events::{NewEvent, SessionEvent, StoreError, StoreHandle};
+use crate::settings::Settings;
+
+/// Estimated tokens of the wrapper around the summary and of the acknowledgement (the
+/// TypeScript estimate: 50 each).
+const WRAPPER_TOKENS: u64 = 100;
+/// Longest tool result or argument text of a kept turn, in characters.
+const KEPT_RESULT_CHARS: usize = 4_000;
+/// The heading of the kept turns in the persisted summary.
+const KEPT_HEADING: &str = "Most recent turns, kept as they were:";
+
+/// Why compaction or clearing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The event store failed (an unknown session is [`StoreError`]'s not-found).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Automatic compaction for a run ([`crate::agent::TurnSettings::compaction`]).
+#[derive(Clone)]
+pub struct Compaction {
+    /// Fraction of the model's window at which a prompt first compacts the context
+    /// (`context.compactor.triggerTokenThreshold`, 0.7).
+    pub threshold: f64,
+    /// User turns kept through a compaction (`context.compactor.preserveRecentCount`, 5).
+    pub preserve_recent: usize,
+    /// What writes the summary.
+    pub summarizer: Arc<dyn Summarizer>,
+}
+
+impl std::fmt::Debug for Compaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compaction")
+            .field("threshold", &self.threshold)
+            .field("preserve_recent", &self.preserve_recent)
+            .field("summarizer", &self.summarizer)
+            .finish()
+    }
+}
+
+impl Compaction {
+    /// The `context.compactor` settings with `summarizer`.
+    pub fn from_settings(settings: &Settings, summarizer: Arc<dyn Summarizer>) -> Self {
+        let threshold = settings.get("context.compactor.triggerTokenThreshold").and_then(|v| v.as_f64());
+        let preserve = settings.get("context.compactor.preserveRecentCount").and_then(|v| v.as_u64());
+        Self {
+            threshold: threshold.unwrap_or(0.7),
+            preserve_recent: preserve.unwrap_or(5) as usize,
+            summarizer,
+        }
+    }
+}
+
+/// What a compaction did (or, for a preview, would do).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactionOutcome {
+    pub success: bool,
+    pub tokens_before: u64,
+    pub tokens_after: u64,
+    pub compression_ratio: f64,
+    pub preserved_turns: usize,
+    pub summarized_turns: usize,
+    /// The narrative summary (without the kept turns).
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extracted_data: Option<ExtractedData>,
+    /// The events persisted (empty for a preview or when there was nothing to summarise).
+    #[serde(skip)]
+    pub events: Vec<SessionEvent>,
+    /// The summary text persisted in `compact.summary` (narrative + kept turns).
+    #[serde(skip)]
+    pub persisted_summary: String,
+}
+
+/// The user turns among `messages` (compaction summaries do not count).
+fn turns(messages: &[crate::core::messages::Message]) -> usize {
+    messages.iter().filter(|m| super::manager::is_real_user_turn(m)).count()
+}
+
+/// Summarises the messages before the split (or takes `edited`), without persisting.
+async fn plan(
+    manager: &ContextManager,
+    summarizer: &dyn Summarizer,
+    edited: Option<String>,
+) -> CompactionOutcome {
+    let tokens_before = manager.current_tokens();
+    let split = manager.split_point();
+    let (old, kept) = manager.messages.split_at(split);
+    let (summary, extracted) = match edited {
+        Some(s) => (s, None),
+        None if old.is_empty() => (String::new(), None),
+        None => {
+            let r = summarizer.summarize(old).await;
+            (r.narrative, Some(r.extracted_data))
+        }
+    };
+    let persisted_summary = if kept.is_empty() {
+        summary.clone()
+    } else {
+        format!("{summary}\n\n{KEPT_HEADING}\n\n{}", transcript(kept, KEPT_RESULT_CHARS).trim_end())
+    };
+    let tokens_after = manager.overhead() + estimate_text_tokens(&persisted_summary) + WRAPPER_TOKENS;
+    let ratio = if tokens_before == 0 { 1.0 } else { tokens_after as f64 / tokens_before as f64 };
+    CompactionOutcome {
+        success: true,
+        tokens_before,
+        tokens_after,
+        compression_ratio: ratio,
+        preserved_turns: turns(kept),
+        summarized_turns: turns(old),
+        summary,
+        extracted_data: extracted,
+        events: Vec::new(),
+        persisted_summary,
+    }
+}
+
+/// What compacting would do, changing nothing (`context.previewCompaction`).
+pub async fn preview(manager: &ContextManager, summarizer: &dyn Summarizer) -> CompactionOutcome {
+    plan(manager, summarizer, None).await
+}
+
+/// Compacts `session` (whose context is `manager`): summarises all but the kept turns (or
+/// uses `edited`, a summary the user wrote) and persists `compact.boundary` and
+/// `compact.summary`, stamped with `run_id` when given. When there is nothing to summarise
+/// (no more turns than are kept, and no edited summary) nothing is persisted and the
+/// outcome reports the context unchanged.
+pub async fn compact(
+    store: &StoreHandle,
+    session: &str,
+    manager: &ContextManager,
+    summarizer: &dyn Summarizer,
+    reason: &str,
+    edited: Option<String>,
+    run_id: Option<&str>,
+) -> Result<CompactionOutcome, ContextError> {
+    let mut outcome = plan(manager, summarizer, edited.clone()).await;
+    if edited.is_none() && manager.split_point() == 0 {
+        outcome.tokens_after = outcome.tokens_before;
+        outcome.compression_ratio = 1.0;
+        return Ok(outcome);
+    }
+    let mut boundary = json!({
+        "originalTokens": outcome.tokens_before,
+        "compactedTokens": outcome.tokens_after,
+        "compressionRatio": outcome.compression_ratio,
+        "reason": reason,
+        "summary": outcome.summary,
+        "estimatedContextTokens": outcome.tokens_after,
+        "preservedTurns": outcome.preserved_turns,
+        "summarizedTurns": outcome.summarized_turns,
+    });
+    let mut summary = json!({ "summary": outcome.persisted_summary });
+    if let Some(data) = &outcome.extracted_data {
+        summary["keyDecisions"] = json!(data.key_decisions.iter().map(|d| &d.decision).collect::<Vec<_>>());
+        summary["filesModified"] = json!(data.files_modified);
+    }
+    if let Some(run) = run_id {
+        boundary["runId"] = json!(run);
+        summary["runId"] = json!(run);
+    }
+    let id = session.to_owned();
+    outcome.events = store
+        .run(move |s| {
+            let boundary = s.append(&id, NewEvent::raw("compact.boundary", boundary))?;
+            summary["boundaryEventId"] = json!(boundary.id);
+            let summary = s.append(&id, NewEvent::raw("compact.summary", summary))?;
+            Ok(vec![boundary, summary])
+        })
+        .await?;
+    Ok(outcome)
+}
+
+/// Clears `session`'s context (`context.clear`): persists `context.cleared` and returns it
+/// with the tokens before and after (system prompt and tools only).
+pub async fn clear(
+    store: &StoreHandle,
+    session: &str,
+    manager: &ContextManager,
+) -> Result<(u64, u64, SessionEvent), ContextError> {
+    let before = manager.current_tokens();
+    let after = manager.overhead();
+    let payload = json!({ "tokensBefore": before, "tokensAfter": after, "reason": "manual" });
+    let event = store.append(session, NewEvent::raw("context.cleared", payload)).await?;
+    Ok((before, after, event))
+}
+
+/// The automatic compaction of a run, checked before its prompt is persisted (so the prompt
+/// follows the summary): when the context the prompt would be sent with crosses the
+/// threshold of the model's window, everything but the kept turns is summarised. A
+/// summariser that fails falls back to the keyword one, so only a store failure is an error.
+pub async fn auto_compact(
+    agent: Agent<'_>,
+    session: &str,
+    prompt: &str,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<(), StoreError> {
+    let Some(config) = &agent.settings.compaction else { return Ok(()) };
+    // The prompt as it will be sent: a user message of its text.
+    let prompt_tokens = super::estimate_message_tokens(&crate::core::messages::Message::user(prompt));
+    // Cheap check first: the provider's last count, when valid, needs no reconstruction.
+    let window = super::manager::provider_window(agent.store, session).await?;
+    let limit = agent.settings.model.context_window as f64;
+    if window > 0 && ((window + prompt_tokens) as f64) < config.threshold * limit {
+        return Ok(());
+    }
+    let mut manager = ContextManager::load(
+        agent.store,
+        session,
+        agent.settings.model,
+        agent.settings.system.clone(),
+        agent.tools.definitions(),
+        &Settings::defaults(),
+    )
+    .await?;
+    manager.threshold = config.threshold;
+    manager.preserve_recent = config.preserve_recent;
+    if manager.messages.is_empty() || !manager.should_compact_with(prompt_tokens) {
+        return Ok(());
+    }
+    // Fewer turns than are kept: keep as many as still leaves something to summarise.
+    while manager.split_point() == 0 && manager.preserve_recent > 0 {
+        manager.preserve_recent -= 1;
+    }
+    let run = agent.settings.run_id.as_deref();
+    let outcome =
+        compact(agent.store, session, &manager, config.summarizer.as_ref(), "threshold_exceeded", None, run)
+            .await
+            .map_err(|ContextError::Store(e)| e)?;
+    tracing::info!(
+        session,
+        tokens_before = outcome.tokens_before,
+        tokens_after = outcome.tokens_after,
+        "compacted the context"
+    );
+    for event in &outcome.events {
+        on_event(AgentEvent::Persisted(event));
+    }
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! One prompt's context: the session's rules and skills, the events that record them, the
+//! system prompt and the tools skills deny. Used by `agent.prompt` and `tron chat` alike.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use super::{find_override, provider_part, SystemPrompt, CORE_PROMPT};
+use crate::agent::skills::{self, SessionSkills, Skill, SkillRegistry};
+use crate::context::rules::{self, LoadedTracker, Rules, RulesOptions};
+use crate::events::{NewEvent, SessionEvent, StoreError, StoreHandle};
+use crate::llm::models::ProviderKind;
+
+/// What a prompt is set up from.
+#[derive(Debug, Clone)]
+pub struct PromptSetup {
+    /// The session's working directory.
+    pub working_dir: PathBuf,
+    /// The data dir (`~/.tron`): global rules, skills and `SYSTEM.md`.
+    pub data_dir: PathBuf,
+    /// The model's provider (picks the provider part).
+    pub provider: ProviderKind,
+    /// The prompt text (`@name` mentions of known skills activate them).
+    pub prompt: String,
+    /// Skills picked explicitly (`agent.prompt`'s `skills`): activated for the session.
+    pub skills: Vec<String>,
+    /// One-shot skills (`spells`): in this prompt only, not recorded.
+    pub spells: Vec<String>,
+    /// A prompt that replaces the core prompt and any `SYSTEM.md` (`tron chat --system`).
+    pub system_override: Option<String>,
+    /// `context.rules.discoverStandaloneFiles`.
+    pub discover_standalone: bool,
+    /// The tools the run would offer (for allow-list skills).
+    pub available_tools: Vec<String>,
+}
+
+/// A prompt's context, ready to run.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The system prompt.
+    pub system: String,
+    /// Tools to take out of the run (skills' denials).
+    pub denied_tools: Vec<String>,
+    /// Events to persist before the run: `rules.loaded` (when the rules changed) and a
+    /// `skill.added` per newly activated skill.
+    pub events: Vec<NewEvent>,
+    /// Names of the skills in the prompt.
+    pub active_skills: Vec<String>,
+    fingerprint: u64,
+}
+
+/// Why a prompt could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// A skill asked for by name does not exist.
+    #[error("unknown skill {name:?} ({})", available_list(.available))]
+    UnknownSkill {
+        /// The name asked for.
+        name: String,
+        /// The skills there are.
+        available: Vec<String>,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn available_list(names: &[String]) -> String {
+    if names.is_empty() {
+        "no skills are installed".to_owned()
+    } else {
+        format!("skills: {}", names.join(", "))
+    }
+}
+
+/// Sets up one prompt of `session`: reads its events (skills, touched paths, the last
+/// `rules.loaded`), finds rules and skills on disk, and builds the system prompt.
+pub async fn prepare(
+    store: &StoreHandle,
+    session: &str,
+    setup: PromptSetup,
+) -> Result<Prepared, PrepareError> {
+    let id = session.to_owned();
+    let events = store
+        .run(move |s| match s.session(&id)?.head_event_id {
+            Some(head) => s.ancestors(head.as_str()),
+            None => Ok(Vec::new()),
+        })
+        .await?;
+    let opts =
+        RulesOptions { data_dir: setup.data_dir.clone(), discover_standalone: setup.discover_standalone };
+    let (wd, data) = (setup.working_dir.clone(), setup.data_dir.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        let rules = rules::discover(&wd, &opts);
+        let project: Vec<&std::path::Path> =
+            if rules.root == wd { vec![wd.as_path()] } else { vec![wd.as_path(), rules.root.as_path()] };
+        let registry = SkillRegistry::discover(&data, &project);
+        let core = find_override(&project, &data).map(|(_, text)| text);
+        (rules, registry, core)
+    })
+    .await;
+    let (rules, registry, core) = match found {
+        Ok(found) => found,
+        Err(e) => return Err(StoreError::Invalid(format!("reading rules and skills failed: {e}")).into()),
+    };
+    build(session, &setup, &events, &rules, &registry, core)
+}
+
+/// [`prepare`] after the reading: pure, for tests.
+fn build(
+    session: &str,
+    setup: &PromptSetup,
+    events: &[SessionEvent],
+    rules: &Rules,
+    registry: &SkillRegistry,
+    core_override: Option<String>,
+) -> Result<Prepared, PrepareError> {
+    let unknown = |name: &str| PrepareError::UnknownSkill {
+        name: name.to_owned(),
+        available: registry.names().into_iter().map(str::to_owned).collect(),
+    };
+    for name in setup.skills.iter().chain(&setup.spells) {
+        if registry.get(name).is_none() {
+            return Err(unknown(name));
+        }
+    }
+    let mut out = Vec::new();
+
+    // Rules: always-on files plus the scoped ones the session's tool calls activated.
+    let activated = rules.activated(&rules.touched_paths(events));
+    let payload = rules.loaded_payload(&activated);
+    let fingerprint = rules.fingerprint(&activated);
+    let last = events.iter().rev().find(|e| e.event_type.as_str() == "rules.loaded").map(|e| &e.payload);
+    if LoadedTracker::global().needs_event(session, last, &payload, fingerprint) {
+        let value = serde_json::to_value(&payload).unwrap_or(Value::Null);
+        out.push(NewEvent::raw("rules.loaded", value));
+    }
+
+    // Skills: the session's, plus explicit picks and known @mentions (recorded), plus
+    // auto-injected ones and spells (not recorded).
+    let state = SessionSkills::from_events(events);
+    let mut names: Vec<String> = state.active.iter().map(|a| a.name.clone()).collect();
+    let picks = setup.skills.iter().map(|n| (n.clone(), "explicit"));
+    let mentioned = skills::mentions(&setup.prompt).into_iter().filter(|n| registry.get(n).is_some());
+    for (name, via) in picks.chain(mentioned.map(|n| (n, "mention"))) {
+        if names.contains(&name) {
+            continue;
+        }
+        let source = registry.get(&name).map_or("global", |s| s.source.as_str());
+        out.push(NewEvent::raw("skill.added", json!({"skillName": name, "source": source, "addedVia": via})));
+        names.push(name);
+    }
+    for skill in registry.list(None) {
+        if skill.frontmatter.auto_inject && !names.contains(&skill.name) {
+            names.push(skill.name.clone());
+        }
+    }
+    for spell in &setup.spells {
+        if !names.contains(spell) {
+            names.push(spell.clone());
+        }
+    }
+    let active: Vec<&Skill> = names.iter().filter_map(|n| registry.get(n)).collect();
+    let removed: Vec<String> = state.removed.iter().filter(|r| !names.contains(r)).cloned().collect();
+
+    let system = SystemPrompt {
+        core: setup.system_override.clone().or(core_override).unwrap_or_else(|| CORE_PROMPT.to_owned()),
+        provider: provider_part(setup.provider).to_owned(),
+        working_dir: setup.working_dir.display().to_string(),
+        rules: rules.text(&activated),
+        skills: skills::skills_block(&active),
+        removed_skills: skills::removed_block(&removed),
+    }
+    .build();
+    Ok(Prepared {
+        system,
+        denied_tools: skills::denied_tools(&active, &setup.available_tools),
+        events: out,
+        active_skills: active.iter().map(|s| s.name.clone()).collect(),
+        fingerprint,
+    })
+}
+
+impl Prepared {
+    /// Persists [`Prepared::events`] (in one transaction) and returns them as committed.
+    pub async fn persist(&self, store: &StoreHandle, session: &str) -> Result<Vec<SessionEvent>, StoreError> {
+        let committed = if self.events.is_empty() {
+            Vec::new()
+        } else {
+            store.append_batch(session, self.events.clone()).await?
+        };
+        LoadedTracker::global().remember(session, self.fingerprint);
+        Ok(committed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(dir: &std::path::Path) -> PromptSetup {
+        PromptSetup {
+            working_dir: dir.to_owned(),
+            data_dir: dir.join("data"),
+            provider: ProviderKind::Anthropic,
+            prompt: "hi @helper and @nobody".into(),
+            skills: vec![],
+            spells: vec![],
+            system_override: None,
+            discover_standalone: true,
+            available_tools: vec!["Read".into(), "Bash".into()],
+        }
+    }
+
+    #[test]
+    fn mentions_activate_known_skills_and_unknown_picks_fail() {
+        let tmp = tempfile::tempdir().unwrap();
+        let skill = tmp.path().join("data/skills/helper");
+        std::fs::create_dir_all(&skill).unwrap();
+        std::fs::write(skill.join("SKILL.md"), "---\ndeniedTools: [Bash]\n---\nHelp well.").unwrap();
+        std::fs::write(tmp.path().join("AGENTS.md"), "Use tabs.").unwrap();
+        let s = setup(tmp.path());
+        let rules = rules::discover(
+            tmp.path(),
+            &RulesOptions { data_dir: s.data_dir.clone(), discover_standalone: true },
+        );
+        let registry = SkillRegistry::discover(&s.data_dir, &[tmp.path()]);
+        let p = build("sess_prep_1", &s, &[], &rules, &registry, None).unwrap();
+        assert!(p.system.starts_with(CORE_PROMPT), "{}", p.system);
+        assert!(p.system.contains("Use tabs.") && p.system.contains("<skill name=\"helper\">"));
+        assert!(p.system.contains(&format!("Current working directory: {}", tmp.path().display())));
+        assert_eq!(p.denied_tools, ["Bash"]);
+        let kinds: Vec<&str> = p.events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(kinds, ["rules.loaded", "skill.added"]);
+        assert_eq!(
+            p.events[1].payload,
+            json!({"skillName": "helper", "source": "global", "addedVia": "mention"})
+        );
+
+        let mut bad = s.clone();
+        bad.skills = vec!["missing".into()];
+        let err = build("sess_prep_1", &bad, &[], &rules, &registry, None).unwrap_err();
+        assert_eq!(err.to_string(), "unknown skill \"missing\" (skills: helper)");
+
+        let mut explicit = s;
+        explicit.system_override = Some("Custom.".into());
+        explicit.prompt = "no mentions".into();
+        let p =
+            build("sess_prep_2", &explicit, &[], &rules, &registry, Some("From SYSTEM.md".into())).unwrap();
+        assert!(p.system.starts_with("Custom.\n\n"), "{}", p.system);
+        assert!(p.denied_tools.is_empty() && p.active_skills.is_empty());
+    }
+}

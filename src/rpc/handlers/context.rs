@@ -1,0 +1,180 @@
+//! `context.getSnapshot|getDetailedSnapshot|shouldCompact|previewCompaction|
+//! confirmCompaction|compact|canAcceptTurn|clear`: the TypeScript server's context methods,
+//! over [`crate::context`].
+//!
+//! Every method needs `sessionId` (`INVALID_PARAMS` without it, `SESSION_NOT_FOUND` for an
+//! unknown one); `canAcceptTurn` also needs `estimatedResponseTokens`. Compacting or
+//! clearing a session while it runs is refused with `SESSION_BUSY`. A compaction pushes
+//! `agent.compaction_started`, `event.new` for `compact.boundary` and `compact.summary`,
+//! and then `agent.compaction`; a clear pushes `event.new` for `context.cleared` and then
+//! `agent.context_cleared`.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::store_error;
+use crate::context::{self, ContextManager};
+use crate::core::errors::{RpcError, RpcErrorCode};
+use crate::llm::models::{self, ModelInfo};
+use crate::rpc::adapters::{compaction_data, context_snapshot};
+use crate::rpc::frames::Event;
+use crate::rpc::params::{opt_str, required_str, Params};
+use crate::rpc::ServerState;
+use crate::settings::Settings;
+use crate::tools::core_tools;
+
+/// The session's context, its model and the settings in force: the system prompt and the
+/// tools its next prompt would be sent with (core prompt, rules, skills; skill denials).
+async fn load(
+    state: &Arc<ServerState>,
+    session: &str,
+) -> Result<(ContextManager, &'static ModelInfo, Arc<Settings>), RpcError> {
+    let id = session.to_owned();
+    let row = state.store.run(move |s| s.session(&id)).await.map_err(store_error)?;
+    let model = models::lookup(&row.latest_model).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let settings = state.settings.current();
+    let prepared = super::skill::prepare_prompt(state, &row, model, "", &settings, &Params::new()).await?;
+    let mut tools = core_tools(&settings);
+    tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(state.store.clone(), session)));
+    tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
+    let manager = ContextManager::load(
+        &state.store,
+        session,
+        model,
+        Some(prepared.system),
+        tools.definitions(),
+        &settings,
+    )
+    .await
+    .map_err(store_error)?;
+    Ok((manager, model, settings))
+}
+
+fn to_value(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn not_while_running(state: &ServerState, session: &str) -> Result<(), RpcError> {
+    match state.run(session) {
+        Some(_) => Err(RpcError::new(
+            RpcErrorCode::SessionBusy,
+            format!("Session {session} is processing a prompt; try again when it is done"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `context.getSnapshot {sessionId}` -> `{currentTokens, contextLimit, usagePercent,
+/// thresholdLevel, breakdown}`.
+pub async fn snapshot(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?;
+    let (manager, _, _) = load(state, session).await?;
+    Ok(context_snapshot(to_value(manager.snapshot())))
+}
+
+/// `context.getDetailedSnapshot {sessionId}` -> the snapshot plus `messages`,
+/// `systemPromptContent`, `toolsContent`, `addedSkills`.
+pub async fn detailed_snapshot(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?;
+    let (manager, _, _) = load(state, session).await?;
+    let mut v = context_snapshot(to_value(manager.snapshot()));
+    v["messages"] = to_value(manager.message_infos());
+    v["systemPromptContent"] = json!(manager.system_prompt);
+    v["toolsContent"] =
+        json!(manager.tools.iter().map(|t| format!("{}: {}", t.name, t.description)).collect::<Vec<_>>());
+    v["capabilitiesContent"] = json!(manager
+        .tools
+        .iter()
+        .map(|t| json!({"name": t.name, "description": t.description}))
+        .collect::<Vec<_>>());
+    v["addedSkills"] = json!([]);
+    Ok(v)
+}
+
+/// `context.shouldCompact {sessionId}` -> `{shouldCompact}`.
+pub async fn should_compact(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?;
+    let (manager, _, _) = load(state, session).await?;
+    Ok(json!({ "shouldCompact": manager.should_compact() }))
+}
+
+/// `context.canAcceptTurn {sessionId, estimatedResponseTokens}` -> `{canProceed,
+/// needsCompaction, wouldExceedLimit, currentTokens, estimatedAfterTurn, contextLimit}`.
+pub async fn can_accept_turn(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?;
+    let tokens = match p.get("estimatedResponseTokens") {
+        None | Some(Value::Null) => return Err(RpcError::missing_param("estimatedResponseTokens")),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f.ceil() as u64))
+            .ok_or_else(|| {
+                RpcError::invalid_params("estimatedResponseTokens must be a non-negative number")
+            })?,
+    };
+    let (manager, _, _) = load(state, session).await?;
+    Ok(to_value(manager.can_accept_turn(tokens)))
+}
+
+/// `context.previewCompaction {sessionId}` -> `{tokensBefore, tokensAfter,
+/// compressionRatio, preservedTurns, summarizedTurns, summary, extractedData}`; persists
+/// nothing.
+pub async fn preview_compaction(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?;
+    let (manager, model, settings) = load(state, session).await?;
+    let env = state.env.clone();
+    let summarizer = context::summarizer_for(&settings, model, &state.paths.auth_file(), move |n| env(n));
+    let outcome = context::preview(&manager, summarizer.as_ref()).await;
+    let mut v = to_value(&outcome);
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("success");
+    }
+    Ok(v)
+}
+
+/// `context.confirmCompaction {sessionId, editedSummary?}` (and its alias `context.compact`)
+/// -> `{success, tokensBefore, tokensAfter, compressionRatio, summary, extractedData?}`.
+pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?;
+    let edited = opt_str(p, "editedSummary")?.filter(|s| !s.trim().is_empty()).map(str::to_owned);
+    let reason = opt_str(p, "reason")?.unwrap_or("manual").to_owned();
+    not_while_running(state, session)?;
+    let (manager, model, settings) = load(state, session).await?;
+    let env = state.env.clone();
+    let summarizer = context::summarizer_for(&settings, model, &state.paths.auth_file(), move |n| env(n));
+    if edited.is_some() || manager.split_point() > 0 {
+        let data = json!({ "reason": reason, "tokensBefore": manager.current_tokens() });
+        state.publish(&Event::new("agent.compaction_started", Some(session), data));
+    }
+    let outcome =
+        context::compact(&state.store, session, &manager, summarizer.as_ref(), &reason, edited, None)
+            .await
+            .map_err(|context::ContextError::Store(e)| store_error(e))?;
+    for event in &outcome.events {
+        state.publish(&Event::new("event.new", Some(session), json!({ "event": event })));
+        if event.event_type.as_str() == "compact.boundary" {
+            state.publish(&Event::new("agent.compaction", Some(session), compaction_data(&event.payload)));
+        }
+    }
+    let mut v = to_value(&outcome);
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("preservedTurns");
+        obj.remove("summarizedTurns");
+    }
+    Ok(v)
+}
+
+/// `context.clear {sessionId}` -> `{success, tokensBefore, tokensAfter, clearedTodos}`;
+/// persists `context.cleared`.
+pub async fn clear(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?;
+    not_while_running(state, session)?;
+    let (manager, _, _) = load(state, session).await?;
+    let (before, after, event) = context::clear(&state.store, session, &manager)
+        .await
+        .map_err(|context::ContextError::Store(e)| store_error(e))?;
+    state.publish(&Event::new("event.new", Some(session), json!({ "event": event })));
+    let data = json!({ "tokensBefore": before, "tokensAfter": after });
+    state.publish(&Event::new("agent.context_cleared", Some(session), data));
+    Ok(json!({ "success": true, "tokensBefore": before, "tokensAfter": after, "clearedTodos": [] }))
+}

@@ -1,0 +1,398 @@
+//! Context and compaction through a real server: `context.*` methods, automatic compaction
+//! when a session crosses `context.compactor.triggerTokenThreshold`, and the same context
+//! after a restart over the same database. The mock LLM serves the session's model and the
+//! summarising model (`models.subagent`) from one script, in order.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Client;
+use serde_json::{json, Value};
+use tron::events::{EventStore, OpenMode, StoreHandle};
+use tron::rpc::ServerState;
+use tron::server::{self, ServerConfig};
+use tron::settings::{Paths, SettingsHandle, Sources};
+use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
+
+/// The settings every test server runs with: keep one turn through a compaction.
+const SETTINGS: &str = r#"{"context": {"compactor": {"preserveRecentCount": 1}}}"#;
+
+/// A server over the database in `dir` (created when absent), with every provider pointed
+/// at `mock`.
+struct Server {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn serve(dir: &Path, mock: &MockLlm) -> Server {
+    let paths = Paths { data_dir: dir.to_owned(), event_db: dir.join("prod.db") };
+    std::fs::write(paths.settings_file(), SETTINGS).unwrap();
+    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
+    let env: HashMap<String, String> = [
+        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
+        ("TRON_OPENAI_BASE_URL", mock.base_url()),
+        ("TRON_GOOGLE_BASE_URL", mock.base_url()),
+        ("TRON_RETRY_BASE_MS", "10".to_owned()),
+        ("ANTHROPIC_API_KEY", "sk-ant-test".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
+    let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone())).unwrap();
+    let state = ServerState::new(StoreHandle::spawn(store), paths, env, settings);
+    let config = ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+    let listening = server::bind(config, state).await.unwrap();
+    let addr = listening.addr;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(listening.serve(async move {
+        let _ = stopped.await;
+    }));
+    Server { addr, stop, done }
+}
+
+impl Server {
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.done).await.unwrap().unwrap().unwrap();
+    }
+}
+
+fn text(t: &str, input_tokens: u64) -> ScriptedResponse {
+    ScriptedResponse::stream([
+        Step::Text { text: t.into() },
+        Step::Usage { input_tokens, output_tokens: 20, cache_read_tokens: 0, cache_creation_tokens: 0 },
+    ])
+}
+
+/// Sends a prompt and waits for the run to end; the `agent.complete` data.
+async fn prompt(c: &mut Client, session: &str, text: &str) -> Value {
+    c.events.clear();
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": text})).await;
+    let done = c.until("agent.complete").await;
+    c.until("agent.ready").await;
+    done["data"].clone()
+}
+
+/// The persisted events of `session` in the database under `dir`: (type, payload).
+fn events(dir: &Path, session: &str) -> Vec<(String, Value)> {
+    let store = EventStore::open(dir.join("prod.db"), OpenMode::Existing).unwrap();
+    store
+        .events(session)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            e.typed().unwrap_or_else(|err| panic!("{} is not in its TypeScript shape: {err}", e.event_type));
+            (e.event_type.as_str().to_owned(), e.payload)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_session_past_the_threshold_compacts_keeps_working_and_restarts_the_same() {
+    let mock = MockLlm::start(Script::new([
+        text("Schema ready.", 1_000),
+        // 150,000 of Claude Sonnet 4's 200,000: past the 0.7 threshold.
+        text("Runner written.", 150_000),
+        // The third prompt compacts first: the summarising model answers, then the session's.
+        text("SUMMARY-OF-EARLIER-WORK: the schema exists.", 500),
+        text("Tests added.", 2_000),
+        text("Docs written.", 2_100),
+        // After the restart.
+        text("Released.", 2_200),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &mock).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+
+    assert_eq!(prompt(&mut c, &session, "First task: set up the database schema").await["success"], true);
+    assert_eq!(prompt(&mut c, &session, "Second task: write the migration runner").await["success"], true);
+    let snap = c.call("context.getSnapshot", json!({"sessionId": session})).await;
+    assert_eq!(snap["currentTokens"], 150_000, "the provider's count: {snap}");
+    assert_eq!(snap["thresholdLevel"], "alert");
+    assert_eq!(c.call("context.shouldCompact", json!({"sessionId": session})).await["shouldCompact"], true);
+
+    assert_eq!(prompt(&mut c, &session, "Third task: add tests").await["success"], true);
+    let compaction =
+        c.events.iter().find(|e| e["type"] == "agent.compaction").expect("agent.compaction pushed");
+    assert_eq!(compaction["sessionId"], session.as_str());
+    assert_eq!(compaction["data"]["tokensBefore"], 150_000);
+    assert_eq!(compaction["data"]["reason"], "threshold_exceeded");
+    assert!(compaction["data"]["summary"].as_str().unwrap().starts_with("SUMMARY-OF-EARLIER-WORK"));
+    assert!(compaction["data"]["tokensAfter"].as_u64().unwrap() < 10_000, "{compaction}");
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 4);
+    // The summarising request: the small model, the older turn only.
+    let summarize = &requests[2].body;
+    assert_eq!(summarize["model"], "claude-haiku-4-5-20251001");
+    let asked = summarize["messages"].to_string();
+    assert!(asked.contains("First task") && !asked.contains("Second task"), "{asked}");
+    // The model's request: the summary with the kept turn, then the new prompt.
+    let sent = &requests[3].body["messages"];
+    let sent_text = sent.to_string();
+    assert!(sent_text.contains("[Context from earlier in this conversation]"), "{sent_text}");
+    assert!(sent_text.contains("SUMMARY-OF-EARLIER-WORK") && sent_text.contains("Second task"));
+    assert!(!sent_text.contains("First task"), "the summarised turn is gone: {sent_text}");
+    assert!(!sent_text.contains("Schema ready"), "{sent_text}");
+    assert_eq!(sent.as_array().unwrap().len(), 3, "summary, acknowledgement, prompt: {sent_text}");
+    assert!(sent[2].to_string().contains("Third task"));
+
+    // Persisted in the TypeScript order and shapes: boundary, summary, then the prompt.
+    let evs = events(dir.path(), &session);
+    let at = evs.iter().position(|(t, _)| t == "compact.boundary").expect("compact.boundary");
+    assert_eq!(evs[at + 1].0, "compact.summary");
+    assert_eq!(evs[at + 2].0, "message.user");
+    let (boundary, summary) = (&evs[at].1, &evs[at + 1].1);
+    for key in ["originalTokens", "compactedTokens", "compressionRatio", "reason", "summary"] {
+        assert!(boundary.get(key).is_some(), "compact.boundary lacks {key}: {boundary}");
+    }
+    assert!(boundary["runId"].is_string(), "written by the run: {boundary}");
+    assert!(summary["summary"].as_str().unwrap().contains("Second task"));
+    assert!(summary["boundaryEventId"].is_string() && summary["filesModified"].is_array());
+
+    // The session goes on from the compacted context.
+    assert_eq!(prompt(&mut c, &session, "Fourth task: write the docs").await["success"], true);
+    let before = mock.requests()[4].body.clone();
+    let snap = c.call("context.getSnapshot", json!({"sessionId": session})).await;
+    assert_eq!(snap["currentTokens"], 2_100);
+    assert_eq!(snap["thresholdLevel"], "normal");
+    server.shutdown().await;
+
+    // A new server over the same database sends the same context.
+    let server = serve(dir.path(), &mock).await;
+    let mut c = Client::connect(server.addr).await;
+    c.call("session.resume", json!({"sessionId": session})).await;
+    assert_eq!(prompt(&mut c, &session, "Fifth task: release").await["success"], true);
+    let after = mock.requests()[5].body.clone();
+    let (b, a) = (before["messages"].as_array().unwrap(), after["messages"].as_array().unwrap());
+    assert_eq!(a.len(), b.len() + 2, "the reply to the fourth task and the fifth prompt");
+    assert_eq!(&a[..b.len()], &b[..], "the context before the restart, unchanged");
+    assert_eq!(before["system"], after["system"]);
+    assert_eq!(before["tools"], after["tools"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn snapshots_previews_compaction_on_request_and_clear() {
+    let mock = MockLlm::start(Script::new([
+        text("Hello there.", 1_200),
+        text("Done with two.", 1_300),
+        // previewCompaction's summary (the summarising model).
+        text("PREVIEW-SUMMARY", 10),
+        // After the edited-summary compaction.
+        text("Continuing.", 300),
+        // After the clear.
+        text("Fresh start.", 100),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &mock).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+
+    // An empty session: an estimate of the system prompt and tools only.
+    let snap = c.call("context.getSnapshot", json!({"sessionId": session})).await;
+    assert_eq!(snap["contextLimit"], 200_000);
+    assert_eq!(snap["thresholdLevel"], "normal");
+    assert!(snap["usagePercent"].is_f64() || snap["usagePercent"].is_u64());
+    for key in ["systemPrompt", "tools", "rules", "messages", "capabilities", "environment"] {
+        assert!(snap["breakdown"][key].is_u64(), "breakdown.{key}: {snap}");
+    }
+    assert_eq!(snap["breakdown"]["messages"], 0);
+    assert!(snap["breakdown"]["tools"].as_u64().unwrap() > 0);
+
+    prompt(&mut c, &session, "One: greet me").await;
+    prompt(&mut c, &session, "Two: count to two").await;
+    let detailed = c.call("context.getDetailedSnapshot", json!({"sessionId": session})).await;
+    let messages = detailed["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4, "{detailed}");
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[0]["content"], "One: greet me");
+    assert!(messages[0]["eventId"].is_string());
+    assert_eq!(messages[1]["summary"], "Hello there.");
+    assert!(detailed["toolsContent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t.as_str().unwrap().starts_with("Bash: ")));
+    assert_eq!(detailed["addedSkills"], json!([]));
+    assert!(detailed["systemPromptContent"].is_string());
+    let check =
+        c.call("context.canAcceptTurn", json!({"sessionId": session, "estimatedResponseTokens": 4000})).await;
+    assert_eq!(
+        check,
+        json!({"canProceed": true, "needsCompaction": false, "wouldExceedLimit": false,
+               "currentTokens": 1300, "estimatedAfterTurn": 5300, "contextLimit": 200_000})
+    );
+
+    // A preview changes nothing.
+    let count = events(dir.path(), &session).len();
+    let preview = c.call("context.previewCompaction", json!({"sessionId": session})).await;
+    assert_eq!(preview["summary"], "PREVIEW-SUMMARY");
+    assert_eq!((preview["preservedTurns"].as_u64(), preview["summarizedTurns"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(preview["tokensBefore"], 1300);
+    assert!(preview["compressionRatio"].is_number() && preview["extractedData"].is_object());
+    assert_eq!(events(dir.path(), &session).len(), count, "a preview persists nothing");
+    assert_eq!(c.call("context.getSnapshot", json!({"sessionId": session})).await["currentTokens"], 1300);
+
+    // Compaction on request, with the user's own summary (no model call).
+    let done = c
+        .call("context.confirmCompaction", json!({"sessionId": session, "editedSummary": "MY-SUMMARY"}))
+        .await;
+    assert_eq!(done["success"], true);
+    assert_eq!(done["summary"], "MY-SUMMARY");
+    assert_eq!(done["tokensBefore"], 1300);
+    let pushed = c.until("agent.compaction").await;
+    assert_eq!(pushed["data"]["reason"], "manual");
+    assert_eq!(pushed["data"]["tokensAfter"], done["tokensAfter"]);
+    let started = c.until("agent.compaction_started").await;
+    assert_eq!(started["data"], json!({"reason": "manual", "tokensBefore": 1300}));
+    let evs = events(dir.path(), &session);
+    assert_eq!(evs[evs.len() - 2].0, "compact.boundary");
+    assert_eq!(evs[evs.len() - 1].0, "compact.summary");
+    let snap = c.call("context.getSnapshot", json!({"sessionId": session})).await;
+    // The provider's count is stale after compacting: the estimate is reported instead.
+    let b = &snap["breakdown"];
+    let estimate: u64 = ["systemPrompt", "tools", "messages"].iter().map(|k| b[*k].as_u64().unwrap()).sum();
+    assert_eq!(snap["currentTokens"], estimate, "{snap}");
+    assert!(b["messages"].as_u64().unwrap() < 200, "summary, acknowledgement: {snap}");
+    assert!(b["systemPrompt"].as_u64().unwrap() > 0, "the session's system prompt: {snap}");
+    prompt(&mut c, &session, "Three: go on").await;
+    let sent = mock.requests()[3].body["messages"].to_string();
+    assert!(
+        sent.contains("MY-SUMMARY") && sent.contains("Two: count to two") && !sent.contains("One: greet me")
+    );
+
+    // Clear: nothing before it is sent again.
+    let cleared = c.call("context.clear", json!({"sessionId": session})).await;
+    assert_eq!(cleared["success"], true);
+    assert_eq!(cleared["tokensBefore"], 300);
+    assert_eq!(cleared["clearedTodos"], json!([]));
+    // Afterwards: the system prompt and the tools only.
+    let snap = c.call("context.getSnapshot", json!({"sessionId": session})).await;
+    let overhead =
+        snap["breakdown"]["systemPrompt"].as_u64().unwrap() + snap["breakdown"]["tools"].as_u64().unwrap();
+    assert_eq!(cleared["tokensAfter"], overhead);
+    assert_eq!(
+        (snap["currentTokens"].as_u64(), snap["breakdown"]["messages"].as_u64()),
+        (Some(overhead), Some(0))
+    );
+    assert_eq!(c.until("agent.context_cleared").await["data"]["tokensBefore"], 300);
+    let (kind, payload) = events(dir.path(), &session).pop().unwrap();
+    assert_eq!(kind, "context.cleared");
+    assert_eq!(payload["reason"], "manual");
+    prompt(&mut c, &session, "Four: new topic").await;
+    let sent = &mock.requests()[4].body["messages"];
+    assert_eq!(sent.as_array().unwrap().len(), 1, "{sent}");
+    assert!(sent.to_string().contains("Four: new topic"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_params_and_unknown_sessions_get_clear_errors() {
+    let mock = MockLlm::start(Script::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &mock).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+    for method in [
+        "context.getSnapshot",
+        "context.getDetailedSnapshot",
+        "context.shouldCompact",
+        "context.previewCompaction",
+        "context.confirmCompaction",
+        "context.compact",
+        "context.canAcceptTurn",
+        "context.clear",
+    ] {
+        let e = c.fail(method, json!({})).await;
+        assert_eq!(e, json!({"code": "INVALID_PARAMS", "message": "sessionId is required"}), "{method}");
+        let e = c.fail(method, json!({"sessionId": "sess_missing", "estimatedResponseTokens": 1})).await;
+        assert_eq!(e["code"], "SESSION_NOT_FOUND", "{method}: {e}");
+    }
+    let e = c.fail("context.canAcceptTurn", json!({"sessionId": session})).await;
+    assert_eq!(e["message"], "estimatedResponseTokens is required");
+    let e =
+        c.fail("context.canAcceptTurn", json!({"sessionId": session, "estimatedResponseTokens": "x"})).await;
+    assert_eq!(e["code"], "INVALID_PARAMS");
+    let e = c.fail("context.confirmCompaction", json!({"sessionId": session, "editedSummary": 5})).await;
+    assert_eq!(e["message"], "editedSummary must be a string");
+    // Nothing to compact in an empty session: success, nothing persisted, no model call.
+    let done = c.call("context.compact", json!({"sessionId": session})).await;
+    assert_eq!((done["success"].as_bool(), done["compressionRatio"].as_f64()), (Some(true), Some(1.0)));
+    assert!(events(dir.path(), &session).iter().all(|(t, _)| !t.starts_with("compact.")));
+    assert!(mock.requests().is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_summarising_model_falls_back_to_the_keyword_summary() {
+    use tron::context::{LlmSummarizer, Summarizer};
+    use tron::core::messages::Message;
+    use tron::llm::anthropic::{AnthropicAuth, AnthropicProvider};
+    let mock = MockLlm::start(Script::new([
+        ScriptedResponse::anthropic_error(400, "invalid_request_error", "no", None),
+        text("A MODEL SUMMARY", 1),
+    ]))
+    .await
+    .unwrap();
+    let provider = AnthropicProvider::new(mock.base_url(), AnthropicAuth::ApiKey("k".into()));
+    let model = tron::llm::models::lookup("claude-haiku-4-5").unwrap();
+    let summarizer = LlmSummarizer::new(Arc::new(provider), model);
+    let messages = vec![Message::user("Please migrate the database tables"), Message::assistant(vec![])];
+    let fallback = summarizer.summarize(&messages).await;
+    assert!(fallback.narrative.contains("migrate the database tables"), "{}", fallback.narrative);
+    assert!(fallback.narrative.contains("(2 messages summarized)"));
+    let summary = summarizer.summarize(&messages).await;
+    assert_eq!(summary.narrative, "A MODEL SUMMARY");
+    assert!(summary.extracted_data.topics_discussed.contains(&"migrate".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tron_chat_compacts_the_same_way() {
+    let mock = MockLlm::start(Script::new([
+        text("One done.", 150_000),
+        text("CHAT-SUMMARY of the first task.", 100),
+        text("Two done.", 1_000),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    // Keep no turn: everything before the new prompt is summarised.
+    std::fs::write(
+        dir.path().join("settings.json"),
+        r#"{"context": {"compactor": {"preserveRecentCount": 0}}}"#,
+    )
+    .unwrap();
+    let cwd = dir.path().to_str().unwrap().to_owned();
+    for args in [vec!["one: the first task"], vec!["two: the second task", "--continue"]] {
+        let mut cmd = common::chat_command(&mock, &db);
+        cmd.args(&args).args(["--model", "claude-sonnet-4-20250514", "--cwd", &cwd, "--no-tools"]);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 3);
+    let sent = &requests[2].body["messages"];
+    assert_eq!(sent.as_array().unwrap().len(), 3, "{sent}");
+    assert!(
+        sent[0].to_string().contains("CHAT-SUMMARY") && !sent.to_string().contains("one: the first task")
+    );
+    let (_, events) = common::only_session_events(&db);
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    let at = types.iter().position(|t| *t == "compact.boundary").expect("compacted");
+    assert_eq!(&types[at..at + 3], ["compact.boundary", "compact.summary", "message.user"]);
+    assert_eq!(events[at].1["reason"], "threshold_exceeded");
+}

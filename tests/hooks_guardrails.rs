@@ -1,0 +1,354 @@
+//! Hooks and guardrails end to end: real hook scripts in temp dirs, the real `tron chat`
+//! binary (and a real `tron serve`) against the scripted mock LLM server.
+//!
+//! - a `PreToolUse` hook refuses `rm`: the Bash call does not run, the model is sent the
+//!   reason, `hook.triggered` / `hook.completed` are persisted with the TypeScript payloads;
+//! - a hook that hangs is killed at `hooks.defaultTimeoutMs` and the turn goes on;
+//! - a core guardrail blocks a write into `~/.ssh` although the settings disable it;
+//! - a custom pattern rule from settings blocks; warn and audit rules let the call run and
+//!   are audited (each evaluation in the in-memory audit log, hits traced);
+//! - background hooks are tracked (`hook.background_started` / `_completed`);
+//! - over WebSocket, a `UserPromptSubmit` hook refuses a prompt.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use tron::testing::{MockLlm, Script, ScriptedResponse};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+/// A temp home, working dir and database for one `tron chat` run.
+struct Case {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    work: PathBuf,
+    db: PathBuf,
+}
+
+impl Case {
+    fn new() -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, work, data) = (dir.path().join("home"), dir.path().join("work"), dir.path().join("data"));
+        for d in [&home, &work, &data] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let db = data.join("prod.db");
+        Case { _dir: dir, home, work, db }
+    }
+
+    /// Writes an executable hook script `name` into the project's `.agent/hooks`.
+    fn hook(&self, name: &str, body: &str) {
+        let dir = self.work.join(".agent/hooks");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Writes `~/.tron/settings.json` (the data dir beside the database).
+    fn settings(&self, settings: Value) {
+        std::fs::write(self.db.parent().unwrap().join("settings.json"), settings.to_string()).unwrap();
+    }
+
+    /// Runs `tron chat PROMPT` in the working dir with HOME at the temp home.
+    fn chat(&self, mock: &MockLlm, prompt: &str) -> std::process::Output {
+        self.chat_with(mock, prompt, &[])
+    }
+
+    /// [`Case::chat`] with more environment variables.
+    fn chat_with(&self, mock: &MockLlm, prompt: &str, env: &[(&str, &str)]) -> std::process::Output {
+        let out = common::chat_command(mock, &self.db)
+            .env("HOME", &self.home)
+            .envs(env.iter().copied())
+            .args([prompt, "--model", "claude-sonnet-4-5", "--cwd"])
+            .arg(&self.work)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tron chat failed: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    fn events(&self) -> Vec<(String, Value)> {
+        common::only_session_events(&self.db).1
+    }
+}
+
+fn of_type<'a>(events: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|(t, _)| t == kind).map(|(_, p)| p).collect()
+}
+
+/// The text of the tool results the model was sent in its last request.
+fn tool_results_sent(mock: &MockLlm) -> String {
+    let last = mock.requests().pop().expect("a request");
+    last.body["messages"].to_string()
+}
+
+const BLOCK_RM: &str = r#"ctx=$(cat)
+case "$ctx" in
+  *'"command":"rm '*) echo '{"action":"block","reason":"rm is not allowed in this project"}' ;;
+  *) echo '{"action":"continue"}' ;;
+esac"#;
+
+#[test]
+fn a_pre_tool_use_hook_refuses_rm_and_the_model_gets_the_reason() {
+    let rt = runtime();
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_rm", "Bash", json!({"command": "rm victim.txt"})),
+        ScriptedResponse::tool_call("toolu_ls", "Bash", json!({"command": "echo kept > seen.txt"})),
+        ScriptedResponse::text("understood"),
+    ]);
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let case = Case::new();
+    std::fs::write(case.work.join("victim.txt"), "precious").unwrap();
+    case.hook("pre-tool-use.sh", BLOCK_RM);
+    case.chat(&mock, "clean up");
+
+    assert!(case.work.join("victim.txt").exists(), "the refused rm must not run");
+    assert!(case.work.join("seen.txt").exists(), "an allowed call runs");
+    let events = case.events();
+    let results = of_type(&events, "tool.result");
+    assert_eq!(results[0]["toolCallId"], "toolu_rm");
+    assert_eq!(results[0]["isError"], true);
+    assert_eq!(results[0]["content"], "Tool execution blocked: rm is not allowed in this project");
+    assert_eq!(results[1]["isError"], false);
+    assert!(tool_results_sent(&mock).contains("rm is not allowed in this project"));
+
+    let triggered = of_type(&events, "hook.triggered");
+    let completed = of_type(&events, "hook.completed");
+    assert_eq!(triggered.len(), 2, "one per tool call");
+    assert_eq!(triggered[0]["hookNames"], json!(["project:pre-tool-use"]));
+    assert_eq!(triggered[0]["hookEvent"], "PreToolUse");
+    assert_eq!(triggered[0]["toolName"], "Bash");
+    assert_eq!(triggered[0]["toolCallId"], "toolu_rm");
+    assert!(triggered[0]["timestamp"].is_string());
+    assert_eq!(completed[0]["result"], "block");
+    assert_eq!(completed[0]["reason"], "rm is not allowed in this project");
+    assert_eq!(completed[0]["toolCallId"], "toolu_rm");
+    assert!(completed[0]["duration"].is_number());
+    assert_eq!(completed[1]["result"], "continue");
+    // The hook events come before the call they judged.
+    let order: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    let at = |t: &str| order.iter().position(|o| *o == t).unwrap();
+    assert!(
+        at("hook.triggered") < at("hook.completed") && at("hook.completed") < at("tool.call"),
+        "{order:?}"
+    );
+}
+
+#[test]
+fn a_hook_that_hangs_is_killed_at_the_timeout_and_the_turn_goes_on() {
+    let rt = runtime();
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_1", "Bash", json!({"command": "echo ran > ran.txt"})),
+        ScriptedResponse::text("done"),
+    ]);
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let case = Case::new();
+    case.settings(json!({"hooks": {"defaultTimeoutMs": 300}}));
+    // A child holds the pipes too: the hook's whole process group must go.
+    case.hook("pre-tool-use.sh", "sleep 60 & sleep 60");
+    case.chat(&mock, "go");
+
+    assert!(case.work.join("ran.txt").exists(), "a hook that times out counts as continue");
+    let events = case.events();
+    assert_eq!(of_type(&events, "hook.completed")[0]["result"], "continue");
+    assert_eq!(of_type(&events, "tool.result")[0]["isError"], false);
+}
+
+#[test]
+fn a_core_guardrail_blocks_writes_into_ssh_even_when_settings_disable_it() {
+    let rt = runtime();
+    let script = Script::new([
+        ScriptedResponse::tool_call(
+            "toolu_w",
+            "Write",
+            json!({"file_path": "~/.ssh/authorized_keys", "content": "ssh-ed25519 AAAA attacker"}),
+        ),
+        ScriptedResponse::text("ok"),
+    ]);
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let case = Case::new();
+    case.settings(json!({"guardrails": {"rules": {"core.ssh-protection": {"enabled": false}}}}));
+    let out = case.chat(&mock, "add my key");
+
+    assert!(!case.home.join(".ssh").exists(), "nothing was written into ~/.ssh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("core.ssh-protection") && stderr.contains("cannot be disabled"), "{stderr}");
+    let events = case.events();
+    let result = of_type(&events, "tool.result")[0];
+    assert_eq!(result["isError"], true);
+    assert_eq!(result["content"], "Tool execution blocked: SSH Protection: Cannot modify protected path");
+    assert!(tool_results_sent(&mock).contains("SSH Protection: Cannot modify protected path"));
+    assert!(of_type(&events, "hook.triggered").is_empty(), "no hooks here, so no hook events");
+}
+
+#[test]
+fn custom_rules_block_warn_and_audit() {
+    let rt = runtime();
+    let script = Script::new([
+        ScriptedResponse::tool_call(
+            "toolu_b",
+            "Bash",
+            json!({"command": "echo curl-was-here > blocked.txt"}),
+        ),
+        ScriptedResponse::tool_call("toolu_w", "Bash", json!({"command": "echo warned > warned.txt"})),
+        ScriptedResponse::tool_call("toolu_a", "Bash", json!({"command": "echo audited > audited.txt"})),
+        ScriptedResponse::text("done"),
+    ]);
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let case = Case::new();
+    let rule = |id: &str, severity: &str, pattern: &str| {
+        json!({"id": id, "type": "pattern", "tier": "custom", "severity": severity, "tools": ["Bash"],
+               "targetArgument": "command", "patterns": [pattern]})
+    };
+    case.settings(json!({"guardrails": {"customRules": [
+        rule("custom.no-curl", "block", r"\bcurl\b"),
+        rule("custom.warn-echo", "warn", "warned"),
+        rule("custom.audit-echo", "audit", "audited"),
+    ]}}));
+    // The audit's tracing events at info level (the default filter keeps warnings only).
+    let out = case.chat_with(&mock, "go", &[("TRON_LOG", "warn,tron::guardrails=info")]);
+
+    assert!(!case.work.join("blocked.txt").exists());
+    assert!(case.work.join("warned.txt").exists() && case.work.join("audited.txt").exists());
+    let events = case.events();
+    let results = of_type(&events, "tool.result");
+    assert_eq!(
+        results[0]["content"],
+        "Tool execution blocked: custom.no-curl: Potentially destructive command pattern detected"
+    );
+    assert_eq!((results[1]["isError"].clone(), results[2]["isError"].clone()), (json!(false), json!(false)));
+
+    // Every evaluation is audited; hits are traced (to stderr here).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let traced = |needle: &str, rule: &str| stderr.lines().any(|l| l.contains(needle) && l.contains(rule));
+    assert!(traced("guardrail blocked a tool call", "custom.no-curl"), "{stderr}");
+    assert!(traced("guardrail rules triggered", "custom.warn-echo"), "{stderr}");
+    assert!(traced("guardrail rules triggered", "custom.audit-echo"), "{stderr}");
+}
+
+#[test]
+fn background_hooks_are_tracked_and_post_tool_use_and_stop_hooks_run() {
+    let rt = runtime();
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_1", "Bash", json!({"command": "echo hi"})),
+        ScriptedResponse::text("all done"),
+    ]);
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let case = Case::new();
+    case.hook("post-tool-use.background.sh", r#"cat > post.json"#);
+    case.hook("stop.sh", r#"cat > stop.json; echo '{"action":"continue"}'"#);
+    case.chat(&mock, "go");
+
+    let post: Value =
+        serde_json::from_str(&std::fs::read_to_string(case.work.join("post.json")).unwrap()).unwrap();
+    assert_eq!(post["hookType"], "PostToolUse");
+    assert_eq!(post["toolName"], "Bash");
+    assert_eq!(post["toolCallId"], "toolu_1");
+    assert_eq!(post["result"]["isError"], false);
+    let stop: Value =
+        serde_json::from_str(&std::fs::read_to_string(case.work.join("stop.json")).unwrap()).unwrap();
+    assert_eq!((stop["hookType"].clone(), stop["stopReason"].clone()), (json!("Stop"), json!("end_turn")));
+    assert_eq!(stop["finalMessage"], "all done");
+
+    let events = case.events();
+    let started = of_type(&events, "hook.background_started");
+    let completed = of_type(&events, "hook.background_completed");
+    assert_eq!(started.len(), 1);
+    assert_eq!(completed.len(), 1, "chat waits for background hooks before it exits");
+    assert_eq!(started[0]["executionId"], completed[0]["executionId"]);
+    assert!(started[0]["executionId"].as_str().unwrap().starts_with("bg_"));
+    assert_eq!(completed[0]["hookNames"], json!(["project:post-tool-use"]));
+    assert_eq!(completed[0]["result"], "continue");
+    let stops: Vec<_> =
+        of_type(&events, "hook.completed").into_iter().filter(|p| p["hookEvent"] == "Stop").collect();
+    assert_eq!(stops.len(), 1);
+}
+
+#[tokio::test]
+async fn over_websocket_a_user_prompt_submit_hook_refuses_a_prompt_and_pre_tool_use_refuses_rm() {
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_rm", "Bash", json!({"command": "rm -f victim.txt"})),
+        ScriptedResponse::text("fine"),
+    ]);
+    let server = common::start(script).await;
+    let work = Path::new(&server.dir()).to_owned();
+    let hooks = work.join(".agent/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    for (name, body) in [
+        (
+            "user-prompt-submit.sh",
+            r#"grep -q forbidden && echo '{"action":"block","reason":"that topic is off limits"}' || true"#,
+        ),
+        ("pre-tool-use.sh", BLOCK_RM),
+    ] {
+        std::fs::write(hooks.join(name), format!("#!/bin/bash\n{body}\n")).unwrap();
+        std::fs::set_permissions(hooks.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(work.join("victim.txt"), "x").unwrap();
+    let mut c = common::Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "tell me the forbidden thing"})).await;
+    let complete = c.until("agent.complete").await;
+    assert_eq!(complete["data"]["success"], false);
+    assert!(complete["data"]["error"].as_str().unwrap().contains("that topic is off limits"), "{complete}");
+    c.until("agent.ready").await;
+    let events = server.persisted(&session);
+    assert!(events.iter().all(|e| e["type"] != "message.user"), "a refused prompt is not persisted");
+    let completed: Vec<&Value> = events.iter().filter(|e| e["type"] == "hook.completed").collect();
+    assert_eq!(completed[0]["payload"]["hookEvent"], "UserPromptSubmit");
+    assert_eq!(completed[0]["payload"]["result"], "block");
+    assert!(completed[0]["payload"]["runId"].is_string(), "stamped with the run id");
+    assert!(c.pushed().iter().any(|e| e["type"] == "hook.completed"), "hook events are pushed as event.new");
+
+    c.events.clear();
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "clean up"})).await;
+    let complete = c.until("agent.complete").await;
+    assert_eq!(complete["data"]["success"], true, "{complete}");
+    assert!(work.join("victim.txt").exists());
+    let result = server.persisted(&session).into_iter().find(|e| e["type"] == "tool.result").unwrap();
+    assert_eq!(result["payload"]["content"], "Tool execution blocked: rm is not allowed in this project");
+    let end = c.events.iter().find(|e| e["type"] == "agent.tool_end").unwrap();
+    assert_eq!(end["data"]["success"], false, "{end}");
+    server.shutdown().await;
+}
+
+#[test]
+fn a_hook_can_change_arguments_but_not_steer_around_a_guardrail() {
+    let rt = runtime();
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_1", "Write", json!({"file_path": "notes.txt", "content": "a"})),
+        ScriptedResponse::tool_call("toolu_2", "Write", json!({"file_path": "keys.txt", "content": "b"})),
+        ScriptedResponse::text("done"),
+    ]);
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let case = Case::new();
+    let ssh = case.home.join(".ssh/authorized_keys");
+    case.hook(
+        "pre-tool-use.sh",
+        &format!(
+            r#"ctx=$(cat)
+case "$ctx" in
+  *notes.txt*) echo '{{"action":"modify","modifications":{{"file_path":"renamed.txt"}}}}' ;;
+  *) echo '{{"action":"modify","modifications":{{"file_path":"{}"}}}}' ;;
+esac"#,
+            ssh.display()
+        ),
+    );
+    case.chat(&mock, "write");
+
+    assert_eq!(std::fs::read_to_string(case.work.join("renamed.txt")).unwrap(), "a");
+    assert!(!case.work.join("notes.txt").exists() && !ssh.exists());
+    let events = case.events();
+    let calls = of_type(&events, "tool.call");
+    assert_eq!(calls[0]["arguments"]["file_path"], "renamed.txt", "tool.call carries the arguments that ran");
+    let results = of_type(&events, "tool.result");
+    assert_eq!(results[1]["content"], "Tool execution blocked: SSH Protection: Cannot modify protected path");
+    assert_eq!(of_type(&events, "hook.completed")[0]["result"], "modify");
+}
