@@ -324,3 +324,23 @@ fn tron_chat_offers_task_manager_too() {
     let offered = mock.requests()[0].body["tools"].as_array().unwrap().clone();
     assert!(offered.iter().all(|t| t["name"] != "TaskManager") && !offered.is_empty());
 }
+
+#[tokio::test]
+async fn open_tasks_reach_the_next_prompts_system_prompt() {
+    let server = start(Script::new([ScriptedResponse::text("Noted.")])).await;
+    let mut c = Client::connect(server.addr).await;
+    c.call("tasks.create", json!({"title": "Ship the release check"})).await;
+    let session = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "What is open?"})).await;
+    c.until("agent.ready").await;
+    let body = &server.mock.requests()[0].body;
+    let system: String = match &body["system"] {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => {
+            blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")
+        }
+        other => panic!("no system prompt: {other}"),
+    };
+    assert!(system.contains("# Tasks"), "{system}");
+    assert!(system.contains("Active: 1 pending"), "{system}");
+}

@@ -87,6 +87,9 @@ pub struct SystemPrompt {
     pub skills: String,
     /// The removed-skills notice.
     pub removed_skills: String,
+    /// The persistent task summary (see [`crate::events::tasks::task_context`]); empty when
+    /// there are no open tasks.
+    pub tasks: String,
 }
 
 impl SystemPrompt {
@@ -113,7 +116,16 @@ impl SystemPrompt {
                 out.push_str(block.trim());
             }
         }
-        out
+        Self::with_tasks(out, &self.tasks)
+    }
+
+    /// `prompt` with the task summary as its last section (nothing when `tasks` is empty).
+    pub fn with_tasks(mut prompt: String, tasks: &str) -> String {
+        if !tasks.trim().is_empty() {
+            prompt.push_str("\n\n# Tasks\n\nThe persistent task list (the TaskManager tool changes it):\n\n");
+            prompt.push_str(tasks.trim());
+        }
+        prompt
     }
 }
 

@@ -103,7 +103,13 @@ pub async fn prepare(
         Ok(found) => found,
         Err(e) => return Err(StoreError::Invalid(format!("reading rules and skills failed: {e}")).into()),
     };
-    build(session, &setup, &events, &rules, &registry, core)
+    // The open tasks, as the TypeScript server gave them to every run.
+    let tasks = store.run(|s| Ok(crate::events::tasks::task_context(s))).await?;
+    let mut prepared = build(session, &setup, &events, &rules, &registry, core)?;
+    if let Some(tasks) = tasks {
+        prepared.system = SystemPrompt::with_tasks(prepared.system, &tasks);
+    }
+    Ok(prepared)
 }
 
 /// [`prepare`] after the reading: pure, for tests.
@@ -170,6 +176,7 @@ fn build(
         rules: rules.text(&activated),
         skills: skills::skills_block(&active),
         removed_skills: skills::removed_block(&removed),
+        tasks: String::new(),
     }
     .build();
     Ok(Prepared {

@@ -33,6 +33,7 @@ fn parts_come_in_order_and_empty_ones_are_left_out() {
         rules: "<!-- Rules: AGENTS.md (project) -->\nR".into(),
         skills: "<skills>S</skills>".into(),
         removed_skills: String::new(),
+        tasks: String::new(),
     }
     .build();
     let at = |s: &str| p.find(s).unwrap_or_else(|| panic!("{s} missing from {p}"));
@@ -40,6 +41,14 @@ fn parts_come_in_order_and_empty_ones_are_left_out() {
     assert!(at("apply_patch") < at("Current working directory: /w"));
     assert!(at("/w") < at("# Project rules") && at("# Project rules") < at("<skills>"));
     assert!(!p.contains("removed-skills"));
+    assert!(!p.contains("# Tasks"), "no task section without open tasks");
+    let with = SystemPrompt::with_tasks(p.clone(), "Active: 1 pending");
+    assert!(
+        with.starts_with(&p)
+            && with.ends_with(
+                "# Tasks\n\nThe persistent task list (the TaskManager tool changes it):\n\nActive: 1 pending"
+            )
+    );
     let bare = SystemPrompt { core: "C".into(), working_dir: "/w".into(), ..Default::default() }.build();
     assert_eq!(bare, "C\n\nCurrent working directory: /w");
     for kind in ProviderKind::ALL {
