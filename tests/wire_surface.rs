@@ -163,6 +163,10 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "skill.list", json!({})).await;
     s.call(&mut c, "tasks.create", json!({"title": "Write the closing note"})).await;
     s.call(&mut c, "tasks.list", json!({})).await;
+    std::fs::write(format!("{dir}/notes.md"), "notes").unwrap();
+    s.call(&mut c, "filesystem.listDir", json!({"path": dir})).await;
+    s.call(&mut c, "filesystem.getHome", json!({})).await;
+    s.call(&mut c, "file.read", json!({"path": format!("{dir}/notes.md")})).await;
     s.call(&mut c, "no.such", json!({})).await;
     s.events(&c);
 

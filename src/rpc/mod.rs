@@ -11,6 +11,7 @@
 //! Built: `system.ping|getInfo`, `session.create|resume|list|delete|archive|unarchive|fork`,
 //! `agent.prompt|abort|getState`, `model.list|switch`, `events.getHistory|getSince`,
 //! `tree.getAncestors`, `message.delete`, `settings.get|update`, `logs.export`,
+//! `filesystem.listDir|getHome|createDir`, `file.read`,
 //! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
 //! `skill.list|get|refresh|remove`, `tasks.*` / `projects.*` / `areas.*` (the task
 //! manager, see [`crate::events::tasks`]). Every
@@ -31,7 +32,7 @@ pub use frames::{Event, Request};
 pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
-use handlers::{agent, context, events, model, session, settings, skill, system, task};
+use handlers::{agent, context, events, filesystem, model, session, settings, skill, system, task};
 
 /// One client connection's own state.
 #[derive(Debug, Default)]
@@ -105,8 +106,6 @@ const NOT_YET: &[(&str, u32)] = &[
     ("tool.", 11),
     ("tree.", 6),
     ("search.", 6),
-    ("filesystem.", 6),
-    ("file.", 6),
     ("git.", 10),
 ];
 
@@ -169,6 +168,10 @@ async fn dispatch_method(
         "settings.get" => Ok(settings::get(state)),
         "settings.update" => settings::update(state, p).await,
         "logs.export" => settings::export_logs(state, p).await,
+        "filesystem.listDir" => filesystem::list_dir(state, p).await,
+        "filesystem.getHome" => filesystem::get_home(state).await,
+        "filesystem.createDir" => filesystem::create_dir(state, p).await,
+        "file.read" => filesystem::read_file(state, p).await,
         "context.getSnapshot" => context::snapshot(state, p).await,
         "context.getDetailedSnapshot" => context::detailed_snapshot(state, p).await,
         "context.shouldCompact" => context::should_compact(state, p).await,

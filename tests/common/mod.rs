@@ -70,6 +70,8 @@ pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::
     if setup.anthropic_key {
         env.insert("ANTHROPIC_API_KEY".into(), "sk-ant-test".into());
     }
+    // The server's home is the temp dir too: nothing of the real home leaks in.
+    env.insert("HOME".into(), dir.path().display().to_string());
     let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
     let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone())).unwrap();
     let state =
