@@ -208,3 +208,80 @@ async fn the_shadow_mirror_reports_only_real_differences() {
     assert!(!got.contains("SESSION_NOT_FOUND"), "the secondary knew the session: {got}");
     mirror.abort();
 }
+
+/// The whole loop through the real binaries: `tron replay record --provider-proxy` in front of
+/// a `tron serve` whose provider calls go through the proxy to the mock LLM; a client runs a
+/// prompt; the recording (frames and the provider's answers as the script) then replays
+/// offline with `tron replay` and passes.
+#[test]
+fn a_recording_with_the_provider_proxy_replays_offline() {
+    use std::io::BufRead;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mock =
+        rt.block_on(MockLlm::start(Script::new([ScriptedResponse::text("Recorded through the proxy.")])));
+    let mock = mock.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("proxied.jsonl");
+    let (listen, server) = (free_addr(), free_addr());
+    let bin = assert_cmd::cargo::cargo_bin("tron");
+
+    let mut recorder = std::process::Command::new(&bin)
+        .args(["replay", "record", "--provider-proxy", "--listen", &listen.to_string()])
+        .args(["--upstream", &format!("ws://{server}/ws"), "--out"])
+        .arg(&out)
+        .env("TRON_REPLAY_PROVIDER_URL", mock.base_url())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(recorder.stderr.take().unwrap());
+    let provider_url = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the recorder stopped before its provider proxy");
+        if let Some(rest) = line.strip_prefix("provider proxy on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let (mut serve, _) = common::spawn_serve(
+        std::process::Command::new(&bin)
+            .args(["serve", "--port", &server.port().to_string()])
+            .env("TRON_DATA_DIR", dir.path())
+            .env("HOME", dir.path())
+            .env("ANTHROPIC_API_KEY", "sk-ant-proxied")
+            .env("TRON_ANTHROPIC_BASE_URL", &provider_url)
+            .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
+            .stderr(std::process::Stdio::null()),
+    );
+
+    rt.block_on(async {
+        let mut ws = connect(listen).await;
+        let work = dir.path().to_str().unwrap();
+        let params = json!({"workingDirectory": work, "model": "claude-sonnet-4-5"});
+        let (created, _) = request(&mut ws, "c1", "session.create", params).await;
+        let session = created["result"]["sessionId"].clone();
+        request(&mut ws, "p1", "agent.prompt", json!({"sessionId": session, "prompt": "Say something"}))
+            .await;
+        until(&mut ws, "agent.ready").await;
+        ws.close(None).await.unwrap();
+    });
+    // The recorder rewrites the file when the connection closes; SIGINT saves it once more.
+    let has_ready = |text: &str| text.contains("\"agent.ready\"");
+    for _ in 0..200 {
+        if has_ready(&std::fs::read_to_string(&out).unwrap_or_default()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill").args(["-INT", &recorder.id().to_string()]).status().unwrap();
+    assert!(recorder.wait().unwrap().success());
+    let _ = serve.kill();
+    let _ = serve.wait();
+
+    let text = std::fs::read_to_string(&out).unwrap();
+    let recording = tron::replay::Recording::parse(&text).unwrap();
+    assert_eq!(recording.header.script.responses.len(), 1, "the provider's answer is the script");
+    assert!(text.contains("Recorded through the proxy."));
+    let replayed = std::process::Command::new(&bin).args(["replay"]).arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    assert!(replayed.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&replayed.stderr));
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+}

@@ -14,9 +14,9 @@
 //!   as a unified diff.
 //!
 //! Limits:
-//! - The recording format has no connection field: the frames of several client connections
-//!   are appended to one recording in arrival order. Record one client at a time for a
-//!   recording that replays cleanly.
+//! - Each client connection's lines name it (`"conn"`: the first is `main`, then `conn2`,
+//!   ...). The replayer runs connections one after another (a reconnect), so record one
+//!   client at a time for a recording that replays cleanly.
 //! - Ping and pong control frames are answered by each hop, not forwarded or recorded.
 //! - Provider answers are parsed into [`Step`]s for Anthropic's Messages stream (text,
 //!   thinking with its signature, tool_use, usage, stop reason, in-stream errors). Any other
@@ -103,15 +103,21 @@ struct Recorder {
     started: Instant,
     lines: Mutex<Vec<Value>>,
     script: Mutex<Vec<ScriptedResponse>>,
+    /// Client connections accepted so far (the first is `main`, later ones `conn2`, ...).
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Recorder {
-    fn push(&self, way: Way, text: &str) {
+    /// Appends one frame of client connection `conn` (`main`: the line names none).
+    fn push(&self, conn: &str, way: Way, text: &str) {
         let t_ms = self.started.elapsed().as_millis() as u64;
-        let line = match frame_json(text) {
+        let mut line = match frame_json(text) {
             Some(frame) => json!({ "dir": way.as_str(), "t_ms": t_ms, "frame": frame }),
             None => json!({ "dir": way.as_str(), "t_ms": t_ms, "frame": text, "raw": true }),
         };
+        if conn != "main" {
+            line["conn"] = json!(conn);
+        }
         lock(&self.lines).push(line);
     }
 
@@ -167,6 +173,7 @@ pub async fn record(
         started: Instant::now(),
         lines: Mutex::default(),
         script: Mutex::default(),
+        connections: Default::default(),
     });
     rec.save()?;
     eprintln!("recording ws://{listen}/ws -> {} into {}", rec.upstream, rec.out.display());
@@ -250,6 +257,10 @@ async fn connect_upstream(url: &str, upgrade: &Upgrade) -> Result<Upstream, Repl
 async fn record_connection(rec: &Recorder, stream: TcpStream) -> Result<(), ReplayError> {
     let (client, upgrade) = accept_client(stream).await?;
     let upstream = connect_upstream(&rec.upstream, &upgrade).await?;
+    let conn = match rec.connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+        0 => "main".to_owned(),
+        n => format!("conn{}", n + 1),
+    };
     let (mut c_tx, mut c_rx) = client.split();
     let (mut u_tx, mut u_rx) = upstream.split();
     let up = async {
@@ -260,7 +271,7 @@ async fn record_connection(rec: &Recorder, stream: TcpStream) -> Result<(), Repl
                 break;
             }
             if let Some(text) = frame_text(&msg) {
-                rec.push(Way::Send, &text);
+                rec.push(&conn, Way::Send, &text);
                 u_tx.send(msg).await.map_err(|e| proxy_error("upstream", e))?;
             }
         }
@@ -274,7 +285,7 @@ async fn record_connection(rec: &Recorder, stream: TcpStream) -> Result<(), Repl
                 break;
             }
             if let Some(text) = frame_text(&msg) {
-                rec.push(Way::Recv, &text);
+                rec.push(&conn, Way::Recv, &text);
                 c_tx.send(msg).await.map_err(|e| proxy_error("client", e))?;
             }
         }
@@ -811,10 +822,14 @@ data: {\"type\":\"message_stop\"}\n\n";
             started: Instant::now(),
             lines: Mutex::default(),
             script: Mutex::default(),
+            connections: Default::default(),
         };
-        rec.push(Way::Send, "{not json");
-        rec.push(Way::Recv, "{\"id\":\"1\"}");
+        rec.push("main", Way::Send, "{not json");
+        rec.push("main", Way::Recv, "{\"id\":\"1\"}");
+        rec.push("conn2", Way::Recv, "{\"id\":\"2\"}");
         let lines = lock(&rec.lines).clone();
+        assert!(lines[0].get("conn").is_none());
+        assert_eq!(lines[2]["conn"], "conn2");
         assert_eq!(lines[0]["raw"], true);
         assert_eq!(lines[0]["frame"], "{not json");
         assert_eq!(lines[1]["frame"], json!({"id": "1"}));
