@@ -163,6 +163,11 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "skill.list", json!({})).await;
     s.call(&mut c, "tasks.create", json!({"title": "Write the closing note"})).await;
     s.call(&mut c, "tasks.list", json!({})).await;
+    s.call(&mut c, "tree.getVisualization", json!({"sessionId": session})).await;
+    s.call(&mut c, "tree.getBranches", json!({"sessionId": session})).await;
+    s.call(&mut c, "tree.getSubtree", json!({"eventId": user})).await;
+    s.call(&mut c, "search.content", json!({"query": "printed"})).await;
+    s.call(&mut c, "search.events", json!({"query": "printed", "sessionId": session})).await;
     std::fs::write(format!("{dir}/notes.md"), "notes").unwrap();
     s.call(&mut c, "filesystem.listDir", json!({"path": dir})).await;
     s.call(&mut c, "filesystem.getHome", json!({})).await;

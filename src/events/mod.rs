@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod store;
 pub mod tasks;
 pub mod transfer;
+pub mod tree;
 pub mod types;
 pub mod writer;
 
@@ -32,6 +33,7 @@ pub use reconstruct::{Reconstructed, TokenTotals};
 pub use search::{SearchHit, SearchOptions};
 pub use sessions::{ListOptions, SessionRow, Workspace};
 pub use store::{EventStore, ForkResult, NewEvent, NewSession};
+pub use tree::{Branch, Branches, TreeNode, TreeVisualization};
 pub use types::{EventPayload, EventType, SessionEvent};
 pub use writer::StoreHandle;
 

@@ -32,7 +32,7 @@ pub use frames::{Event, Request};
 pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
-use handlers::{agent, context, events, filesystem, model, session, settings, skill, system, task};
+use handlers::{agent, context, events, filesystem, model, session, settings, skill, system, task, tree};
 
 /// One client connection's own state.
 #[derive(Debug, Default)]
@@ -104,8 +104,6 @@ const NOT_YET: &[(&str, u32)] = &[
     ("voiceNotes.", 11),
     ("communication.", 11),
     ("tool.", 11),
-    ("tree.", 6),
-    ("search.", 6),
     ("git.", 10),
 ];
 
@@ -160,6 +158,10 @@ async fn dispatch_method(
         "events.getHistory" => events::history(state, conn, p).await,
         "events.getSince" => events::since(state, conn, p).await,
         "tree.getAncestors" => events::ancestors(state, p).await,
+        "tree.getVisualization" => tree::visualization(state, p).await,
+        "tree.getBranches" => tree::branches(state, p).await,
+        "tree.getSubtree" => tree::subtree(state, p).await,
+        "search.content" | "search.events" => tree::search(state, p).await,
         "message.delete" => events::delete_message(state, p).await,
         "skill.list" => skill::list(state, p).await,
         "skill.get" => skill::get(state, p).await,

@@ -12,6 +12,7 @@ pub mod settings;
 pub mod skill;
 pub mod system;
 pub mod task;
+pub mod tree;
 
 use crate::core::errors::RpcError;
 use crate::core::TronError;
