@@ -147,6 +147,22 @@ const METHODS: &[&str] = &[
     "tree.getAncestors",
     "message.delete",
     "settings.get",
+    "context.getSnapshot",
+    "context.shouldCompact",
+    "context.canAcceptTurn",
+    "context.previewCompaction",
+    "skill.list",
+    "skill.get",
+    "tasks.list",
+    "tasks.get",
+    "tasks.create",
+    "search.content",
+    "tree.getVisualization",
+    "tree.getBranches",
+    "tree.getSubtree",
+    "filesystem.listDir",
+    "filesystem.getHome",
+    "file.read",
     "worktree.list",
 ];
 
@@ -169,6 +185,13 @@ const KEYS: &[&str] = &[
     "title",
     "type",
     "types",
+    "query",
+    "path",
+    "direction",
+    "maxDepth",
+    "taskId",
+    "name",
+    "estimatedResponseTokens",
 ];
 
 fn huge_string() -> impl Strategy<Value = String> {
