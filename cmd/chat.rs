@@ -161,6 +161,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         max_turns: settings.agent.max_turns,
         run_id: None,
         model_name: None,
+        user_fields: Default::default(),
         compaction: Some(tron::context::Compaction::from_settings(&settings, summarizer)),
     };
     let ctx = ToolContext::new(cwd);

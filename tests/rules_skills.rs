@@ -144,6 +144,13 @@ async fn a_skill_that_denies_a_tool_takes_it_out_of_the_request_until_removed() 
         [json!({"skillName": "nobash", "source": "global", "addedVia": "explicit"})],
         "recorded once"
     );
+    let users = persisted_of_type(&server, &session, "message.user");
+    assert_eq!(
+        users[0]["skills"],
+        json!([{"name": "nobash", "source": "global"}]),
+        "the prompt names its skills"
+    );
+    assert!(users[1].get("skills").is_none(), "a mention is not a named skill");
 
     c.events.clear();
     let removed = c.call("skill.remove", json!({"sessionId": session, "skillName": "nobash"})).await;

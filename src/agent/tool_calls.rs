@@ -429,6 +429,7 @@ mod tests {
             max_turns: 1,
             run_id: None,
             model_name: None,
+            user_fields: Default::default(),
             compaction: None,
         };
         let ctx = ToolContext::new("/tmp");

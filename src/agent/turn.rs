@@ -45,6 +45,10 @@ pub struct TurnSettings {
     /// The run's id (`agent.prompt`'s `runId`), added as `runId` to every payload the run
     /// persists, as the TypeScript server does; `None` outside the server.
     pub run_id: Option<String>,
+    /// Fields the persisted `message.user` carries besides `content`: the `skills` and
+    /// `spells` an `agent.prompt` named, as the client sent them (the TypeScript server's
+    /// payload); empty for `tron chat`.
+    pub user_fields: serde_json::Map<String, Value>,
     /// Automatic context compaction (see [`crate::context`]); `None`: never compacts.
     pub compaction: Option<crate::context::Compaction>,
 }
@@ -166,7 +170,11 @@ pub async fn run_turn(
     crate::context::auto_compact(agent, session, prompt, &mut on_event).await?;
     // The prompt is persisted before the run's events, without a `runId` (as the
     // TypeScript server persists it).
-    let user = NewEvent::raw("message.user", json!({ "content": prompt }));
+    let mut user = json!({ "content": prompt });
+    for (key, value) in &settings.user_fields {
+        user[key.as_str()] = value.clone();
+    }
+    let user = NewEvent::raw("message.user", user);
     let user = agent.store.append(session, user).await?;
     on_event(AgentEvent::Persisted(&user));
     let mut cost_total = Some(0.0);

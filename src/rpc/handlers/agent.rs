@@ -38,6 +38,15 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     // System prompt (core, provider part, rules, skills) and skill tool denials; a bad
     // `skills` param or an unknown skill is refused before the prompt is acknowledged.
     let prepared = super::skill::prepare_prompt(state, &row, model, &prompt, &settings, p).await?;
+    // The prompt's skills and spells go into its `message.user` as the client sent them.
+    let user_fields: serde_json::Map<String, Value> = ["skills", "spells"]
+        .into_iter()
+        .filter_map(|k| {
+            p.get(k)
+                .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+                .map(|v| (k.to_owned(), v.clone()))
+        })
+        .collect();
     let run = state.start_run(&session)?;
     let run_id = run.run_id.clone();
     let state = Arc::clone(state);
@@ -67,6 +76,7 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
             max_turns: settings.agent.max_turns,
             run_id: Some(run.run_id.clone()),
             model_name: Some(row.latest_model.clone()),
+            user_fields,
             compaction: Some(crate::context::Compaction::from_settings(&settings, summarizer)),
         };
         let mut ctx = ToolContext::new(&row.working_directory);
