@@ -128,10 +128,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         skills: Vec::new(),
         spells: Vec::new(),
         system_override: args.system.clone(),
-        discover_standalone: settings
-            .get("context.rules.discoverStandaloneFiles")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
+        discover_standalone: settings.rules.discover_standalone_files,
         available_tools: tools.names(),
     };
     let prepared = runtime.block_on(tron::context::prompt::prepare(&store, &session, setup))?;

@@ -5,18 +5,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::Client;
 use serde_json::{json, Value};
-use tron::events::{EventStore, OpenMode, StoreHandle};
-use tron::rpc::ServerState;
-use tron::server::{self, ServerConfig};
-use tron::settings::{Paths, SettingsHandle, Sources};
+use tron::events::{EventStore, OpenMode};
 use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
 
 /// The settings every test server runs with: keep one turn through a compaction.
@@ -24,44 +18,9 @@ const SETTINGS: &str = r#"{"context": {"compactor": {"preserveRecentCount": 1}}}
 
 /// A server over the database in `dir` (created when absent), with every provider pointed
 /// at `mock`.
-struct Server {
-    addr: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn serve(dir: &Path, mock: &MockLlm) -> Server {
-    let paths = Paths { data_dir: dir.to_owned(), event_db: dir.join("prod.db") };
-    std::fs::write(paths.settings_file(), SETTINGS).unwrap();
-    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
-    let env: HashMap<String, String> = [
-        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
-        ("TRON_OPENAI_BASE_URL", mock.base_url()),
-        ("TRON_GOOGLE_BASE_URL", mock.base_url()),
-        ("TRON_RETRY_BASE_MS", "10".to_owned()),
-        ("ANTHROPIC_API_KEY", "sk-ant-test".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
-    let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone())).unwrap();
-    let state = ServerState::new(StoreHandle::spawn(store), paths, env, settings);
-    let config = ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
-    let listening = server::bind(config, state).await.unwrap();
-    let addr = listening.addr;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(listening.serve(async move {
-        let _ = stopped.await;
-    }));
-    Server { addr, stop, done }
-}
-
-impl Server {
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.done).await.unwrap().unwrap().unwrap();
-    }
+async fn serve(dir: &Path, mock: &MockLlm) -> common::Running {
+    std::fs::write(dir.join("settings.json"), SETTINGS).unwrap();
+    common::serve_in(dir, Some(mock), common::Setup::default()).await.unwrap()
 }
 
 fn text(t: &str, input_tokens: u64) -> ScriptedResponse {

@@ -2,39 +2,25 @@
 //! WebSocket client, replayed through the real binary (ok, a corrupted field, `--update`,
 //! `--json`, `--filter`).
 
-use std::collections::HashMap;
+mod common;
+
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use tron::events::{EventStore, OpenMode, StoreHandle};
 use tron::replay::{Dir, Header, Line, Recording};
-use tron::rpc::ServerState;
-use tron::server::{self, ServerConfig};
-use tron::settings::{Paths, SettingsHandle, Sources};
 
 /// Records a session against a fresh in-process tron: the greeting, `system.ping`, a frame
 /// that is not JSON (an error envelope), `session.create`, then `agent.getState` of the
 /// session it created (so replaying needs the id substituted).
 async fn record() -> Recording {
     let dir = tempfile::tempdir().unwrap();
-    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
-    let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
-    let env: HashMap<String, String> = HashMap::new();
-    let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
-    let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone())).unwrap();
-    let state = ServerState::new(StoreHandle::spawn(store), paths, env, settings);
-    let config = ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
-    let listening = server::bind(config, state).await.unwrap();
-    let addr = listening.addr;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(listening.serve(async move {
-        let _ = stopped.await;
-    }));
+    let setup = common::Setup { anthropic_key: false, ..Default::default() };
+    let server = common::serve_in(dir.path(), None, setup).await.unwrap();
+    let addr = server.addr;
 
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
     let start = Instant::now();
@@ -69,8 +55,7 @@ async fn record() -> Recording {
     }
     assert!(session.starts_with("sess_"), "session.create answered: {lines:?}");
     let _ = ws.close(None).await;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), done).await.unwrap().unwrap().unwrap();
+    server.shutdown().await;
     let header = Header {
         recorded_against: format!("tron {}", env!("CARGO_PKG_VERSION")),
         description: "ping, a frame that is not JSON, session.create, agent.getState".into(),

@@ -10,17 +10,6 @@ use std::path::Path;
 use serde_json::{json, Value};
 use tron::testing::{MockLlm, Script, ScriptedResponse};
 
-/// The system prompt of a recorded Anthropic request (a string or text blocks).
-fn system_of(body: &Value) -> String {
-    match &body["system"] {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => {
-            blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")
-        }
-        other => panic!("no system prompt in the request: {other}"),
-    }
-}
-
 fn tool_names(body: &Value) -> Vec<String> {
     body["tools"]
         .as_array()
@@ -77,7 +66,7 @@ async fn nested_rules_reach_the_system_prompt_and_changes_are_picked_up() {
     let mut c = common::Client::connect(server.addr).await;
     let session = c.session(wd.to_str().unwrap()).await;
     prompt(&mut c, &session, json!({"prompt": "hello"})).await;
-    let system = system_of(&server.mock.requests()[0].body);
+    let system = common::system_of(&server.mock.requests()[0].body);
     for rule in ["GLOBAL-RULE", "ROOT-RULE", "PKG-RULE", "APP-RULE"] {
         assert!(system.contains(rule), "{rule} missing from {system}");
     }
@@ -98,13 +87,13 @@ async fn nested_rules_reach_the_system_prompt_and_changes_are_picked_up() {
     // An edited rules file reaches the next prompt, with a new rules.loaded.
     write(&wd.join(".claude/AGENTS.md"), "APP-RULE-V2: long functions are fine.");
     prompt(&mut c, &session, json!({"prompt": "read the notes"})).await;
-    let system = system_of(&server.mock.requests()[1].body);
+    let system = common::system_of(&server.mock.requests()[1].body);
     assert!(system.contains("APP-RULE-V2") && !system.contains("short functions"), "{system}");
     assert_eq!(persisted_of_type(&server, &session, "rules.loaded").len(), 2);
 
     // The Read under inner/ activated its scoped rule for the next prompt.
     prompt(&mut c, &session, json!({"prompt": "and now?"})).await;
-    let system = system_of(&server.mock.requests()[3].body);
+    let system = common::system_of(&server.mock.requests()[3].body);
     assert!(system.contains("INNER-RULE") && !system.contains("OTHER-RULE"), "{system}");
     let loaded = persisted_of_type(&server, &session, "rules.loaded");
     assert_eq!(loaded.len(), 3);
@@ -136,7 +125,7 @@ async fn a_skill_that_denies_a_tool_takes_it_out_of_the_request_until_removed() 
     for r in &requests[..2] {
         let tools = tool_names(&r.body);
         assert!(tools.contains(&"Read".to_owned()) && !tools.contains(&"Bash".to_owned()), "{tools:?}");
-        assert!(system_of(&r.body).contains("NOBASH-SKILL"));
+        assert!(common::system_of(&r.body).contains("NOBASH-SKILL"));
     }
     let added = persisted_of_type(&server, &session, "skill.added");
     assert_eq!(
@@ -168,7 +157,7 @@ async fn a_skill_that_denies_a_tool_takes_it_out_of_the_request_until_removed() 
     prompt(&mut c, &session, json!({"prompt": "and now"})).await;
     let body = &server.mock.requests()[2].body;
     assert!(tool_names(body).contains(&"Bash".to_owned()));
-    let system = system_of(body);
+    let system = common::system_of(body);
     assert!(!system.contains("NOBASH-SKILL") && system.contains("@nobash"), "removal notice: {system}");
 
     // An @mention of a known skill activates it.
@@ -264,7 +253,7 @@ fn tron_chat_builds_the_same_system_prompt() {
         common::chat_command(&mock, &db).arg("hi @nogrep").arg("--cwd").arg(work.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let body = &mock.requests()[0].body;
-    let system = system_of(body);
+    let system = common::system_of(body);
     assert!(
         system.starts_with("You are Tron") && system.contains("CHAT-RULE") && system.contains("NOGREP-SKILL"),
         "{system}"
@@ -281,7 +270,7 @@ fn tron_chat_builds_the_same_system_prompt() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let system = system_of(&mock.requests()[1].body);
+    let system = common::system_of(&mock.requests()[1].body);
     assert!(
         system.starts_with("CUSTOM-CORE.")
             && system.contains("CHAT-RULE")

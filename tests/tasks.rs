@@ -334,13 +334,7 @@ async fn open_tasks_reach_the_next_prompts_system_prompt() {
     c.call("agent.prompt", json!({"sessionId": session, "prompt": "What is open?"})).await;
     c.until("agent.ready").await;
     let body = &server.mock.requests()[0].body;
-    let system: String = match &body["system"] {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => {
-            blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")
-        }
-        other => panic!("no system prompt: {other}"),
-    };
+    let system = common::system_of(body);
     assert!(system.contains("# Tasks"), "{system}");
     assert!(system.contains("Active: 1 pending"), "{system}");
 }

@@ -63,11 +63,9 @@ impl std::fmt::Debug for Compaction {
 impl Compaction {
     /// The `context.compactor` settings with `summarizer`.
     pub fn from_settings(settings: &Settings, summarizer: Arc<dyn Summarizer>) -> Self {
-        let threshold = settings.get("context.compactor.triggerTokenThreshold").and_then(|v| v.as_f64());
-        let preserve = settings.get("context.compactor.preserveRecentCount").and_then(|v| v.as_u64());
         Self {
-            threshold: threshold.unwrap_or(0.7),
-            preserve_recent: preserve.unwrap_or(5) as usize,
+            threshold: settings.compactor.trigger_token_threshold,
+            preserve_recent: settings.compactor.preserve_recent_count,
             summarizer,
         }
     }

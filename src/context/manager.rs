@@ -149,8 +149,6 @@ impl ContextManager {
                 (m.message.to_message(), id)
             })
             .unzip();
-        let threshold = settings.get("context.compactor.triggerTokenThreshold").and_then(|v| v.as_f64());
-        let preserve = settings.get("context.compactor.preserveRecentCount").and_then(|v| v.as_u64());
         Ok(Self {
             model,
             system_prompt: system.or(rec.system_prompt).unwrap_or_default(),
@@ -158,8 +156,8 @@ impl ContextManager {
             messages,
             event_ids,
             api_tokens,
-            threshold: threshold.unwrap_or(0.7),
-            preserve_recent: preserve.unwrap_or(5) as usize,
+            threshold: settings.compactor.trigger_token_threshold,
+            preserve_recent: settings.compactor.preserve_recent_count,
         })
     }
 

@@ -261,40 +261,37 @@ async fn record_connection(rec: &Recorder, stream: TcpStream) -> Result<(), Repl
         0 => "main".to_owned(),
         n => format!("conn{}", n + 1),
     };
-    let (mut c_tx, mut c_rx) = client.split();
-    let (mut u_tx, mut u_rx) = upstream.split();
-    let up = async {
-        while let Some(msg) = c_rx.next().await {
-            let msg = msg.map_err(|e| proxy_error("client", e))?;
-            if let Message::Close(frame) = msg {
-                let _ = u_tx.send(Message::Close(frame)).await;
-                break;
-            }
-            if let Some(text) = frame_text(&msg) {
-                rec.push(&conn, Way::Send, &text);
-                u_tx.send(msg).await.map_err(|e| proxy_error("upstream", e))?;
-            }
-        }
-        Ok::<(), ReplayError>(())
-    };
-    let down = async {
-        while let Some(msg) = u_rx.next().await {
-            let msg = msg.map_err(|e| proxy_error("upstream", e))?;
-            if let Message::Close(frame) = msg {
-                let _ = c_tx.send(Message::Close(frame)).await;
-                break;
-            }
-            if let Some(text) = frame_text(&msg) {
-                rec.push(&conn, Way::Recv, &text);
-                c_tx.send(msg).await.map_err(|e| proxy_error("client", e))?;
-            }
-        }
-        Ok::<(), ReplayError>(())
-    };
+    let (c_tx, c_rx) = client.split();
+    let (u_tx, u_rx) = upstream.split();
     tokio::select! {
-        r = up => r,
-        r = down => r,
+        r = pump(rec, &conn, Way::Send, c_rx, u_tx) => r,
+        r = pump(rec, &conn, Way::Recv, u_rx, c_tx) => r,
     }
+}
+
+/// Forwards frames one way (`Send`: client to upstream, `Recv`: upstream to client) until
+/// either side closes, appending each data frame to the recording as connection `conn`.
+async fn pump<R, W>(rec: &Recorder, conn: &str, way: Way, mut from: R, mut to: W) -> Result<(), ReplayError>
+where
+    R: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    W: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    let (source, sink) = match way {
+        Way::Send => ("client", "upstream"),
+        Way::Recv => ("upstream", "client"),
+    };
+    while let Some(msg) = from.next().await {
+        let msg = msg.map_err(|e| proxy_error(source, e))?;
+        if let Message::Close(frame) = msg {
+            let _ = to.send(Message::Close(frame)).await;
+            break;
+        }
+        if let Some(text) = frame_text(&msg) {
+            rec.push(conn, way, &text);
+            to.send(msg).await.map_err(|e| proxy_error(sink, e))?;
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

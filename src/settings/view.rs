@@ -25,6 +25,10 @@ pub struct Views {
     pub bash: BashSettings,
     /// `logging.*`
     pub logging: LoggingSettings,
+    /// `context.compactor.*` (what compaction reads of it)
+    pub compactor: CompactorSettings,
+    /// `context.rules.*`
+    pub rules: RulesSettings,
 }
 
 pub(super) fn extract(figment: &Figment) -> Result<Views, Box<figment::Error>> {
@@ -35,6 +39,8 @@ pub(super) fn extract(figment: &Figment) -> Result<Views, Box<figment::Error>> {
         retry: inner(figment, "retry")?,
         bash: inner(figment, "tools.bash")?,
         logging: inner(figment, "logging")?,
+        compactor: inner(figment, "context.compactor")?,
+        rules: inner(figment, "context.rules")?,
     })
 }
 
@@ -214,6 +220,24 @@ impl<'de> Deserialize<'de> for DangerousPatterns {
 pub struct LoggingSettings {
     /// Lowest level stored in the database's `logs` table (`info`).
     pub db_log_level: String,
+}
+
+/// `context.compactor.*`: when automatic compaction starts and what it keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactorSettings {
+    /// Share of the model's context window at which a prompt compacts first (0.70).
+    pub trigger_token_threshold: f64,
+    /// Most recent turns kept as they were (5).
+    pub preserve_recent_count: usize,
+}
+
+/// `context.rules.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RulesSettings {
+    /// Whether rule files outside agent folders (`.claude`, `.tron`, `.agent`) are scanned.
+    pub discover_standalone_files: bool,
 }
 
 /// figment's "expected" words, said the way the settings errors say things.

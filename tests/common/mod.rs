@@ -56,22 +56,47 @@ pub async fn start(script: Script) -> Server {
 pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::ServeError> {
     let mock = MockLlm::start(script).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let paths = Paths { data_dir: dir.path().to_owned(), event_db: dir.path().join("prod.db") };
+    let Running { addr, stop, done } = serve_in(dir.path(), Some(&mock), setup).await?;
+    Ok(Server { addr, mock, dir, stop: Some(stop), done })
+}
+
+/// A server running over a data dir the caller owns (so a test can restart one over the
+/// same database).
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops the server gracefully.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.done).await.unwrap().unwrap().unwrap();
+    }
+}
+
+/// A server over the data dir `dir` (its `prod.db` and `settings.json`; the dir is also the
+/// server's `HOME`), every provider pointed at `mock` when there is one.
+pub async fn serve_in(
+    dir: &std::path::Path,
+    mock: Option<&MockLlm>,
+    setup: Setup,
+) -> Result<Running, server::ServeError> {
+    let paths = Paths { data_dir: dir.to_owned(), event_db: dir.join("prod.db") };
     let store = EventStore::open(&paths.event_db, OpenMode::Create).unwrap();
-    let mut env: HashMap<String, String> = [
-        ("TRON_ANTHROPIC_BASE_URL", mock.base_url()),
-        ("TRON_OPENAI_BASE_URL", mock.base_url()),
-        ("TRON_GOOGLE_BASE_URL", mock.base_url()),
-        ("TRON_RETRY_BASE_MS", "10".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let mut env: HashMap<String, String> = HashMap::new();
+    if let Some(mock) = mock {
+        for var in ["TRON_ANTHROPIC_BASE_URL", "TRON_OPENAI_BASE_URL", "TRON_GOOGLE_BASE_URL"] {
+            env.insert(var.into(), mock.base_url());
+        }
+        env.insert("TRON_RETRY_BASE_MS".into(), "10".into());
+    }
     if setup.anthropic_key {
         env.insert("ANTHROPIC_API_KEY".into(), "sk-ant-test".into());
     }
-    // The server's home is the temp dir too: nothing of the real home leaks in.
-    env.insert("HOME".into(), dir.path().display().to_string());
+    // The server's home is the data dir too: nothing of the real home leaks in.
+    env.insert("HOME".into(), dir.display().to_string());
     let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
     let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone())).unwrap();
     let state =
@@ -82,7 +107,7 @@ pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::
     let done = tokio::spawn(listening.serve(async move {
         let _ = stopped.await;
     }));
-    Ok(Server { addr, mock, dir, stop: Some(stop), done })
+    Ok(Running { addr, stop, done })
 }
 
 impl Server {
@@ -270,4 +295,15 @@ pub fn spawn_serve(cmd: &mut std::process::Command) -> (std::process::Child, Soc
         .parse()
         .unwrap();
     (child, addr)
+}
+
+/// The system prompt of a provider request body (Anthropic: a string or text blocks).
+pub fn system_of(body: &Value) -> String {
+    match &body["system"] {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => {
+            blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")
+        }
+        other => panic!("no system prompt in the request: {other}"),
+    }
 }

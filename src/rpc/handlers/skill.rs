@@ -176,10 +176,7 @@ pub async fn prepare_prompt(
         skills: skill_names(p, "skills")?,
         spells: skill_names(p, "spells")?,
         system_override: None,
-        discover_standalone: settings
-            .get("context.rules.discoverStandaloneFiles")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
+        discover_standalone: settings.rules.discover_standalone_files,
         available_tools: crate::tools::core_tools(settings).names(),
     };
     prompt::prepare(&state.store, row.id.as_str(), setup).await.map_err(|e| match e {
