@@ -8,13 +8,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
-use tron::agent::{provider_for, run_turn, Agent, AgentEvent, TurnError, TurnOutcome, TurnSettings};
-use tron::context::prompt::PromptSetup;
+use tron::agent::runner::{known_tools, prepare_run, RunSpec, ToolChoice};
+use tron::agent::subagents::{ChildEnv, SubagentEvent, SubagentSink, Subagents};
+use tron::agent::{provider_for, AgentEvent, TurnError, TurnOutcome};
 use tron::core::stream::StreamEvent;
 use tron::events::{EventStore, ListOptions, NewSession, OpenMode, StoreHandle};
 use tron::llm::models::{self, ModelInfo};
 use tron::settings::{Paths, Settings, Sources};
-use tron::tools::{ToolContext, ToolRegistry};
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {
@@ -80,9 +80,10 @@ pub fn run(args: ChatArgs) -> Result<()> {
         eprintln!("tron chat: {warning}");
     }
     let model = models::lookup(&settings.models.default)?;
-    let provider =
-        provider_for(model, &paths.auth_file(), |n| std::env::var(n).ok(), settings.retry.policy())?;
-    let tools = tools_for(&args, &settings)?;
+    // Credentials are checked (and a stored OAuth token refreshed) before anything is
+    // written, so a missing sign-in leaves no empty session behind.
+    provider_for(model, &paths.auth_file(), |n| std::env::var(n).ok(), settings.retry.policy())?;
+    let tools = tool_choice(&args, &settings)?;
     let db = args.db.clone().unwrap_or_else(|| paths.event_db.clone());
     // Continuing a session needs its database; a new session may create it.
     let resuming = args.resume.is_some() || args.continue_latest;
@@ -118,72 +119,77 @@ pub fn run(args: ChatArgs) -> Result<()> {
 
     let store = StoreHandle::spawn(store);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    // The system prompt (core, provider part, rules, skills; --system replaces the core
-    // prompt) and the tools active skills deny, as `tron serve` builds them.
-    let setup = PromptSetup {
-        working_dir: cwd.clone(),
+    let settings = std::sync::Arc::new(settings);
+    let env: tron::settings::EnvLookup = std::sync::Arc::new(|n: &str| std::env::var(n).ok());
+    let output = args.output;
+    let progress = output == Output::Text && std::io::stderr().is_terminal();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    // Subagents the run spawns: children of this chat, aborted with it (Ctrl-C).
+    let subagents = {
+        let settings = std::sync::Arc::clone(&settings);
+        let child_env = ChildEnv {
+            store: store.clone(),
+            settings: std::sync::Arc::new(move || std::sync::Arc::clone(&settings)),
+            data_dir: paths.data_dir.clone(),
+            env: env.clone(),
+        };
+        let sink: SubagentSink = std::sync::Arc::new(move |_: &str, event: SubagentEvent<'_>| {
+            print_subagent_event(&event, output, progress)
+        });
+        Subagents::new(&session, child_env, sink, cancel.child_token())
+    };
+    // The same setup as `tron serve`: system prompt (core, provider part, rules, skills;
+    // --system replaces the core prompt), tools, hooks and guardrails, compaction.
+    let spec = RunSpec {
+        store: store.clone(),
+        settings: std::sync::Arc::clone(&settings),
         data_dir: paths.data_dir.clone(),
-        provider: model.provider,
+        env,
+        session: session.clone(),
+        working_dir: cwd,
+        model,
+        model_name: None,
         prompt: prompt.clone(),
         skills: Vec::new(),
         spells: Vec::new(),
         system_override: args.system.clone(),
-        discover_standalone: settings.rules.discover_standalone_files,
-        available_tools: tools.names(),
+        tools,
+        max_turns: None,
+        thinking_budget: args.thinking,
+        run_id: None,
+        user_fields: Default::default(),
+        subagents: Some(std::sync::Arc::clone(&subagents)),
+        cancel: cancel.clone(),
     };
-    let prepared = runtime.block_on(tron::context::prompt::prepare(&store, &session, setup))?;
-    runtime.block_on(prepared.persist(&store, &session))?;
-    let mut tools = tools;
-    if task_manager_wanted(&args) {
-        tools.register(std::sync::Arc::new(tron::tools::task_manager::TaskManagerTool::new(
-            store.clone(),
-            &session,
-        )));
-    }
-    tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
-    // Hooks and guardrails (tron::agent::hooks, tron::agent::guardrails).
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-    let gate = tron::agent::Gate::load(settings.tree(), &cwd, home.as_deref(), &paths.data_dir);
-    for warning in gate.warnings() {
+    let prepared = runtime.block_on(prepare_run(spec))?;
+    for warning in prepared.warnings() {
         eprintln!("tron chat: {warning}");
     }
-    // Automatic compaction, as in `tron serve` (see tron::context).
-    let summarizer =
-        tron::context::summarizer_for(&settings, model, &paths.auth_file(), |n| std::env::var(n).ok());
-    let settings = TurnSettings {
-        model,
-        max_tokens: None,
-        thinking_budget: args.thinking,
-        system: Some(prepared.system.clone()),
-        max_turns: settings.agent.max_turns,
-        run_id: None,
-        model_name: None,
-        user_fields: Default::default(),
-        compaction: Some(tron::context::Compaction::from_settings(&settings, summarizer)),
-    };
-    let ctx = ToolContext::new(cwd);
-    let agent = Agent {
-        store: &store,
-        provider: provider.as_ref(),
-        tools: &tools,
-        ctx: &ctx,
-        settings: &settings,
-        gate: Some(&gate),
-    };
-    let output = args.output;
-    let progress = output == Output::Text && std::io::stderr().is_terminal();
+    runtime.block_on(prepared.persist_setup())?;
     let mut answer = String::new();
     let result = runtime.block_on(async {
-        tokio::spawn(abort_on_signal(ctx.cancel.clone()));
-        let result = run_turn(agent, &session, &prompt, |event| {
-            if let AgentEvent::Stream(StreamEvent::TextDelta { delta }) = &event {
-                answer.push_str(delta);
+        tokio::spawn(abort_on_signal(cancel.clone()));
+        let result = prepared
+            .run(|event| {
+                if let AgentEvent::Stream(StreamEvent::TextDelta { delta }) = &event {
+                    answer.push_str(delta);
+                }
+                print_event(event, output, progress)
+            })
+            .await;
+        // Subagents spawned without waiting finish (Ctrl-C aborts them) before the process
+        // exits, so their results are in the session's log.
+        if subagents.running() > 0 {
+            if progress {
+                eprintln!(
+                    "\x1b[2mwaiting for {} subagent(s) to finish (Ctrl-C aborts them)\x1b[0m",
+                    subagents.running()
+                );
             }
-            print_event(event, output, progress)
-        })
-        .await;
+            subagents.wait_idle().await;
+        }
         // Background hooks end (or get 30 s) before the process exits.
-        gate.wait_background(std::time::Duration::from_secs(30)).await;
+        prepared.wait_background(std::time::Duration::from_secs(30)).await;
         result
     });
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -262,33 +268,20 @@ async fn abort_on_signal(cancel: tokio_util::sync::CancellationToken) {
     std::process::exit(130);
 }
 
-/// The tools offered, after `--no-tools`, `--allowed-tools` and `--disallowed-tools`.
-fn tools_for(args: &ChatArgs, settings: &Settings) -> Result<ToolRegistry> {
-    if args.no_tools {
-        return Ok(ToolRegistry::new());
-    }
-    let mut tools = tron::tools::core_tools(settings);
-    let mut known = tools.names();
-    known.push(TASK_MANAGER.to_owned());
+/// The tools to offer, from `--no-tools`, `--allowed-tools` and `--disallowed-tools`
+/// (unknown names are refused).
+fn tool_choice(args: &ChatArgs, settings: &Settings) -> Result<ToolChoice> {
+    let known = known_tools(settings);
     for name in args.allowed_tools.iter().chain(&args.disallowed_tools) {
         if !known.iter().any(|k| k == name) {
             bail!("unknown tool {name:?} (tools: {})", known.join(", "));
         }
     }
-    if !args.allowed_tools.is_empty() {
-        tools.retain(|name| args.allowed_tools.iter().any(|a| a == name));
-    }
-    tools.retain(|name| !args.disallowed_tools.iter().any(|d| d == name));
-    Ok(tools)
-}
-
-const TASK_MANAGER: &str = "TaskManager";
-
-/// Whether `TaskManager` (registered once the session and store exist) passes the tool flags.
-fn task_manager_wanted(args: &ChatArgs) -> bool {
-    !args.no_tools
-        && (args.allowed_tools.is_empty() || args.allowed_tools.iter().any(|a| a == TASK_MANAGER))
-        && !args.disallowed_tools.iter().any(|d| d == TASK_MANAGER)
+    Ok(ToolChoice {
+        none: args.no_tools,
+        allowed: args.allowed_tools.clone(),
+        denied: args.disallowed_tools.clone(),
+    })
 }
 
 /// The final JSON object of `--output json` / `stream-json`.
@@ -330,6 +323,47 @@ fn read_prompt(arg: Option<&str>) -> Result<String> {
         bail!("the prompt is empty");
     }
     Ok(prompt)
+}
+
+/// Subagents: a dimmed line on a terminal's stderr when one starts and ends; with
+/// stream-json, a `subagent` line.
+fn print_subagent_event(event: &SubagentEvent<'_>, output: Output, progress: bool) {
+    let line = match event {
+        SubagentEvent::Spawned { child, task, model, .. } => {
+            json!({"type": "subagent_spawned", "sessionId": child, "task": task, "model": model})
+        }
+        SubagentEvent::Completed { child, payload } => {
+            json!({"type": "subagent_completed", "sessionId": child, "resultSummary": payload["resultSummary"],
+                   "totalTurns": payload["totalTurns"], "duration": payload["duration"]})
+        }
+        SubagentEvent::Failed { child, payload } => {
+            json!({"type": "subagent_failed", "sessionId": child, "error": payload["error"],
+                   "completionType": payload["completionType"]})
+        }
+        _ => return,
+    };
+    match output {
+        Output::StreamJson => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        Output::Text if progress => match event {
+            SubagentEvent::Spawned { child, task, .. } => {
+                let task: String = task.chars().take(80).collect();
+                eprintln!("\x1b[2m▸ subagent {child}: {task}\x1b[0m")
+            }
+            SubagentEvent::Completed { child, .. } => eprintln!("\x1b[2m✓ subagent {child} completed\x1b[0m"),
+            SubagentEvent::Failed { child, payload } => {
+                eprintln!(
+                    "\x1b[2m✗ subagent {child} failed: {}\x1b[0m",
+                    payload["error"].as_str().unwrap_or("")
+                )
+            }
+            _ => {}
+        },
+        _ => {}
+    }
 }
 
 /// Text output streams the answer to stdout (thinking and tool activity dimmed on a

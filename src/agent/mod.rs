@@ -19,13 +19,16 @@
 //! [`TurnSettings::compaction`] is set), which may persist `compact.boundary` and
 //! `compact.summary` before the prompt.
 //!
-//! Not built yet (issue 9): subagents.
+//! One run's setup, shared by `tron serve`, `tron chat` and subagents: [`runner`].
+//! Subagents (child sessions spawned by a run's tools): [`subagents`].
 
 pub mod guardrails;
 pub mod hooks;
 mod partial;
+pub mod runner;
 pub mod setup;
 pub mod skills;
+pub mod subagents;
 mod tokens;
 pub mod tool_calls;
 pub mod turn;

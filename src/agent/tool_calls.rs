@@ -185,8 +185,10 @@ async fn run_batch(
     drop(tx);
     let contexts: Vec<ToolContext> = sinks
         .iter()
-        .map(|sink| {
+        .zip(batch)
+        .map(|(sink, call)| {
             let mut ctx = agent.ctx.clone();
+            ctx.tool_call_id = Some(call.id.clone());
             let sink = Arc::clone(sink);
             ctx.on_output = Some(Arc::new(move |chunk: &str| sink.push(chunk)));
             ctx

@@ -239,6 +239,31 @@ impl EventStore {
         self.session(id)
     }
 
+    /// Marks `id` as spawned by `spawning_session` (`spawn_type`: `subsession` for an
+    /// in-process subagent) to do `task`, with `tags` (the TypeScript server's columns).
+    pub fn set_spawn_info(
+        &self,
+        id: &str,
+        spawning_session: &str,
+        spawn_type: &str,
+        task: &str,
+        tags: &[&str],
+    ) -> Result<SessionRow> {
+        let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
+        self.write(|conn| {
+            let changed = conn.execute(
+                "UPDATE sessions SET spawning_session_id = ?2, spawn_type = ?3, spawn_task = ?4, tags = ?5
+                 WHERE id = ?1",
+                params![id, spawning_session, spawn_type, task, tags],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::SessionNotFound(id.to_owned()));
+            }
+            Ok(())
+        })?;
+        self.session(id)
+    }
+
     // ----- appending -----------------------------------------------------------------
 
     /// Appends one event to a session and moves its head there.

@@ -247,6 +247,121 @@ pub fn context_snapshot(mut snapshot: Value) -> Value {
     snapshot
 }
 
+/// The frames of a parent's subagent event (the TypeScript server's `agent.subagent_*`
+/// events, and the children's own frames); `runs` keeps one [`RunAdapter`] per child.
+pub fn subagent_frames(
+    parent: &str,
+    event: &crate::agent::subagents::SubagentEvent<'_>,
+    runs: &mut std::collections::HashMap<String, RunAdapter>,
+) -> Vec<Event> {
+    use crate::agent::subagents::SubagentEvent as S;
+    let on_parent = |kind: &str, data: Value| Event::new(kind, Some(parent), data);
+    match event {
+        S::Persisted { session, event } => {
+            vec![Event::new("event.new", Some(session), json!({ "event": event }))]
+        }
+        S::Spawned { child, tool_call_id, task, model, working_directory } => {
+            let mut data = json!({
+                "subagentSessionId": child,
+                "task": task,
+                "model": model,
+                "workingDirectory": working_directory,
+            });
+            if let Some(id) = tool_call_id {
+                data["toolCallId"] = json!(id);
+            }
+            vec![on_parent("agent.subagent_spawned", data)]
+        }
+        S::Run { child, event } => {
+            let mut out =
+                runs.entry((*child).to_owned()).or_insert_with(|| RunAdapter::new(child)).frames(event);
+            let forward = |kind: &str, data: Value| {
+                on_parent(
+                    "agent.subagent_event",
+                    json!({
+                        "subagentSessionId": child,
+                        "event": { "type": kind, "data": data, "timestamp": crate::events::now_iso() },
+                    }),
+                )
+            };
+            match event {
+                AgentEvent::Stream(StreamEvent::TextDelta { delta }) => {
+                    out.push(forward("text_delta", json!({ "delta": delta })))
+                }
+                AgentEvent::ToolStart { id, name, arguments } => out.push(forward(
+                    "tool_start",
+                    json!({ "toolCallId": id, "toolName": name, "arguments": arguments }),
+                )),
+                AgentEvent::ToolEnd { id, name, result, duration_ms } => out.push(forward(
+                    "tool_end",
+                    json!({ "toolCallId": id, "toolName": name, "success": !result.failed(),
+                            "result": result.text_content(), "duration": duration_ms }),
+                )),
+                AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_start" => {
+                    let turn = e.payload["turn"].as_i64().unwrap_or(1);
+                    out.push(on_parent(
+                        "agent.subagent_status",
+                        json!({ "subagentSessionId": child, "status": "running", "currentTurn": turn }),
+                    ));
+                    out.push(forward("turn_start", json!({ "turn": turn })));
+                }
+                AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_end" => {
+                    out.push(forward("turn_end", json!({ "turn": e.payload["turn"] })))
+                }
+                _ => {}
+            }
+            out
+        }
+        S::Completed { child, payload } => {
+            runs.remove(*child);
+            let mut data = Map::new();
+            for key in [
+                "subagentSessionId",
+                "resultSummary",
+                "fullOutput",
+                "totalTurns",
+                "duration",
+                "model",
+                "stopReason",
+                "truncated",
+                "completionType",
+                "warning",
+            ] {
+                if let Some(v) = payload.get(key) {
+                    data.insert(key.into(), v.clone());
+                }
+            }
+            data.insert("tokenUsage".into(), payload["totalTokenUsage"].clone());
+            vec![
+                on_parent("agent.subagent_completed", Value::Object(data)),
+                Event::new("agent.complete", Some(child), json!({ "success": true })),
+                Event::new("agent.ready", Some(child), json!({})),
+            ]
+        }
+        S::Failed { child, payload } => {
+            runs.remove(*child);
+            let data = json!({
+                "subagentSessionId": child,
+                "error": payload["error"],
+                "duration": payload["duration"],
+                "completionType": payload["completionType"],
+            });
+            vec![
+                on_parent("agent.subagent_failed", data),
+                Event::new(
+                    "agent.complete",
+                    Some(child),
+                    json!({ "success": false, "error": payload["error"] }),
+                ),
+                Event::new("agent.ready", Some(child), json!({})),
+            ]
+        }
+        S::ResultAvailable { payload } => {
+            vec![on_parent("agent.subagent_result_available", (*payload).clone())]
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

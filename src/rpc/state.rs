@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::frames::Event;
+use crate::agent::subagents::{ChildEnv, SubagentEvent, SubagentSink, Subagents};
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::events::StoreHandle;
 use crate::settings::{Paths, SettingsHandle};
@@ -78,6 +79,8 @@ pub struct ServerState {
     events: broadcast::Sender<Arc<Outgoing>>,
     runs: Mutex<HashMap<String, RunInfo>>,
     idle: Notify,
+    /// Each session's subagents (created at its first prompt; they outlive a run).
+    subagents: Mutex<HashMap<String, Arc<Subagents>>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -112,6 +115,7 @@ impl ServerState {
             events,
             runs: Mutex::default(),
             idle: Notify::new(),
+            subagents: Mutex::default(),
         })
     }
 
@@ -135,15 +139,21 @@ impl ServerState {
         self.runs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks `session` as running; `SESSION_BUSY` when it already is.
-    pub fn start_run(&self, session: &str) -> Result<RunInfo, RpcError> {
+    /// Marks `session` as running the run `run_id`, aborted through `cancel`;
+    /// `SESSION_BUSY` when it already runs.
+    pub fn start_run(
+        &self,
+        session: &str,
+        run_id: &str,
+        cancel: CancellationToken,
+    ) -> Result<RunInfo, RpcError> {
         let mut runs = self.runs();
         if runs.contains_key(session) {
             return Err(busy(session));
         }
         let run = RunInfo {
-            run_id: uuid::Uuid::new_v4().to_string(),
-            cancel: CancellationToken::new(),
+            run_id: run_id.to_owned(),
+            cancel,
             turn: 0,
             turn_text: String::new(),
             tool_calls: Vec::new(),
@@ -177,15 +187,53 @@ impl ServerState {
         }
     }
 
-    /// Aborts `session`'s run; whether there was one.
+    /// Aborts `session`'s run and its running subagents; whether there was anything to
+    /// abort.
     pub fn abort(&self, session: &str) -> bool {
+        let children = self.subagent_hosts().get(session).map_or(0, |s| {
+            let running = s.running();
+            s.abort_all();
+            running
+        });
         match self.runs().get(session) {
             Some(run) => {
                 run.cancel.cancel();
                 true
             }
-            None => false,
+            None => children > 0,
         }
+    }
+
+    /// The subagents of `session` (see [`crate::agent::subagents`]): their events go to
+    /// the session's clients as the TypeScript server's `agent.subagent_*` frames.
+    pub fn subagents(self: &Arc<Self>, session: &str) -> Arc<Subagents> {
+        let mut hosts = self.subagent_hosts();
+        if let Some(host) = hosts.get(session) {
+            return Arc::clone(host);
+        }
+        let state = Arc::downgrade(self);
+        let runs = Mutex::new(HashMap::new());
+        let sink: SubagentSink = Arc::new(move |parent: &str, event: SubagentEvent<'_>| {
+            let Some(state) = state.upgrade() else { return };
+            let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
+            for frame in super::adapters::subagent_frames(parent, &event, &mut runs) {
+                state.publish(&frame);
+            }
+        });
+        let settings = Arc::clone(&self.settings);
+        let env = ChildEnv {
+            store: self.store.clone(),
+            settings: Arc::new(move || settings.current()),
+            data_dir: self.paths.data_dir.clone(),
+            env: self.env.clone(),
+        };
+        let host = Subagents::new(session, env, sink, CancellationToken::new());
+        hosts.insert(session.to_owned(), Arc::clone(&host));
+        host
+    }
+
+    fn subagent_hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Subagents>>> {
+        self.subagents.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A copy of `session`'s run state, if it is running.
@@ -198,8 +246,16 @@ impl ServerState {
         self.runs().len()
     }
 
-    /// Aborts every run and waits until all have persisted what they had and ended.
+    /// Aborts every run and every subagent, and waits until all have persisted what they
+    /// had and ended.
     pub async fn abort_all(&self) {
+        let hosts: Vec<Arc<Subagents>> = self.subagent_hosts().values().cloned().collect();
+        for host in &hosts {
+            host.abort_all();
+        }
+        for host in &hosts {
+            host.wait_idle().await;
+        }
         loop {
             let idle = self.idle.notified();
             tokio::pin!(idle);

@@ -28,6 +28,8 @@ pub struct ToolContext {
     /// Cancelled when the run is aborted: a long-running tool stops (Bash kills its process
     /// group) and returns an error result saying so.
     pub cancel: CancellationToken,
+    /// The id of the call being run (set by the agent for each call).
+    pub tool_call_id: Option<String>,
 }
 
 impl std::fmt::Debug for ToolContext {
@@ -39,7 +41,12 @@ impl std::fmt::Debug for ToolContext {
 impl ToolContext {
     /// A context for `dir` with no live output.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { working_directory: dir.into(), on_output: None, cancel: CancellationToken::new() }
+        Self {
+            working_directory: dir.into(),
+            on_output: None,
+            cancel: CancellationToken::new(),
+            tool_call_id: None,
+        }
     }
 }
 
@@ -118,6 +125,7 @@ pub mod edit;
 pub mod find;
 pub mod grep;
 pub mod read;
+pub mod subagent;
 pub mod task_manager;
 mod tool_support;
 pub mod write;

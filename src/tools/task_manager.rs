@@ -61,6 +61,9 @@ backlog → pending → in_progress → completed/cancelled
 - Tasks with deferredUntil > today are hidden from default list
 - Dependencies: addBlocks/addBlockedBy create blocking relationships; circular deps rejected"#;
 
+/// The tool's name.
+pub const NAME: &str = "TaskManager";
+
 /// The 17 actions.
 pub const ACTIONS: [&str; 17] = [
     "create",
@@ -144,7 +147,7 @@ fn schema() -> Value {
 
 impl Tool for TaskManagerTool {
     fn definition(&self) -> ToolDefinition {
-        ToolDefinition::new("TaskManager", DESCRIPTION, schema())
+        ToolDefinition::new(NAME, DESCRIPTION, schema())
     }
 
     fn execute<'a>(&'a self, arguments: &'a JsonObject, _ctx: &'a ToolContext) -> ToolFuture<'a> {

@@ -20,8 +20,9 @@
 //!
 //! Not built: the TypeScript built-in hooks (`builtin:session-start`, `builtin:session-end`,
 //! `builtin:pre-compact`, `builtin:post-tool-use`, `builtin:memory-ledger`) are not
-//! registered; `SessionStart` / `SessionEnd` / `SubagentStop` / `PreCompact` hooks are
-//! discovered and [`gate::run_hooks`] can run them, but nothing in tron calls them yet.
+//! registered; `SessionStart` / `SessionEnd` / `PreCompact` hooks are discovered and
+//! [`gate::run_hooks`] can run them, but nothing in tron calls them yet. `SubagentStop` runs
+//! in the parent when a subagent completes ([`crate::agent::subagents`]).
 
 pub mod discovery;
 pub mod engine;

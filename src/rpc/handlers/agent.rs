@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::store_error;
-use crate::agent::{provider_for, run_turn, Agent, AgentEvent, TurnError, TurnSettings};
+use crate::agent::runner::{prepare_run, RunSetupError, RunSpec, ToolChoice};
+use crate::agent::{AgentEvent, TurnError};
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::core::stream::StreamEvent;
 use crate::llm::models;
@@ -18,13 +19,12 @@ use crate::rpc::frames::Event;
 use crate::rpc::params::{required_str, Params};
 use crate::rpc::state::{RunInfo, ToolCallState};
 use crate::rpc::{Connection, ServerState};
-use crate::tools::{core_tools, ToolContext};
 
 /// `agent.prompt {sessionId, prompt, ...}` -> `{acknowledged: true, runId}`.
 ///
 /// Refused with `SESSION_BUSY` while the session runs, and with a clear error when the
-/// session does not exist or its model has no credentials (checked before answering, so a
-/// prompt that cannot start is never acknowledged).
+/// session does not exist, its model has no credentials or a skill asked for does not exist
+/// (all checked before answering, so a prompt that cannot start is never acknowledged).
 pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?.to_owned();
     let prompt = required_str(p, "prompt")?.to_owned();
@@ -32,12 +32,6 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     let row = state.store.run(move |s| s.session(&id)).await.map_err(store_error)?;
     state.check_idle(&session)?;
     let model = models::lookup(&row.latest_model).map_err(|e| RpcError::invalid_params(e.to_string()))?;
-    let settings = state.settings.current();
-    let provider = provider_for(model, &state.paths.auth_file(), |n| (state.env)(n), settings.retry.policy())
-        .map_err(|e| RpcError::new(RpcErrorCode::Unauthorized, e.to_string()))?;
-    // System prompt (core, provider part, rules, skills) and skill tool denials; a bad
-    // `skills` param or an unknown skill is refused before the prompt is acknowledged.
-    let prepared = super::skill::prepare_prompt(state, &row, model, &prompt, &settings, p).await?;
     // The prompt's skills and spells go into its `message.user` as the client sent them.
     let user_fields: serde_json::Map<String, Value> = ["skills", "spells"]
         .into_iter()
@@ -47,8 +41,37 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
                 .map(|v| (k.to_owned(), v.clone()))
         })
         .collect();
-    let run = state.start_run(&session)?;
-    let run_id = run.run_id.clone();
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    // The session's working directory and model, its system prompt (core, provider part,
+    // rules, skills), its tools and its hooks: the same setup as `tron chat` and subagents.
+    let spec = RunSpec {
+        store: state.store.clone(),
+        settings: state.settings.current(),
+        data_dir: state.paths.data_dir.clone(),
+        env: state.env.clone(),
+        session: session.clone(),
+        working_dir: row.working_directory.clone().into(),
+        model,
+        model_name: Some(row.latest_model.clone()),
+        prompt: prompt.clone(),
+        skills: super::skill::skill_names(p, "skills")?,
+        spells: super::skill::skill_names(p, "spells")?,
+        system_override: None,
+        tools: ToolChoice::default(),
+        max_turns: None,
+        thinking_budget: None,
+        run_id: Some(run_id.clone()),
+        user_fields,
+        subagents: Some(state.subagents(&session)),
+        cancel: cancel.clone(),
+    };
+    let prepared = prepare_run(spec).await.map_err(|e| match e {
+        RunSetupError::Provider(e) => RpcError::new(RpcErrorCode::Unauthorized, e.to_string()),
+        RunSetupError::UnknownSkill(e) => RpcError::invalid_params(e),
+        RunSetupError::Store(e) => store_error(e),
+    })?;
+    let run = state.start_run(&session, &run_id, cancel)?;
     let state = Arc::clone(state);
     let guard = RunGuard { state: Arc::clone(&state), session: session.clone(), done: false };
     let (sent, acknowledged) = tokio::sync::oneshot::channel();
@@ -58,65 +81,32 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         // Start once the acknowledgment is out (or the connection is gone), so it always
         // precedes the run's frames.
         let _ = acknowledged.await;
-        super::skill::persist_prepared(&state, &session, &prepared).await;
-        let mut tools = core_tools(&settings);
-        tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(
-            state.store.clone(),
-            &session,
-        )));
-        tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
-        let env = state.env.clone();
-        let auth_file = state.paths.auth_file();
-        let summarizer = crate::context::summarizer_for(&settings, model, &auth_file, move |n| env(n));
-        let settings = TurnSettings {
-            model,
-            max_tokens: None,
-            thinking_budget: None,
-            system: Some(prepared.system.clone()),
-            max_turns: settings.agent.max_turns,
-            run_id: Some(run.run_id.clone()),
-            model_name: Some(row.latest_model.clone()),
-            user_fields,
-            compaction: Some(crate::context::Compaction::from_settings(&settings, summarizer)),
-        };
-        let mut ctx = ToolContext::new(&row.working_directory);
-        ctx.cancel = run.cancel.clone();
-        // Hooks and guardrails (src/agent/hooks, src/agent/guardrails) for this run; hook
-        // discovery reads the filesystem, so off the runtime.
-        let gate = {
-            let (tree, cwd) = (state.settings.current().tree().clone(), ctx.working_directory.clone());
-            let (home, data) =
-                ((state.env)("HOME").map(std::path::PathBuf::from), state.paths.data_dir.clone());
-            tokio::task::spawn_blocking(move || crate::agent::Gate::load(&tree, &cwd, home.as_deref(), &data))
-                .await
-                .ok()
-        };
-        let agent = Agent {
-            store: &state.store,
-            provider: provider.as_ref(),
-            tools: &tools,
-            ctx: &ctx,
-            settings: &settings,
-            gate: gate.as_ref(),
-        };
+        match prepared.persist_setup().await {
+            Ok(events) => super::skill::publish(&state, &session, &events),
+            Err(e) => tracing::warn!(error = %e, "could not record the prompt's rules and skills"),
+        }
         let mut adapter = RunAdapter::new(&session);
         // The text of the model call in progress, for `partialContent` when aborted.
         let state_text = std::sync::Mutex::new(String::new());
         state.publish(&Event::new("agent.turn_start", Some(&session), json!({})));
-        let result = run_turn(agent, &session, &prompt, |event| {
-            track(&state, &session, &event);
-            if let Ok(mut text) = state_text.lock() {
-                match &event {
-                    AgentEvent::Stream(StreamEvent::TextDelta { delta }) => text.push_str(delta),
-                    AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_start" => text.clear(),
-                    _ => {}
+        let result = prepared
+            .run(|event| {
+                track(&state, &session, &event);
+                if let Ok(mut text) = state_text.lock() {
+                    match &event {
+                        AgentEvent::Stream(StreamEvent::TextDelta { delta }) => text.push_str(delta),
+                        AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_start" => {
+                            text.clear()
+                        }
+                        _ => {}
+                    }
                 }
-            }
-            for frame in adapter.frames(&event) {
-                state.publish(&frame);
-            }
-        })
-        .await;
+                for frame in adapter.frames(&event) {
+                    state.publish(&frame);
+                }
+            })
+            .await;
+        drop(run);
         guard.done = true;
         state.finish_run(&session);
         let data = match &result {
@@ -285,7 +275,7 @@ pub async fn get_state(state: &Arc<ServerState>, p: &Params) -> Result<Value, Rp
         "messageCount": row.message_count,
         "tokenUsage": {"input": row.total_input_tokens, "output": row.total_output_tokens},
         "model": row.latest_model,
-        "tools": ([core_tools(&state.settings.current()).names(), vec!["TaskManager".to_owned()]].concat()),
+        "tools": crate::agent::runner::known_tools(&state.settings.current()),
         "wasInterrupted": interrupted,
     });
     if let Some(run) = run {

@@ -136,7 +136,7 @@ pub(crate) fn publish(state: &ServerState, session: &str, events: &[SessionEvent
 
 /// The names in `agent.prompt`'s `skills` / `spells` param: a list of `{name, source?}`
 /// objects (the iOS app's shape) or of names.
-fn skill_names(p: &Params, key: &str) -> Result<Vec<String>, RpcError> {
+pub(crate) fn skill_names(p: &Params, key: &str) -> Result<Vec<String>, RpcError> {
     let bad = || RpcError::invalid_params(format!("{key} must be a list of {{name, source}} objects"));
     match p.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -183,13 +183,4 @@ pub async fn prepare_prompt(
         PrepareError::UnknownSkill { .. } => RpcError::invalid_params(e.to_string()),
         PrepareError::Store(e) => store_error(e),
     })
-}
-
-/// Persists what [`prepare_prompt`] set up and publishes it; a failure is logged (the run
-/// goes on with its system prompt).
-pub async fn persist_prepared(state: &Arc<ServerState>, session: &str, prepared: &Prepared) {
-    match prepared.persist(&state.store, session).await {
-        Ok(events) => publish(state, session, &events),
-        Err(e) => tracing::warn!(error = %e, "could not record the prompt's rules and skills"),
-    }
 }

@@ -1,0 +1,365 @@
+//! Subagents end to end: the model calls `SpawnSubagent`, `QueryAgent` and `WaitForAgents`
+//! through a real `tron serve` / `tron chat` (mock LLM); the child is a real session in the
+//! same SQLite file, its events are in its own log and its outcome in its parent's.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{chat_command, start, Client};
+use serde_json::{json, Value};
+use tron::agent::subagents::{ChildEnv, SubagentEvent, SubagentSink, Subagents};
+use tron::events::{EventStore, NewSession, OpenMode, StoreHandle};
+use tron::settings::Settings;
+use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
+use tron::tools::{ToolContext, ToolRegistry};
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["type"].as_str()).collect()
+}
+
+fn child_of(server: &common::Server, parent: &str) -> tron::events::SessionRow {
+    let store = server.store();
+    let opts = tron::events::ListOptions { include_subagents: true, ..Default::default() };
+    store
+        .list_sessions(&opts)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.spawning_session_id.as_ref().map(|p| p.as_str()) == Some(parent))
+        .expect("a child session")
+}
+
+#[tokio::test]
+async fn a_blocking_subagent_runs_to_completion_with_its_events_in_both_logs() {
+    let script = Script::new([
+        ScriptedResponse::tool_call(
+            "toolu_spawn",
+            "SpawnSubagent",
+            json!({"task": "Count the files in this folder", "toolDenials": {"tools": ["Bash"]}}),
+        ),
+        ScriptedResponse::stream([
+            Step::Text { text: "There are 3 files.".into() },
+            Step::Usage {
+                input_tokens: 120,
+                output_tokens: 7,
+                cache_read_tokens: 0,
+                cache_creation_tokens: 0,
+            },
+        ]),
+        ScriptedResponse::text("The subagent counted 3 files."),
+    ]);
+    let server = start(script).await;
+    let mut c = Client::connect(server.addr).await;
+    let parent = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": parent, "prompt": "delegate the count"})).await;
+    let complete = loop {
+        let e = c.until("agent.complete").await;
+        if e["sessionId"] == parent.as_str() {
+            break e;
+        }
+        c.events.retain(|f| !(f["type"] == "agent.complete" && f["sessionId"] != parent.as_str()));
+    };
+    assert_eq!(complete["data"]["success"], true, "{complete}");
+
+    // The child: a real session, marked as the parent's subagent, with its own log.
+    let child = child_of(&server, &parent);
+    let child_id = child.id.as_str().to_owned();
+    assert_eq!(child.spawn_type.as_deref(), Some("subsession"));
+    assert_eq!(child.spawn_task.as_deref(), Some("Count the files in this folder"));
+    assert_eq!(child.title.as_deref(), Some("Subagent: Count the files in this folder"));
+    assert_eq!(child.tags, ["subagent", "subsession"]);
+    let child_log = server.persisted(&child_id);
+    assert_eq!(
+        types(&child_log),
+        ["session.start", "message.user", "stream.turn_start", "message.assistant", "stream.turn_end"],
+        "{child_log:#?}"
+    );
+    assert_eq!(child_log[1]["payload"]["content"], "Count the files in this folder");
+
+    // The parent's log: spawned, completed, and the tool result the model read.
+    let parent_log = server.persisted(&parent);
+    let spawned = parent_log.iter().find(|e| e["type"] == "subagent.spawned").unwrap();
+    assert_eq!(spawned["payload"]["subagentSessionId"], child_id.as_str());
+    assert_eq!(spawned["payload"]["spawnType"], "subsession");
+    assert_eq!(spawned["payload"]["maxTurns"], 50);
+    assert_eq!(spawned["payload"]["toolDenials"], json!({"tools": ["Bash"]}));
+    let completed = parent_log.iter().find(|e| e["type"] == "subagent.completed").unwrap();
+    let p = &completed["payload"];
+    assert_eq!(p["resultSummary"], "There are 3 files.");
+    assert_eq!(p["fullOutput"], "There are 3 files.");
+    assert_eq!(p["totalTurns"], 1);
+    assert_eq!(p["totalTokenUsage"], json!({"inputTokens": 120, "outputTokens": 7}));
+    assert_eq!(p["completionType"], "success");
+    assert_eq!(p["truncated"], false);
+    assert!(p["duration"].is_i64());
+    let result = parent_log.iter().find(|e| e["type"] == "tool.result").unwrap();
+    let text = result["payload"]["content"].as_str().unwrap();
+    assert!(text.starts_with("✅ Agent completed successfully.\n"), "{text}");
+    assert!(text.contains(&format!("**Session ID**: {child_id}")), "{text}");
+    assert!(text.contains("**Tokens**: 120 in / 7 out"), "{text}");
+    assert!(text.ends_with("**Output**:\nThere are 3 files."), "{text}");
+    // A blocking spawn answers in its tool result: no notification.
+    assert!(!parent_log.iter().any(|e| e["type"] == "notification.subagent_result"));
+    // Every event has its TypeScript shape.
+    for e in server.store().events(&parent).unwrap() {
+        e.typed().unwrap_or_else(|err| panic!("{}: {err}", e.event_type));
+    }
+
+    // The frames of the TypeScript server, on the parent session.
+    let on_parent = |kind: &str| -> Vec<Value> {
+        c.events.iter().filter(|e| e["type"] == kind && e["sessionId"] == parent.as_str()).cloned().collect()
+    };
+    let spawned = &on_parent("agent.subagent_spawned")[0]["data"];
+    assert_eq!(spawned["subagentSessionId"], child_id.as_str());
+    assert_eq!(spawned["toolCallId"], "toolu_spawn");
+    assert_eq!(spawned["task"], "Count the files in this folder");
+    let status = &on_parent("agent.subagent_status")[0]["data"];
+    assert_eq!(status, &json!({"subagentSessionId": child_id, "status": "running", "currentTurn": 1}));
+    let forwarded: Vec<String> = on_parent("agent.subagent_event")
+        .iter()
+        .map(|e| e["data"]["event"]["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        forwarded.iter().any(|t| t == "text_delta") && forwarded.iter().any(|t| t == "turn_start"),
+        "{forwarded:?}"
+    );
+    assert!(on_parent("agent.subagent_event").iter().all(|e| e["data"]["event"]["timestamp"].is_string()));
+    let done = &on_parent("agent.subagent_completed")[0]["data"];
+    assert_eq!(done["tokenUsage"], json!({"inputTokens": 120, "outputTokens": 7}));
+    assert_eq!(done["totalTurns"], 1);
+
+    // The child got the parent's tools minus its denials and never the subagent tools.
+    let requests = server.mock.requests();
+    let tool_names = |body: &Value| -> Vec<String> {
+        body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let parent_tools = tool_names(&requests[0].body);
+    assert!(parent_tools.iter().any(|t| t == "SpawnSubagent") && parent_tools.iter().any(|t| t == "Bash"));
+    let child_tools = tool_names(&requests[1].body);
+    assert!(child_tools.iter().any(|t| t == "Read"), "{child_tools:?}");
+    for gone in ["Bash", "SpawnSubagent", "QueryAgent", "WaitForAgents"] {
+        assert!(!child_tools.iter().any(|t| t == gone), "{gone} offered to the child: {child_tools:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_background_subagent_notifies_its_parent_when_done() {
+    let script = Script::new([
+        ScriptedResponse::tool_call(
+            "toolu_bg",
+            "SpawnSubagent",
+            json!({"task": "Look around", "blocking": false}),
+        ),
+        // The child's answer and the parent's next answer, in whichever order they ask.
+        ScriptedResponse::text("Finished."),
+        ScriptedResponse::text("Finished."),
+    ]);
+    let server = start(script).await;
+    let mut c = Client::connect(server.addr).await;
+    let parent = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": parent, "prompt": "start a helper"})).await;
+    let available = c.until("agent.subagent_result_available").await;
+    let data = &available["data"];
+    assert_eq!(data["parentSessionId"], parent.as_str());
+    assert_eq!(data["success"], true);
+    assert_eq!(data["task"], "Look around");
+    assert_eq!(data["resultSummary"], "Finished.");
+    assert!(data["completedAt"].is_string());
+
+    let parent_log = server.persisted(&parent);
+    let result = parent_log.iter().find(|e| e["type"] == "tool.result").unwrap();
+    assert!(result["payload"]["content"].as_str().unwrap().starts_with("Agent spawned successfully.\n"));
+    let note = parent_log.iter().find(|e| e["type"] == "notification.subagent_result").unwrap();
+    assert_eq!(note["payload"]["subagentSessionId"], data["subagentSessionId"]);
+}
+
+#[tokio::test]
+async fn aborting_the_parent_aborts_its_running_subagent() {
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_slow", "SpawnSubagent", json!({"task": "Take your time"})),
+        ScriptedResponse::stream([
+            Step::Text { text: "Thinking it over".into() },
+            Step::DelayMs { ms: 30_000 },
+            Step::Text { text: " and done.".into() },
+        ]),
+    ]);
+    let server = start(script).await;
+    let mut c = Client::connect(server.addr).await;
+    let parent = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": parent, "prompt": "delegate"})).await;
+    c.until("agent.subagent_event").await;
+    assert_eq!(c.call("agent.abort", json!({"sessionId": parent})).await["aborted"], true);
+    let failed = c.until("agent.subagent_failed").await;
+    assert_eq!(failed["data"]["completionType"], "aborted", "{failed}");
+    assert!(failed["data"]["duration"].is_i64());
+    let complete = loop {
+        let e = c.until("agent.complete").await;
+        if e["sessionId"] == parent.as_str() {
+            break e;
+        }
+        c.events.retain(|f| !(f["type"] == "agent.complete" && f["sessionId"] != parent.as_str()));
+    };
+    assert_eq!(complete["data"]["interrupted"], true, "{complete}");
+
+    // Both logs say what happened: the child kept what it had streamed.
+    let child = child_of(&server, &parent);
+    let child_log = server.persisted(child.id.as_str());
+    let assistant = child_log.iter().find(|e| e["type"] == "message.assistant").unwrap();
+    assert_eq!(assistant["payload"]["stopReason"], "interrupted", "{assistant}");
+    assert!(child_log.iter().any(|e| e["type"] == "notification.interrupted"));
+    let parent_log = server.persisted(&parent);
+    let failed = parent_log.iter().find(|e| e["type"] == "subagent.failed").unwrap();
+    assert_eq!(failed["payload"]["recoverable"], false);
+    assert_eq!(failed["payload"]["completionType"], "aborted");
+}
+
+/// A host over a real store and the mock LLM, as `tron serve` makes one.
+async fn host(dir: &std::path::Path, mock: &MockLlm) -> (Arc<Subagents>, StoreHandle, String) {
+    let store = EventStore::open(dir.join("events.db"), OpenMode::Create).unwrap();
+    let (row, _) = store
+        .create_session(NewSession {
+            working_directory: dir.display().to_string(),
+            model: "claude-sonnet-4-5".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let store = StoreHandle::spawn(store);
+    let base = mock.base_url();
+    let env: tron::settings::EnvLookup = Arc::new(move |n: &str| match n {
+        "ANTHROPIC_API_KEY" => Some("sk-ant-test".into()),
+        "TRON_ANTHROPIC_BASE_URL" => Some(base.clone()),
+        _ => None,
+    });
+    let settings = Arc::new(Settings::defaults());
+    let child_env = ChildEnv {
+        store: store.clone(),
+        settings: Arc::new(move || Arc::clone(&settings)),
+        data_dir: dir.to_path_buf(),
+        env,
+    };
+    let sink: SubagentSink = Arc::new(|_: &str, _: SubagentEvent<'_>| {});
+    let parent = row.id.into_string();
+    (Subagents::new(&parent, child_env, sink, Default::default()), store, parent)
+}
+
+async fn call(tools: &ToolRegistry, name: &str, args: Value) -> tron::core::tools::ToolResult {
+    let ctx = ToolContext::new("/");
+    tools.get(name).unwrap().execute(args.as_object().unwrap(), &ctx).await
+}
+
+#[tokio::test]
+async fn query_and_wait_for_background_subagents() {
+    let mock = MockLlm::start(Script::new([ScriptedResponse::text("The answer is 42.")])).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (subagents, _store, _parent) = host(dir.path(), &mock).await;
+    let mut tools = ToolRegistry::new();
+    for tool in tron::tools::subagent::tools(subagents.clone()) {
+        tools.register(tool);
+    }
+
+    let spawned = call(&tools, "SpawnSubagent", json!({"task": "Compute", "blocking": false})).await;
+    assert!(!spawned.failed(), "{}", spawned.text_content());
+    let id = spawned.details.as_ref().unwrap()["sessionId"].as_str().unwrap().to_owned();
+
+    let waited = call(&tools, "WaitForAgents", json!({"sessionIds": [id], "timeout": 20000})).await;
+    let text = waited.text_content();
+    assert!(!waited.failed(), "{text}");
+    assert!(text.starts_with(&format!("**Sub-agent(s) Completed**\n\n### ✅ Session: `{id}`")), "{text}");
+    assert!(text.contains("\n**Output**:\nThe answer is 42.\n"), "{text}");
+
+    let status =
+        call(&tools, "QueryAgent", json!({"sessionId": id, "queryType": "status"})).await.text_content();
+    assert!(status.starts_with("**Sub-agent Status** ✅"), "{status}");
+    assert!(
+        status.contains("| **Status** | completed |") && status.contains("| **Spawn Type** | subsession |")
+    );
+    assert!(status.ends_with("**Task**: Compute"), "{status}");
+    let output =
+        call(&tools, "QueryAgent", json!({"sessionId": id, "queryType": "output"})).await.text_content();
+    assert_eq!(output, format!("**Sub-agent Output** (session: `{id}`):\n\nThe answer is 42."));
+    let events = call(&tools, "QueryAgent", json!({"sessionId": id, "queryType": "events", "limit": 2}))
+        .await
+        .text_content();
+    assert!(events.starts_with("**Sub-agent Events** (2 events)"), "{events}");
+
+    // Bad input: clear errors, nothing spawned.
+    let r = call(&tools, "QueryAgent", json!({"sessionId": id, "queryType": "vibes"})).await;
+    assert_eq!(r.text_content(), "Error: Invalid queryType. Must be one of: status, events, logs, output.");
+    let r = call(&tools, "QueryAgent", json!({"sessionId": "sess_unknown", "queryType": "status"})).await;
+    assert!(
+        r.failed() && r.text_content().starts_with("Failed to query sub-agent: "),
+        "{}",
+        r.text_content()
+    );
+    let r = call(&tools, "WaitForAgents", json!({"sessionIds": []})).await;
+    assert_eq!(r.text_content(), "Error: No session IDs provided.");
+    let r = call(&tools, "WaitForAgents", json!({"sessionIds": ["sess_unknown"]})).await;
+    assert!(r.failed() && r.text_content().contains("not found"), "{}", r.text_content());
+    let r = call(&tools, "SpawnSubagent", json!({"task": "  "})).await;
+    assert!(r.text_content().starts_with("Error: Missing required parameter \"task\""));
+    let r = call(&tools, "SpawnSubagent", json!({"task": "x", "model": "gpt-nonexistent-9"})).await;
+    assert!(r.failed() && r.text_content().starts_with("Failed to spawn agent: "), "{}", r.text_content());
+    assert_eq!(mock.requests().len(), 1, "only the one real child asked the model");
+}
+
+#[tokio::test]
+async fn waiting_times_out_with_the_typescript_error() {
+    let mock = MockLlm::start(Script::new([ScriptedResponse::stream([
+        Step::Text { text: "slow".into() },
+        Step::DelayMs { ms: 30_000 },
+    ])]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (subagents, _store, _parent) = host(dir.path(), &mock).await;
+    let mut tools = ToolRegistry::new();
+    for tool in tron::tools::subagent::tools(subagents.clone()) {
+        tools.register(tool);
+    }
+    let spawned = call(&tools, "SpawnSubagent", json!({"task": "Slow", "timeout": 50})).await;
+    assert!(spawned.failed());
+    assert!(spawned.text_content().starts_with("Agent timed out after 0s.\n"), "{}", spawned.text_content());
+    let id = spawned.details.as_ref().unwrap()["sessionId"].as_str().unwrap().to_owned();
+    let r = call(&tools, "WaitForAgents", json!({"sessionIds": [id], "timeout": 50})).await;
+    assert_eq!(
+        r.text_content(),
+        "Failed to wait for sub-agent(s): Timeout after 50ms waiting for sub-agent(s)"
+    );
+    assert_eq!(subagents.running(), 1);
+    subagents.abort_all();
+    tokio::time::timeout(Duration::from_secs(10), subagents.wait_idle()).await.unwrap();
+    let status =
+        call(&tools, "QueryAgent", json!({"sessionId": id, "queryType": "status"})).await.text_content();
+    assert!(status.contains("| **Status** | failed |"), "{status}");
+}
+
+#[tokio::test]
+async fn tron_chat_runs_a_subagent_and_waits_for_it() {
+    let mock = MockLlm::start(Script::new([
+        ScriptedResponse::tool_call("toolu_1", "SpawnSubagent", json!({"task": "Say hi"})),
+        ScriptedResponse::text("hi"),
+        ScriptedResponse::text("The subagent said hi."),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let mut cmd = chat_command(&mock, &db);
+    cmd.args(["--output", "stream-json", "--cwd"]).arg(dir.path()).arg("delegate");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|l| l["type"] == "subagent_spawned"), "{stdout}");
+    assert!(
+        lines.iter().any(|l| l["type"] == "subagent_completed" && l["resultSummary"] == "hi"),
+        "{stdout}"
+    );
+    assert_eq!(lines.last().unwrap()["result"], "The subagent said hi.");
+
+    let store = EventStore::open(&db, OpenMode::Existing).unwrap();
+    let all = tron::events::ListOptions { include_subagents: true, ..Default::default() };
+    assert_eq!(store.list_sessions(&all).unwrap().len(), 2);
+    assert_eq!(store.list_sessions(&Default::default()).unwrap().len(), 1, "subagents are hidden by default");
+}
