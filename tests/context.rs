@@ -355,3 +355,61 @@ async fn tron_chat_compacts_the_same_way() {
     assert_eq!(&types[at..at + 3], ["compact.boundary", "compact.summary", "message.user"]);
     assert_eq!(events[at].1["reason"], "threshold_exceeded");
 }
+
+#[tokio::test]
+async fn tool_results_that_fill_the_window_compact_in_the_middle_of_a_run() {
+    let mock = MockLlm::start(Script::new([
+        text("Schema ready.", 1_000),
+        // The second prompt's first call asks for a tool; its context is past the threshold.
+        ScriptedResponse::stream([
+            Step::ToolCall {
+                id: "toolu_big".into(),
+                name: "Bash".into(),
+                input: json!({"command": "echo big"}),
+            },
+            Step::Usage {
+                input_tokens: 150_000,
+                output_tokens: 30,
+                cache_read_tokens: 0,
+                cache_creation_tokens: 0,
+            },
+        ]),
+        // Between the calls: the summarising model, then the run's next call.
+        text("SUMMARY-OF-EARLIER-WORK: the schema exists.", 500),
+        text("Runner written.", 3_000),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &mock).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+    assert_eq!(prompt(&mut c, &session, "First task: set up the database schema").await["success"], true);
+    assert_eq!(prompt(&mut c, &session, "Second task: write the migration runner").await["success"], true);
+
+    let compaction =
+        c.events.iter().find(|e| e["type"] == "agent.compaction").expect("agent.compaction pushed");
+    assert_eq!(compaction["data"]["reason"], "threshold_exceeded");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 4);
+    let asked = requests[2].body["messages"].to_string();
+    assert!(asked.contains("First task") && !asked.contains("Second task"), "{asked}");
+    // The run's next call: the summary with the run's own turn (its tool call and result),
+    // and a request to go on (the context must end with a user message).
+    let sent = requests[3].body["messages"].as_array().unwrap().clone();
+    let all = serde_json::to_string(&sent).unwrap();
+    assert!(all.contains("SUMMARY-OF-EARLIER-WORK"), "{all}");
+    assert!(!all.contains("First task"), "{all}");
+    assert!(all.contains("Second task") && all.contains("Tool result: big"), "{all}");
+    let last = sent.last().unwrap();
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"], tron::agent::turn::CONTINUE_AFTER_COMPACTION);
+
+    // The log: the boundary sits between the tool result and the next turn.
+    let types: Vec<String> = events(dir.path(), &session).into_iter().map(|(t, _)| t).collect();
+    let result = types.iter().rposition(|t| t == "tool.result").unwrap();
+    let boundary = types.iter().position(|t| t == "compact.boundary").unwrap();
+    let last_turn = types.iter().rposition(|t| t == "stream.turn_start").unwrap();
+    assert!(result < boundary && boundary < last_turn, "{types:?}");
+    server.shutdown().await;
+}

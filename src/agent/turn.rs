@@ -26,6 +26,11 @@ use crate::tools::{ToolContext, ToolRegistry};
 use super::partial::Partial;
 use super::{tokens, tool_calls};
 
+/// Sent after a compaction in the middle of a run, so the model goes on with its task.
+pub const CONTINUE_AFTER_COMPACTION: &str =
+    "The conversation was compacted while you were working; the summary above includes this task, \
+     your tool calls and their results so far. Continue the task from where you left off.";
+
 /// How a run is done.
 #[derive(Debug, Clone)]
 pub struct TurnSettings {
@@ -167,7 +172,7 @@ pub async fn run_turn(
     // context this prompt would be sent with crosses `context.compactor.triggerTokenThreshold`
     // of the model's window, older turns are summarised (`compact.boundary`,
     // `compact.summary`) before the prompt is persisted, so the prompt follows the summary.
-    crate::context::auto_compact(agent, session, prompt, &mut on_event).await?;
+    crate::context::auto_compact(agent, session, Some(prompt), &mut on_event).await?;
     // The prompt is persisted before the run's events, without a `runId` (as the
     // TypeScript server persists it).
     let mut user = json!({ "content": prompt });
@@ -217,6 +222,11 @@ pub async fn run_turn(
             return Err(interrupted(agent, session, turn, &mut on_event).await);
         }
         persist(agent, session, turn_end(turn, &message, cost, record), &mut on_event).await?;
+        // Tool results can fill the window in the middle of a run: compact before the next
+        // call if they did (the run's own turn is kept).
+        if crate::context::auto_compact(agent, session, None, &mut on_event).await? {
+            window = last_window(agent, session).await?;
+        }
     }
     Err(TurnError::TooManyTurns(settings.max_turns))
 }
@@ -271,7 +281,13 @@ async fn model_call(
     let id = session.to_owned();
     let history = store.run(move |s| s.messages(&id)).await?;
     let turn = history.turn_count + 1;
-    let messages: Vec<Message> = history.messages().map(|m| m.to_message()).collect();
+    let mut messages: Vec<Message> = history.messages().map(|m| m.to_message()).collect();
+    // After a compaction in the middle of the run the context ends with the summary's
+    // acknowledgment; the model is asked to go on (sent only, not persisted: the run's own
+    // turn, tool results included, is in the summary).
+    if matches!(messages.last(), Some(Message::Assistant(_))) {
+        messages.push(Message::user(CONTINUE_AFTER_COMPACTION));
+    }
     persist(agent, session, NewEvent::raw("stream.turn_start", json!({ "turn": turn })), on_event).await?;
 
     let model = settings.model;

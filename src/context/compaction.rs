@@ -206,24 +206,32 @@ pub async fn clear(
     Ok((before, after, event))
 }
 
-/// The automatic compaction of a run, checked before its prompt is persisted (so the prompt
-/// follows the summary): when the context the prompt would be sent with crosses the
-/// threshold of the model's window, everything but the kept turns is summarised. A
-/// summariser that fails falls back to the keyword one, so only a store failure is an error.
+/// The automatic compaction of a run: when the context the next model call would be sent
+/// with crosses the threshold of the model's window, everything but the kept turns is
+/// summarised. A summariser that fails falls back to the keyword one, so only a store
+/// failure is an error. Whether it compacted.
+///
+/// Checked twice: with `Some(prompt)` before the run's prompt is persisted (so the prompt
+/// follows the summary), and with `None` between the model calls of a run, after tool
+/// results (the run's own turn is always kept then: the model must see its tool results).
+/// `PreCompact` hooks run before a compaction (see [`crate::agent::hooks`]).
 pub async fn auto_compact(
     agent: Agent<'_>,
     session: &str,
-    prompt: &str,
+    prompt: Option<&str>,
     on_event: &mut impl FnMut(AgentEvent<'_>),
-) -> Result<(), StoreError> {
-    let Some(config) = &agent.settings.compaction else { return Ok(()) };
+) -> Result<bool, StoreError> {
+    let Some(config) = &agent.settings.compaction else { return Ok(false) };
     // The prompt as it will be sent: a user message of its text.
-    let prompt_tokens = super::estimate_message_tokens(&crate::core::messages::Message::user(prompt));
+    let prompt_tokens =
+        prompt.map_or(0, |p| super::estimate_message_tokens(&crate::core::messages::Message::user(p)));
+    // Mid-run, the run's own turn (its prompt, tool calls and results) is never summarised.
+    let min_kept = if prompt.is_some() { 0 } else { 1 };
     // Cheap check first: the provider's last count, when valid, needs no reconstruction.
     let window = super::manager::provider_window(agent.store, session).await?;
     let limit = agent.settings.model.context_window as f64;
     if window > 0 && ((window + prompt_tokens) as f64) < config.threshold * limit {
-        return Ok(());
+        return Ok(false);
     }
     let mut manager = ContextManager::load(
         agent.store,
@@ -237,12 +245,30 @@ pub async fn auto_compact(
     manager.threshold = config.threshold;
     manager.preserve_recent = config.preserve_recent;
     if manager.messages.is_empty() || !manager.should_compact_with(prompt_tokens) {
-        return Ok(());
+        return Ok(false);
     }
     // Fewer turns than are kept: keep as many as still leaves something to summarise.
-    while manager.split_point() == 0 && manager.preserve_recent > 0 {
+    manager.preserve_recent = manager.preserve_recent.max(min_kept);
+    while manager.split_point() == 0 && manager.preserve_recent > min_kept {
         manager.preserve_recent -= 1;
     }
+    if manager.split_point() == 0 {
+        return Ok(false);
+    }
+    let hook = serde_json::json!({
+        "reason": "threshold_exceeded",
+        "currentTokens": manager.current_tokens(),
+        "contextLimit": agent.settings.model.context_window,
+    });
+    crate::agent::hooks::gate::run_hooks(
+        agent,
+        session,
+        crate::agent::hooks::HookKind::PreCompact,
+        hook,
+        None,
+        on_event,
+    )
+    .await?;
     let run = agent.settings.run_id.as_deref();
     let outcome =
         compact(agent.store, session, &manager, config.summarizer.as_ref(), "threshold_exceeded", None, run)
@@ -257,5 +283,5 @@ pub async fn auto_compact(
     for event in &outcome.events {
         on_event(AgentEvent::Persisted(event));
     }
-    Ok(())
+    Ok(true)
 }
