@@ -160,6 +160,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         user_fields: Default::default(),
         subagents: Some(std::sync::Arc::clone(&subagents)),
         cancel: cancel.clone(),
+        memory: true,
     };
     let prepared = runtime.block_on(prepare_run(spec))?;
     for warning in prepared.warnings() {
@@ -187,6 +188,10 @@ pub fn run(args: ChatArgs) -> Result<()> {
                 );
             }
             subagents.wait_idle().await;
+        }
+        // The memory ledger entry of this run (fail-silent; `context.memory.ledger.enabled`).
+        if !matches!(result, Err(TurnError::PromptBlocked(_))) {
+            prepared.write_memory().await;
         }
         // Background hooks end (or get 30 s) before the process exits.
         prepared.wait_background(std::time::Duration::from_secs(30)).await;

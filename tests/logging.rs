@@ -57,6 +57,7 @@ fn serve_stores_request_logs_and_never_a_key() {
     let db = dir.path().join("db/prod.db");
     let (child, addr) = common::spawn_serve(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
+            .env("TRON_MEMORY_LEDGER", "false")
             .args(["--log-format", "json", "serve", "--port", "0", "--db"])
             .arg(&db)
             .env("TRON_DATA_DIR", dir.path())

@@ -243,6 +243,7 @@ fn a_recording_with_the_provider_proxy_replays_offline() {
     };
     let (mut serve, _) = common::spawn_serve(
         std::process::Command::new(&bin)
+            .env("TRON_MEMORY_LEDGER", "false")
             .args(["serve", "--port", &server.port().to_string()])
             .env("TRON_DATA_DIR", dir.path())
             .env("HOME", dir.path())

@@ -360,6 +360,7 @@ fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = common::spawn_serve(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
+            .env("TRON_MEMORY_LEDGER", "false")
             .args(["serve", "--port", "0", "--db"])
             .arg(dir.path().join("db/prod.db"))
             .env("TRON_DATA_DIR", dir.path())

@@ -15,7 +15,9 @@ use tron::testing::{Script, ScriptedResponse};
 
 #[tokio::test]
 async fn settings_get_answers_the_flat_and_the_nested_shape() {
-    let server = start(Script::default()).await;
+    // (Test servers turn the ledger off through the environment; this one shows the default.)
+    let setup = common::Setup { memory_ledger: true, ..Default::default() };
+    let server = common::start_with(Script::default(), setup).await.unwrap();
     let mut c = Client::connect(server.addr).await;
     let s = c.call("settings.get", json!({})).await;
     // The TypeScript server's flat keys (the app's older decoder).

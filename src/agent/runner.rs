@@ -85,6 +85,9 @@ pub struct RunSpec {
     pub subagents: Option<Arc<Subagents>>,
     /// Aborts the run.
     pub cancel: CancellationToken,
+    /// Whether [`PreparedRun::write_memory`] may write a ledger entry after the run (off for
+    /// subagents, as in the TypeScript server; `context.memory.ledger.enabled` decides too).
+    pub memory: bool,
 }
 
 /// Why a run could not be set up (nothing was persisted).
@@ -113,6 +116,10 @@ impl From<PrepareError> for RunSetupError {
 /// A run that is set up and ready (see the module doc).
 pub struct PreparedRun {
     store: StoreHandle,
+    config: Arc<Settings>,
+    data_dir: PathBuf,
+    env: EnvLookup,
+    memory: bool,
     session: String,
     prompt: String,
     provider: Box<dyn Provider>,
@@ -194,6 +201,10 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     ctx.cancel = spec.cancel;
     Ok(PreparedRun {
         store,
+        config: settings,
+        data_dir,
+        env,
+        memory: spec.memory,
         session,
         prompt: spec.prompt,
         provider,
@@ -253,6 +264,26 @@ impl PreparedRun {
     /// Waits (at most `timeout`) for background hooks to finish.
     pub async fn wait_background(&self, timeout: std::time::Duration) -> bool {
         self.gate.wait_background(timeout).await
+    }
+
+    /// Writes the memory ledger entry of the run that just ended (see
+    /// [`crate::context::memory`]), when enabled: `None` when off or no ledger model has
+    /// credentials. Never fails (fail-silent, as the TypeScript server).
+    pub async fn write_memory(&self) -> Option<crate::context::memory::LedgerOutcome> {
+        let enabled =
+            self.config.get("context.memory.ledger.enabled").and_then(Value::as_bool) != Some(false);
+        if !self.memory || !enabled {
+            return None;
+        }
+        crate::context::memory::write_with(
+            &self.store,
+            &self.session,
+            &self.config,
+            self.settings.model,
+            &self.data_dir.join("auth.json"),
+            &self.env,
+        )
+        .await
     }
 
     fn agent(&self) -> super::Agent<'_> {

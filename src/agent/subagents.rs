@@ -341,6 +341,7 @@ impl Subagents {
             user_fields: Map::new(),
             subagents: None,
             cancel: cancel.clone(),
+            memory: false,
         };
         let mut timed_out = false;
         let outcome: Result<(TurnOutcome, Option<super::runner::PreparedRun>), String> = async {

@@ -11,7 +11,8 @@
 //! persisted as `compact.boundary` then `compact.summary` (and `context.clear` as
 //! `context.cleared`) with the TypeScript payload fields. Also the system prompt
 //! ([`prompt`]: core prompt, provider part, `SYSTEM.md` overrides, rules and skills) and the
-//! rules files ([`rules`]: AGENTS.md / CLAUDE.md discovery, path-scoped rules, `rules.loaded`).
+//! rules files ([`rules`]: AGENTS.md / CLAUDE.md discovery, path-scoped rules, `rules.loaded`),
+//! and the memory ledger ([`memory`]: a `memory.ledger` entry a small model writes after a run).
 //!
 //! Must not: rebuild messages itself (that is [`crate::events::reconstruct`]; compaction only
 //! appends the events reconstruction reads, so a restarted server sends the same context),
@@ -25,6 +26,7 @@
 
 pub mod compaction;
 pub mod manager;
+pub mod memory;
 pub mod prompt;
 pub mod rules;
 pub mod summarizer;

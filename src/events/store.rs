@@ -299,6 +299,18 @@ impl EventStore {
         self.events_since(session, -1, None)
     }
 
+    /// Events of `event_type` in the workspace at `path` (every session), newest first.
+    pub fn workspace_events(&self, path: &str, event_type: &str) -> Result<Vec<SessionEvent>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE workspace_id IN (SELECT id FROM workspaces WHERE path = ?1) AND type = ?2
+             ORDER BY timestamp DESC, sequence DESC"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![path, event_type], event_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Events of a session with a sequence greater than `after`, in order, at most `limit`.
     pub fn events_since(&self, session: &str, after: i64, limit: Option<usize>) -> Result<Vec<SessionEvent>> {
         self.session(session)?;

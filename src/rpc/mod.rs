@@ -32,7 +32,9 @@ pub use frames::{Event, Request};
 pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
-use handlers::{agent, context, events, filesystem, model, session, settings, skill, system, task, tree};
+use handlers::{
+    agent, context, events, filesystem, memory, model, session, settings, skill, system, task, tree,
+};
 
 /// One client connection's own state.
 #[derive(Debug, Default)]
@@ -93,7 +95,6 @@ impl Connection {
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
 const NOT_YET: &[(&str, u32)] = &[
-    ("memory.", 9),
     ("plan.", 9),
     ("todo.", 9),
     ("worktree.", 10),
@@ -174,6 +175,8 @@ async fn dispatch_method(
         "filesystem.getHome" => filesystem::get_home(state).await,
         "filesystem.createDir" => filesystem::create_dir(state, p).await,
         "file.read" => filesystem::read_file(state, p).await,
+        "memory.getLedger" => memory::get_ledger(state, p).await,
+        "memory.updateLedger" => memory::update_ledger(state, p).await,
         "context.getSnapshot" => context::snapshot(state, p).await,
         "context.getDetailedSnapshot" => context::detailed_snapshot(state, p).await,
         "context.shouldCompact" => context::should_compact(state, p).await,

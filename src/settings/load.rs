@@ -62,6 +62,7 @@ const ENV: &[(&str, &str, Parse)] = &[
     ),
     ("TRON_MAX_RETRIES", "retry.maxRetries", Parse::Integer),
     ("TRON_RETRY_BASE_MS", "retry.baseDelayMs", Parse::Integer),
+    ("TRON_MEMORY_LEDGER", "context.memory.ledger.enabled", Parse::Bool),
     (
         "TRON_LOG_DB_LEVEL",
         "logging.dbLogLevel",

@@ -35,6 +35,9 @@ pub struct Setup {
     pub event_buffer: usize,
     /// Whether `ANTHROPIC_API_KEY` is set.
     pub anthropic_key: bool,
+    /// Whether the memory ledger writes after each run (off by default: its model call
+    /// would take the next scripted response; tests of the ledger turn it on).
+    pub memory_ledger: bool,
 }
 
 impl Default for Setup {
@@ -43,6 +46,7 @@ impl Default for Setup {
             config: ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..Default::default() },
             event_buffer: EVENT_BUFFER,
             anthropic_key: true,
+            memory_ledger: false,
         }
     }
 }
@@ -95,6 +99,7 @@ pub async fn serve_in(
     if setup.anthropic_key {
         env.insert("ANTHROPIC_API_KEY".into(), "sk-ant-test".into());
     }
+    env.insert("TRON_MEMORY_LEDGER".into(), setup.memory_ledger.to_string());
     // The server's home is the data dir too: nothing of the real home leaks in.
     env.insert("HOME".into(), dir.display().to_string());
     let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());
@@ -256,7 +261,9 @@ pub fn chat_command(mock: &MockLlm, db: &std::path::Path) -> std::process::Comma
         .env("TRON_OPENAI_BASE_URL", mock.base_url())
         .env("GEMINI_API_KEY", "gemini-test")
         .env("TRON_GOOGLE_BASE_URL", mock.base_url())
-        .env("TRON_RETRY_BASE_MS", "20");
+        .env("TRON_RETRY_BASE_MS", "20")
+        // The ledger's model call would take the next scripted response.
+        .env("TRON_MEMORY_LEDGER", "false");
     cmd
 }
 

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::store_error;
 use crate::agent::runner::{prepare_run, RunSetupError, RunSpec, ToolChoice};
 use crate::agent::{AgentEvent, TurnError};
+use crate::context::memory::LedgerOutcome;
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::core::stream::StreamEvent;
 use crate::llm::models;
@@ -65,6 +66,7 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         user_fields,
         subagents: Some(state.subagents(&session)),
         cancel: cancel.clone(),
+        memory: true,
     };
     let prepared = prepare_run(spec).await.map_err(|e| match e {
         RunSetupError::Provider(e) => RpcError::new(RpcErrorCode::Unauthorized, e.to_string()),
@@ -130,6 +132,14 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         };
         state.publish(&Event::new("agent.complete", Some(&session), data));
         state.publish(&Event::new("agent.ready", Some(&session), json!({})));
+        // The memory ledger, after the client was told the run ended (fail-silent).
+        if !matches!(result, Err(TurnError::PromptBlocked(_))) {
+            if let Some(LedgerOutcome::Written { event, title, entry_type }) = prepared.write_memory().await {
+                super::skill::publish(&state, &session, std::slice::from_ref(&*event));
+                let data = json!({ "title": title, "entryType": entry_type });
+                state.publish(&Event::new("agent.memory_updated", Some(&session), data));
+            }
+        }
     });
     Ok(json!({ "acknowledged": true, "runId": run_id }))
 }

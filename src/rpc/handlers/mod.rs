@@ -6,6 +6,7 @@ pub mod agent;
 pub mod context;
 pub mod events;
 pub mod filesystem;
+pub mod memory;
 pub mod model;
 pub mod session;
 pub mod settings;

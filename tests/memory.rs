@@ -1,0 +1,167 @@
+//! The memory ledger end to end: after a run the ledger model (the mock LLM, as
+//! `models.subagent`) writes a `memory.ledger` entry that `memory.getLedger` returns; a
+//! trivial or failed ledger call writes nothing and never breaks the run.
+
+mod common;
+
+use common::{chat_command, start_with, Client, Setup};
+use serde_json::{json, Value};
+use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
+
+fn ledger_on() -> Setup {
+    Setup { memory_ledger: true, ..Setup::default() }
+}
+
+const ENTRY: &str = r#"```json
+{"title": "Printed a greeting", "entryType": "feature", "status": "completed", "tags": ["shell", "greeting"],
+ "input": "Print hi", "actions": ["Ran echo hi"], "files": [{"path": "hi.txt", "op": "C", "why": "asked"}],
+ "decisions": [{"choice": "echo", "reason": "simplest"}], "lessons": ["echo works"], "thinkingInsights": []}
+```"#;
+
+async fn run(c: &mut Client, session: &str, prompt: &str) -> Value {
+    c.events.clear();
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": prompt})).await;
+    c.until("agent.complete").await["data"].clone()
+}
+
+#[tokio::test]
+async fn a_run_leaves_a_ledger_entry_that_get_ledger_returns() {
+    let server = start_with(
+        Script::new([
+            ScriptedResponse::tool_call("toolu_1", "Bash", json!({"command": "echo hi"})),
+            ScriptedResponse::text("It printed hi."),
+            ScriptedResponse::stream([
+                Step::Text { text: ENTRY.into() },
+                Step::Usage {
+                    input_tokens: 321,
+                    output_tokens: 54,
+                    cache_read_tokens: 0,
+                    cache_creation_tokens: 0,
+                },
+            ]),
+        ]),
+        ledger_on(),
+    )
+    .await
+    .unwrap();
+    let mut c = Client::connect(server.addr).await;
+    let dir = server.dir();
+    let session = c.session(&dir).await;
+    assert_eq!(run(&mut c, &session, "Print hi").await["success"], true);
+    let updated = c.until("agent.memory_updated").await;
+    assert_eq!(updated["sessionId"], session.as_str());
+    assert_eq!(updated["data"], json!({"title": "Printed a greeting", "entryType": "feature"}));
+
+    // The ledger request: the small model, the ledger prompt, the cycle as a transcript.
+    let requests = server.mock.requests();
+    assert_eq!(requests.len(), 3);
+    let ledger = &requests[2].body;
+    assert_eq!(ledger["model"], "claude-haiku-4-5-20251001");
+    assert!(ledger["tools"].as_array().is_none_or(|t| t.is_empty()));
+    assert_eq!(common::system_of(ledger), tron::context::memory::LEDGER_PROMPT);
+    let asked = ledger["messages"][0]["content"].to_string();
+    for line in [
+        "[USER] Print hi",
+        "[TOOL_CALL] Bash(command=echo hi)",
+        "[TOOL_RESULT] hi",
+        "[ASSISTANT] It printed hi.",
+    ] {
+        assert!(asked.contains(line), "{line} missing from {asked}");
+    }
+
+    // The event, with the TypeScript payload.
+    let log = server.persisted(&session);
+    let entry = log.iter().find(|e| e["type"] == "memory.ledger").expect("a memory.ledger event");
+    let p = &entry["payload"];
+    assert_eq!(p["title"], "Printed a greeting");
+    assert_eq!(p["files"], json!([{"path": "hi.txt", "op": "C", "why": "asked"}]));
+    assert_eq!(p["tokenCost"], json!({"input": 321, "output": 54}));
+    assert_eq!(p["model"], "claude-sonnet-4-20250514", "the session's model");
+    assert_eq!(p["workingDirectory"], dir.as_str());
+    assert_eq!(p["turnRange"], json!({"firstTurn": 1, "lastTurn": 2}));
+    // The first entry covers the session from its start (as the TypeScript writer).
+    assert_eq!(p["eventRange"]["firstEventId"], log[0]["id"]);
+    for e in server.store().events(&session).unwrap() {
+        e.typed().unwrap_or_else(|err| panic!("{}: {err}", e.event_type));
+    }
+
+    // memory.getLedger: the iOS app's LedgerEntryDTO.
+    let got = c.call("memory.getLedger", json!({"workingDirectory": dir})).await;
+    assert_eq!(got["totalCount"], 1);
+    assert_eq!(got["hasMore"], false);
+    let e = &got["entries"][0];
+    assert_eq!(e["id"], entry["id"]);
+    assert_eq!(e["sessionId"], session.as_str());
+    assert_eq!(e["entryType"], "feature");
+    assert_eq!(e["insights"], json!([]));
+    assert_eq!(e["decisions"], json!([{"choice": "echo", "reason": "simplest"}]));
+    assert_eq!(e["tokenCost"], json!({"input": 321, "output": 54}));
+    let tagged = c.call("memory.getLedger", json!({"workingDirectory": dir, "tags": ["nope"]})).await;
+    assert_eq!(tagged["totalCount"], 0);
+    let tagged =
+        c.call("memory.getLedger", json!({"workingDirectory": dir, "tags": ["shell"], "limit": 0})).await;
+    assert_eq!((tagged["totalCount"].clone(), tagged["hasMore"].clone()), (json!(1), json!(true)));
+    let elsewhere = c.call("memory.getLedger", json!({"workingDirectory": "/nowhere"})).await;
+    assert_eq!(elsewhere, json!({"entries": [], "hasMore": false, "totalCount": 0}));
+    let err = c.fail("memory.getLedger", json!({})).await;
+    assert_eq!(err["code"], "INVALID_PARAMS");
+
+    // Nothing new since the entry: a one-shot update writes nothing and asks no model.
+    let again = c.call("memory.updateLedger", json!({"sessionId": session})).await;
+    assert_eq!(again, json!({"written": false, "reason": "no_new_content"}));
+    assert_eq!(server.mock.requests().len(), 3);
+    let err = c.fail("memory.updateLedger", json!({"sessionId": "sess_missing"})).await;
+    assert_eq!(err["code"], "SESSION_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_skipped_garbled_or_failed_ledger_call_writes_nothing_and_the_runs_go_on() {
+    let server = start_with(
+        Script::new([
+            ScriptedResponse::text("Hello!"),
+            ScriptedResponse::text(r#"{"skip": true}"#),
+            ScriptedResponse::text("Sure."),
+            ScriptedResponse::text("this is not JSON"),
+            ScriptedResponse::text("Third."),
+            ScriptedResponse::anthropic_error(400, "invalid_request_error", "bad ledger request", None),
+        ]),
+        ledger_on(),
+    )
+    .await
+    .unwrap();
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+    for (prompt, expected_requests) in [("hi", 2), ("and?", 4), ("more", 6)] {
+        assert_eq!(run(&mut c, &session, prompt).await["success"], true);
+        // The ledger call ends (quietly) before the next prompt.
+        for _ in 0..200 {
+            if server.mock.requests().len() >= expected_requests {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = server.persisted(&session);
+    assert!(!log.iter().any(|e| e["type"] == "memory.ledger"), "no entry was written");
+    assert!(!c.events.iter().any(|e| e["type"] == "agent.memory_updated"));
+    let got = c.call("memory.getLedger", json!({"workingDirectory": server.dir()})).await;
+    assert_eq!(got["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn tron_chat_writes_the_ledger_too() {
+    let mock = MockLlm::start(Script::new([ScriptedResponse::text("Done."), ScriptedResponse::text(ENTRY)]))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let mut cmd = chat_command(&mock, &db);
+    cmd.env("TRON_MEMORY_LEDGER", "true").args(["--cwd"]).arg(dir.path()).arg("do it");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Done.");
+    let (_, events) = common::only_session_events(&db);
+    let (_, ledger) = events.iter().find(|(t, _)| t == "memory.ledger").expect("a ledger entry");
+    assert_eq!(ledger["title"], "Printed a greeting");
+}
