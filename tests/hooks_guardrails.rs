@@ -16,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tron::testing::{MockLlm, Script, ScriptedResponse};
+use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
@@ -243,7 +243,12 @@ fn background_hooks_are_tracked_and_post_tool_use_and_stop_hooks_run() {
     let case = Case::new();
     case.hook("post-tool-use.background.sh", r#"cat > post.json"#);
     case.hook("stop.sh", r#"cat > stop.json; echo '{"action":"continue"}'"#);
+    case.hook("session-start.sh", r#"cat > start.json; echo '{"action":"continue"}'"#);
+    case.hook("session-end.sh", r#"cat > end.json; echo '{"action":"continue"}'"#);
     case.chat(&mock, "go");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(case.work.join(name)).unwrap()).unwrap()
+    };
 
     let post: Value =
         serde_json::from_str(&std::fs::read_to_string(case.work.join("post.json")).unwrap()).unwrap();
@@ -253,8 +258,17 @@ fn background_hooks_are_tracked_and_post_tool_use_and_stop_hooks_run() {
     assert_eq!(post["result"]["isError"], false);
     let stop: Value =
         serde_json::from_str(&std::fs::read_to_string(case.work.join("stop.json")).unwrap()).unwrap();
-    assert_eq!((stop["hookType"].clone(), stop["stopReason"].clone()), (json!("Stop"), json!("end_turn")));
+    // The TypeScript agent's Stop context: how the run ended, the model's own reason in data.
+    assert_eq!((stop["hookType"].clone(), stop["stopReason"].clone()), (json!("Stop"), json!("completed")));
+    assert_eq!(stop["data"]["stoppedReason"], "end_turn");
     assert_eq!(stop["finalMessage"], "all done");
+    // SessionStart when the run starts, SessionEnd after Stop.
+    let start = read("start.json");
+    assert_eq!(start["hookType"], "SessionStart");
+    assert_eq!(start["workingDirectory"], case.work.display().to_string());
+    let end = read("end.json");
+    assert_eq!(end["hookType"], "SessionEnd");
+    assert_eq!((end["messageCount"].clone(), end["toolCallCount"].clone()), (json!(4), json!(1)));
 
     let events = case.events();
     let started = of_type(&events, "hook.background_started");
@@ -268,6 +282,61 @@ fn background_hooks_are_tracked_and_post_tool_use_and_stop_hooks_run() {
     let stops: Vec<_> =
         of_type(&events, "hook.completed").into_iter().filter(|p| p["hookEvent"] == "Stop").collect();
     assert_eq!(stops.len(), 1);
+    let order: Vec<&str> =
+        of_type(&events, "hook.triggered").iter().map(|p| p["hookEvent"].as_str().unwrap()).collect();
+    assert_eq!(order, ["SessionStart", "Stop", "SessionEnd"]);
+}
+
+#[test]
+fn stop_and_session_end_hooks_run_when_a_run_fails_and_pre_compact_before_a_compaction() {
+    let rt = runtime();
+    let script = Script::new([
+        ScriptedResponse::anthropic_error(400, "invalid_request_error", "no such thing", None),
+        // The second chat: past the threshold (150,000 of 200,000) so the third compacts.
+        ScriptedResponse::stream([
+            Step::Text { text: "big".into() },
+            Step::Usage {
+                input_tokens: 150_000,
+                output_tokens: 10,
+                cache_read_tokens: 0,
+                cache_creation_tokens: 0,
+            },
+        ]),
+        ScriptedResponse::text("SUMMARY"),
+        ScriptedResponse::text("after"),
+    ]);
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let case = Case::new();
+    case.settings(json!({"context": {"compactor": {"preserveRecentCount": 1}}}));
+    case.hook("stop.sh", r#"cat >> stops.jsonl; echo >> stops.jsonl; echo '{"action":"continue"}'"#);
+    case.hook("pre-compact.sh", r#"cat > compact.json; echo '{"action":"continue"}'"#);
+    let failed = common::chat_command(&mock, &case.db)
+        .env("HOME", &case.home)
+        .args(["first", "--model", "claude-sonnet-4-5", "--cwd"])
+        .arg(&case.work)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let stops = std::fs::read_to_string(case.work.join("stops.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(stops.lines().next().unwrap()).unwrap();
+    assert_eq!(first["stopReason"], "error");
+    assert!(first.get("finalMessage").is_none());
+
+    let session = common::only_session_events(&case.db).0;
+    for prompt in ["second", "third"] {
+        let out = common::chat_command(&mock, &case.db)
+            .env("HOME", &case.home)
+            .args([prompt, "--model", "claude-sonnet-4-5", "--resume", &session])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let compact: Value =
+        serde_json::from_str(&std::fs::read_to_string(case.work.join("compact.json")).unwrap()).unwrap();
+    assert_eq!(compact["hookType"], "PreCompact");
+    assert_eq!(compact["currentTokens"], 150_000);
+    assert_eq!(compact["targetTokens"], 140_000);
+    assert!(case.events().iter().any(|(t, _)| t == "compact.boundary"));
 }
 
 #[tokio::test]

@@ -160,14 +160,48 @@ pub async fn run_turn(
     prompt: &str,
     mut on_event: impl FnMut(AgentEvent<'_>),
 ) -> Result<TurnOutcome, TurnError> {
-    let Agent { tools, settings, .. } = agent;
-    // Hooks (src/agent/hooks): `UserPromptSubmit` may refuse the prompt, which is then
-    // neither persisted nor sent; `Stop` hooks still run (stopReason `blocked`).
+    // Hooks (src/agent/hooks), as the TypeScript agent runs them: `SessionStart` when a run
+    // starts; `UserPromptSubmit` may refuse the prompt, which is then neither persisted nor
+    // sent; `Stop` then `SessionEnd` when the run ends, however it ends.
     use crate::agent::hooks::gate;
+    gate::session_started(agent, session, &mut on_event).await?;
     if let Some(reason) = gate::prompt_submitted(agent, session, prompt, &mut on_event).await? {
-        gate::stopped(agent, session, "blocked", None, &mut on_event).await?;
+        gate::stopped(agent, session, "blocked", Some(reason.clone()), None, &mut on_event).await?;
+        gate::session_ended(agent, session, 0, &mut on_event).await?;
         return Err(TurnError::PromptBlocked(reason));
     }
+    let mut tool_calls = 0;
+    let result = run_prompt(agent, session, prompt, &mut tool_calls, &mut on_event).await;
+    let (reason, text, provider_reason) = match &result {
+        Ok(outcome) => (
+            "completed",
+            Some(outcome.message.text()).filter(|t| !t.is_empty()),
+            serde_json::to_value(&outcome.stop_reason).ok().and_then(|v| v.as_str().map(str::to_owned)),
+        ),
+        Err(TurnError::Aborted) => ("interrupted", None, None),
+        Err(_) => ("error", None, None),
+    };
+    // A store failure of the hooks' own events does not hide how the run ended.
+    let hooks = async {
+        gate::stopped(agent, session, reason, text, provider_reason, &mut on_event).await?;
+        gate::session_ended(agent, session, tool_calls, &mut on_event).await
+    };
+    match (result, hooks.await) {
+        (Ok(_), Err(e)) => Err(e.into()),
+        (result, _) => result,
+    }
+}
+
+/// The prompt's part of a run: compaction, `message.user`, then model calls and tool calls
+/// until the model is done; `tool_calls` counts the calls made.
+async fn run_prompt(
+    agent: Agent<'_>,
+    session: &str,
+    prompt: &str,
+    tool_calls: &mut usize,
+    mut on_event: impl FnMut(AgentEvent<'_>),
+) -> Result<TurnOutcome, TurnError> {
+    let Agent { tools, settings, .. } = agent;
     // Context compaction (src/context), checked before the run's first model call: when the
     // context this prompt would be sent with crosses `context.compactor.triggerTokenThreshold`
     // of the model's window, older turns are summarised (`compact.boundary`,
@@ -183,7 +217,6 @@ pub async fn run_turn(
     let user = agent.store.append(session, user).await?;
     on_event(AgentEvent::Persisted(&user));
     let mut cost_total = Some(0.0);
-    let mut tool_calls = 0;
     let mut usage = TokenUsage::default();
     let mut turn = 0;
     let mut window = last_window(agent, session).await?;
@@ -198,17 +231,12 @@ pub async fn run_turn(
         add_usage(&mut usage, message.usage.as_ref());
         let calls: Vec<_> = message.tool_uses().cloned().collect();
         if stop_reason != StopReason::ToolUse || calls.is_empty() {
-            // Hooks: `Stop`, once the model is done.
-            let reason = serde_json::to_value(&stop_reason).ok().and_then(|v| v.as_str().map(str::to_owned));
-            let text = Some(message.text()).filter(|t| !t.is_empty());
-            gate::stopped(agent, session, reason.as_deref().unwrap_or("end_turn"), text, &mut on_event)
-                .await?;
             return Ok(TurnOutcome {
                 message,
                 stop_reason,
                 turn,
                 cost: cost_total,
-                tool_calls,
+                tool_calls: *tool_calls,
                 model_calls,
                 usage,
             });
@@ -217,7 +245,7 @@ pub async fn run_turn(
             return Err(TurnError::ToolsUnavailable(calls[0].name.clone()));
         }
         let ran = tool_calls::run_calls(agent, session, turn, &calls, &mut on_event).await?;
-        tool_calls += ran.count;
+        *tool_calls += ran.count;
         if ran.aborted {
             return Err(interrupted(agent, session, turn, &mut on_event).await);
         }

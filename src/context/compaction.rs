@@ -255,10 +255,10 @@ pub async fn auto_compact(
     if manager.split_point() == 0 {
         return Ok(false);
     }
+    // The TypeScript context: the tokens now and the target (70% of the window).
     let hook = serde_json::json!({
-        "reason": "threshold_exceeded",
         "currentTokens": manager.current_tokens(),
-        "contextLimit": agent.settings.model.context_window,
+        "targetTokens": (agent.settings.model.context_window as f64 * 0.7).floor() as u64,
     });
     crate::agent::hooks::gate::run_hooks(
         agent,

@@ -177,13 +177,30 @@ pub(crate) async fn prompt_submitted(
         .then(|| result.reason.unwrap_or_else(|| "refused by a UserPromptSubmit hook".into())))
 }
 
-/// `Stop` hooks when a run ends (`stop_reason`: the model's, or `blocked` for a refused
-/// prompt).
+/// `SessionStart` hooks when a run starts (the TypeScript agent runs them at the start of
+/// every run, with the working directory).
+pub(crate) async fn session_started(
+    agent: Agent<'_>,
+    session: &str,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<(), StoreError> {
+    if agent.gate.is_none() {
+        return Ok(());
+    }
+    let fields = json!({ "workingDirectory": agent.ctx.working_directory.display().to_string() });
+    run_hooks(agent, session, HookKind::SessionStart, fields, None, on_event).await?;
+    Ok(())
+}
+
+/// `Stop` hooks when a run ends: `stop_reason` is `completed`, `error`, `interrupted` or
+/// `blocked`; `final_message` the model's last text (or why the prompt was refused);
+/// `provider_reason` the model's own stop reason (`data.stoppedReason`), when it finished.
 pub(crate) async fn stopped(
     agent: Agent<'_>,
     session: &str,
     stop_reason: &str,
     final_message: Option<String>,
+    provider_reason: Option<String>,
     on_event: &mut impl FnMut(AgentEvent<'_>),
 ) -> Result<(), StoreError> {
     if agent.gate.is_none() {
@@ -193,7 +210,30 @@ pub(crate) async fn stopped(
     if let Some(text) = final_message {
         fields["finalMessage"] = json!(text);
     }
+    if let Some(reason) = provider_reason {
+        fields["data"] = json!({ "stoppedReason": reason });
+    }
     run_hooks(agent, session, HookKind::Stop, fields, None, on_event).await?;
+    Ok(())
+}
+
+/// `SessionEnd` hooks after a run's `Stop` hooks, with the session's message count and the
+/// run's tool call count. The count is read only when such a hook exists.
+pub(crate) async fn session_ended(
+    agent: Agent<'_>,
+    session: &str,
+    tool_calls: usize,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<(), StoreError> {
+    let Some(gate) = agent.gate else { return Ok(()) };
+    let (blocking, background) = gate.hooks.of_kind(HookKind::SessionEnd);
+    if blocking.is_empty() && background.is_empty() {
+        return Ok(());
+    }
+    let id = session.to_owned();
+    let messages = agent.store.run(move |s| Ok(s.messages(&id)?.messages().count())).await?;
+    let fields = json!({ "messageCount": messages, "toolCallCount": tool_calls });
+    run_hooks(agent, session, HookKind::SessionEnd, fields, None, on_event).await?;
     Ok(())
 }
 

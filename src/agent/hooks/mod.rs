@@ -18,11 +18,19 @@
 //!
 //! Must not: touch SQLite except through [`crate::events::StoreHandle`]; print.
 //!
-//! Not built: the TypeScript built-in hooks (`builtin:session-start`, `builtin:session-end`,
-//! `builtin:pre-compact`, `builtin:post-tool-use`, `builtin:memory-ledger`) are not
-//! registered; `SessionStart` / `SessionEnd` / `PreCompact` hooks are discovered and
-//! [`gate::run_hooks`] can run them, but nothing in tron calls them yet. `SubagentStop` runs
-//! in the parent when a subagent completes ([`crate::agent::subagents`]).
+//! When each kind runs (the TypeScript agent's order): `SessionStart` at the start of every
+//! run (with `workingDirectory`), `UserPromptSubmit` before the prompt, `PreToolUse` /
+//! `PostToolUse` around each tool call, `PreCompact` before an automatic compaction
+//! (`currentTokens`, `targetTokens` = 70% of the window), `Stop` when the run ends however it
+//! ends (`stopReason`: `completed`, `error`, `interrupted` or `blocked`; the model's own
+//! reason in `data.stoppedReason`), then `SessionEnd` (`messageCount`, `toolCallCount`);
+//! `SubagentStop` in the parent when a subagent completes ([`crate::agent::subagents`]).
+//!
+//! Built-in hooks: the TypeScript server registered one, the memory ledger, which tron runs
+//! as part of the run itself ([`crate::agent::runner::PreparedRun::write_memory`]). Its other
+//! built-ins (`builtin:session-start`, `session-end`, `pre-compact`, `post-tool-use`) were
+//! never registered by the server and only returned `continue` with notes; tron tracks the
+//! paths tools touch for path-scoped rules instead (see [`crate::context::rules`]).
 
 pub mod discovery;
 pub mod engine;
