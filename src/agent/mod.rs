@@ -20,11 +20,13 @@
 //! `compact.summary` before the prompt.
 //!
 //! One run's setup, shared by `tron serve`, `tron chat` and subagents: [`runner`].
-//! Subagents (child sessions spawned by a run's tools): [`subagents`].
+//! Subagents (child sessions spawned by a run's tools): [`subagents`]. Plan mode and the
+//! todo list, read back from events: [`plan`].
 
 pub mod guardrails;
 pub mod hooks;
 mod partial;
+pub mod plan;
 pub mod runner;
 pub mod setup;
 pub mod skills;

@@ -33,7 +33,7 @@ pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
 use handlers::{
-    agent, context, events, filesystem, memory, model, session, settings, skill, system, task, tree,
+    agent, context, events, filesystem, memory, model, plan, session, settings, skill, system, task, tree,
 };
 
 /// One client connection's own state.
@@ -95,8 +95,6 @@ impl Connection {
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
 const NOT_YET: &[(&str, u32)] = &[
-    ("plan.", 9),
-    ("todo.", 9),
     ("worktree.", 10),
     ("browser.", 11),
     ("canvas.", 11),
@@ -175,6 +173,14 @@ async fn dispatch_method(
         "filesystem.getHome" => filesystem::get_home(state).await,
         "filesystem.createDir" => filesystem::create_dir(state, p).await,
         "file.read" => filesystem::read_file(state, p).await,
+        "plan.enter" => plan::enter(state, p).await,
+        "plan.exit" => plan::exit(state, p).await,
+        "plan.getState" => plan::get_state(state, p).await,
+        "todo.list" => plan::todo_list(state, p).await,
+        "todo.getSummary" => plan::todo_summary(state, p).await,
+        "todo.getBacklog" => plan::backlog(state, p).await,
+        "todo.getBacklogCount" => plan::backlog_count(state, p).await,
+        "todo.restore" => plan::restore(state, p).await,
         "memory.getLedger" => memory::get_ledger(state, p).await,
         "memory.updateLedger" => memory::update_ledger(state, p).await,
         "context.getSnapshot" => context::snapshot(state, p).await,

@@ -166,6 +166,13 @@ fn build(
             names.push(spell.clone());
         }
     }
+    // Plan mode (plan.enter): its planning skill joins the prompt and its tools go away.
+    let plan = crate::agent::plan::PlanMode::from_events(events);
+    if let Some(plan) = &plan {
+        if registry.get(&plan.skill_name).is_some() && !names.contains(&plan.skill_name) {
+            names.push(plan.skill_name.clone());
+        }
+    }
     let active: Vec<&Skill> = names.iter().filter_map(|n| registry.get(n)).collect();
     let removed: Vec<String> = state.removed.iter().filter(|r| !names.contains(r)).cloned().collect();
 
@@ -179,9 +186,15 @@ fn build(
         tasks: String::new(),
     }
     .build();
+    let mut denied_tools = skills::denied_tools(&active, &setup.available_tools);
+    for tool in plan.iter().flat_map(|p| &p.blocked_tools) {
+        if !denied_tools.contains(tool) {
+            denied_tools.push(tool.clone());
+        }
+    }
     Ok(Prepared {
         system,
-        denied_tools: skills::denied_tools(&active, &setup.available_tools),
+        denied_tools,
         events: out,
         active_skills: active.iter().map(|s| s.name.clone()).collect(),
         fingerprint,

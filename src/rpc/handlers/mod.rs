@@ -8,6 +8,7 @@ pub mod events;
 pub mod filesystem;
 pub mod memory;
 pub mod model;
+pub mod plan;
 pub mod session;
 pub mod settings;
 pub mod skill;
