@@ -188,7 +188,14 @@ async fn aborting_the_parent_aborts_its_running_subagent() {
     let mut c = Client::connect(server.addr).await;
     let parent = c.session(&server.dir()).await;
     c.call("agent.prompt", json!({"sessionId": parent, "prompt": "delegate"})).await;
-    c.until("agent.subagent_event").await;
+    // Abort once the child has streamed some text (it then keeps it as an interrupted message).
+    loop {
+        let e = c.until("agent.subagent_event").await;
+        if e["data"]["event"]["type"] == "text_delta" {
+            break;
+        }
+        c.events.retain(|f| f["type"] != "agent.subagent_event");
+    }
     assert_eq!(c.call("agent.abort", json!({"sessionId": parent})).await["aborted"], true);
     let failed = c.until("agent.subagent_failed").await;
     assert_eq!(failed["data"]["completionType"], "aborted", "{failed}");
@@ -362,4 +369,66 @@ async fn tron_chat_runs_a_subagent_and_waits_for_it() {
     let all = tron::events::ListOptions { include_subagents: true, ..Default::default() };
     assert_eq!(store.list_sessions(&all).unwrap().len(), 2);
     assert_eq!(store.list_sessions(&Default::default()).unwrap().len(), 1, "subagents are hidden by default");
+}
+
+#[tokio::test]
+async fn a_subagent_skill_is_delegated_to_a_subagent_with_its_model_and_tool_limits() {
+    let script = Script::new([
+        ScriptedResponse::tool_call(
+            "toolu_rev",
+            "SpawnSubagent",
+            json!({"task": "Review src/lib.rs", "skills": ["reviewer"]}),
+        ),
+        ScriptedResponse::text("Looks fine."),
+        ScriptedResponse::text("The reviewer found nothing."),
+    ]);
+    let server = start(script).await;
+    let skill = std::path::Path::new(&server.dir()).join(".claude/skills/reviewer");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: reviewer\ndescription: Reviews code for bugs\nsubagent: yes\nsubagentModel: claude-haiku-4-5-20251001\n\
+         allowedTools:\n  - Read\n---\nREVIEWER-INSTRUCTIONS: read carefully and report bugs.\n",
+    )
+    .unwrap();
+    let mut c = Client::connect(server.addr).await;
+    let parent = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": parent, "prompt": "@reviewer please check src/lib.rs"})).await;
+    loop {
+        let e = c.until("agent.complete").await;
+        if e["sessionId"] == parent.as_str() {
+            assert_eq!(e["data"]["success"], true, "{e}");
+            break;
+        }
+        c.events.retain(|f| !(f["type"] == "agent.complete" && f["sessionId"] != parent.as_str()));
+    }
+    let requests = server.mock.requests();
+    // The parent is offered the skill for delegation, not its instructions, and keeps its tools.
+    let system = common::system_of(&requests[0].body);
+    assert!(
+        system.contains("<subagent-skills>") && system.contains("- @reviewer: Reviews code for bugs"),
+        "{system}"
+    );
+    assert!(!system.contains("REVIEWER-INSTRUCTIONS"), "{system}");
+    let names = |body: &Value| -> Vec<String> {
+        body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(names(&requests[0].body).iter().any(|t| t == "Bash"));
+    // The subagent follows the skill, on its model, with its allow-list.
+    let child = &requests[1].body;
+    assert_eq!(child["model"], "claude-haiku-4-5-20251001");
+    assert!(common::system_of(child).contains("REVIEWER-INSTRUCTIONS"));
+    assert_eq!(names(child), ["Read"]);
+
+    // An unknown skill is refused before a child exists.
+    let r = {
+        let dir = tempfile::tempdir().unwrap();
+        let mock = MockLlm::start(Script::default()).await.unwrap();
+        let (subagents, _store, _parent) = host(dir.path(), &mock).await;
+        let tools = tron::tools::subagent::tools(subagents);
+        let ctx = ToolContext::new("/");
+        let args = json!({"task": "x", "skills": ["nope"]});
+        tools[0].execute(args.as_object().unwrap(), &ctx).await
+    };
+    assert!(r.failed() && r.text_content().contains("unknown skill \"nope\""), "{}", r.text_content());
 }

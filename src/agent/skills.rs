@@ -15,8 +15,10 @@
 //! (and `autoInject` ones) go into the system prompt as a `<skills>` block, and their
 //! `deniedTools` are taken out of the run's tools. Differences from the TypeScript server:
 //! the denials are enforced for every skill (it only enforced them for subagent skills);
-//! a `subagent: yes` skill runs in the session's own agent with its allow-list enforced
-//! (there is no skill subagent yet), and `deniedPatterns` is not read.
+//! a `subagent: yes` skill is offered to a session that can spawn subagents for delegation
+//! (`SpawnSubagent` with `skills: [name]`, see [`subagent_skills_block`]) instead of being
+//! split off by the server, and runs inline with its allow-list enforced where subagents
+//! cannot be spawned (in a subagent); `deniedPatterns` is not read.
 //!
 //! Must not: persist events itself (see [`crate::context::prompt`]) or shape wire results
 //! (rpc/handlers/skill.rs).
@@ -504,6 +506,30 @@ pub fn skills_block(skills: &[&Skill]) -> String {
         out.push_str("\n</skill>\n");
     }
     out.push_str("</skills>");
+    out
+}
+
+/// The `subagent: yes` skills of a run that can spawn subagents: not followed by the
+/// session's own agent but offered for delegation (`SpawnSubagent` with `skills: [name]`,
+/// which runs the skill in a subagent with its tool limits and `subagentModel`). Empty
+/// without such skills.
+pub fn subagent_skills_block(skills: &[&Skill]) -> String {
+    if skills.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "<subagent-skills>\nThese skills run in a subagent: to use one, call SpawnSubagent with the task and \
+         skills: [\"<name>\"] (its instructions, tool limits and model apply there).\n",
+    );
+    for s in skills {
+        let description = s.frontmatter.description.as_deref().unwrap_or("").trim();
+        out.push_str(&format!(
+            "- @{}: {}\n",
+            s.name,
+            if description.is_empty() { "(no description)" } else { description }
+        ));
+    }
+    out.push_str("</subagent-skills>");
     out
 }
 

@@ -199,15 +199,27 @@ impl Subagents {
             StoreError::SessionNotFound(_) => "Parent session not found".to_owned(),
             e => e.to_string(),
         })?;
-        let model_name = request.model.clone().unwrap_or_else(|| parent.latest_model.clone());
-        let model = models::lookup(&model_name).map_err(|e| e.to_string())?;
         let working_dir =
             request.working_directory.clone().unwrap_or_else(|| parent.working_directory.clone());
         if !std::path::Path::new(&working_dir).is_dir() {
             return Err(format!("working directory {working_dir} does not exist"));
         }
-        // A child that could never run is refused before anything is written.
         let settings = (self.env.settings)();
+        // Skills asked for must exist; a `subagent: yes` skill brings its model
+        // (`subagentModel`, else `models.subagent`), as the TypeScript server runs them.
+        let skill_model = if request.skills.is_empty() {
+            None
+        } else {
+            let (skills, wd, data) =
+                (request.skills.clone(), PathBuf::from(&working_dir), self.env.data_dir.clone());
+            tokio::task::spawn_blocking(move || skill_model(&skills, &wd, &data))
+                .await
+                .map_err(|e| e.to_string())??
+                .map(|m| m.unwrap_or_else(|| settings.models.subagent.clone()))
+        };
+        let model_name = request.model.clone().or(skill_model).unwrap_or_else(|| parent.latest_model.clone());
+        let model = models::lookup(&model_name).map_err(|e| e.to_string())?;
+        // A child that could never run is refused before anything is written.
         let env = self.env.env.clone();
         super::provider_for(
             model,
@@ -721,6 +733,32 @@ impl Subagents {
             }
         }
     }
+}
+
+/// Checks that `skills` exist (found from `working_dir` as a prompt finds them) and gives
+/// the model a `subagent: yes` skill among them asks for: `Some(None)` for such a skill
+/// without `subagentModel`, `None` when none is a subagent skill.
+fn skill_model(
+    skills: &[String],
+    working_dir: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> Result<Option<Option<String>>, String> {
+    let opts =
+        crate::context::rules::RulesOptions { data_dir: data_dir.to_owned(), discover_standalone: false };
+    let root = crate::context::rules::discover(working_dir, &opts).root;
+    let registry = super::skills::SkillRegistry::discover(data_dir, &[working_dir, root.as_path()]);
+    let mut model = None;
+    for name in skills {
+        let Some(skill) = registry.get(name) else {
+            let known = registry.names().join(", ");
+            let known = if known.is_empty() { "none installed".to_owned() } else { known };
+            return Err(format!("unknown skill {name:?} (skills: {known})"));
+        };
+        if model.is_none() && skill.frontmatter.subagent == super::skills::SubagentMode::Yes {
+            model = Some(skill.frontmatter.subagent_model.clone());
+        }
+    }
+    Ok(model)
 }
 
 /// One line of `QueryAgent events`.

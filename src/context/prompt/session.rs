@@ -174,6 +174,11 @@ fn build(
         }
     }
     let active: Vec<&Skill> = names.iter().filter_map(|n| registry.get(n)).collect();
+    // `subagent: yes` skills, when the run can spawn subagents, are delegated rather than
+    // followed: listed for SpawnSubagent, their tool limits left to the subagent.
+    let delegates = setup.available_tools.iter().any(|t| t == "SpawnSubagent");
+    let (delegated, active): (Vec<&Skill>, Vec<&Skill>) =
+        active.into_iter().partition(|s| delegates && s.frontmatter.subagent == skills::SubagentMode::Yes);
     let removed: Vec<String> = state.removed.iter().filter(|r| !names.contains(r)).cloned().collect();
 
     let system = SystemPrompt {
@@ -181,7 +186,11 @@ fn build(
         provider: provider_part(setup.provider).to_owned(),
         working_dir: setup.working_dir.display().to_string(),
         rules: rules.text(&activated),
-        skills: skills::skills_block(&active),
+        skills: [skills::skills_block(&active), skills::subagent_skills_block(&delegated)]
+            .into_iter()
+            .filter(|b| !b.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n"),
         removed_skills: skills::removed_block(&removed),
         tasks: String::new(),
     }
@@ -196,7 +205,7 @@ fn build(
         system,
         denied_tools,
         events: out,
-        active_skills: active.iter().map(|s| s.name.clone()).collect(),
+        active_skills: active.iter().chain(&delegated).map(|s| s.name.clone()).collect(),
         fingerprint,
     })
 }
