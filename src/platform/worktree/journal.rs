@@ -1,0 +1,227 @@
+//! The event log side of worktrees: which session holds which worktree (its last
+//! `worktree.acquired` not followed by a `worktree.released`), and the events written.
+//!
+//! [`Journal`] is what the service needs from the log; [`EventStore`] implements it
+//! directly (the CLI), and the RPC layer implements it over the store's writer thread (so
+//! that each event is also pushed to clients after it is committed).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::{WorktreeError, WORKTREES_DIR};
+use crate::events::{EventStore, NewEvent, SessionEvent, StoreError};
+
+/// What the worktree service needs from the event log.
+pub trait Journal {
+    /// The session's working directory and whether it is archived; `None` when there is no
+    /// such session.
+    fn session(&self, id: &str) -> Result<Option<SessionInfo>, WorktreeError>;
+    /// The worktrees sessions hold now (acquired, not released).
+    fn records(&self) -> Result<Vec<WorktreeRecord>, WorktreeError>;
+    /// Directories worth looking for repositories in: every session's working directory
+    /// and every repository a worktree was ever made in.
+    fn known_dirs(&self) -> Result<Vec<PathBuf>, WorktreeError>;
+    /// Appends one event to `session`.
+    fn append(&self, session: &str, event_type: &str, payload: Value) -> Result<SessionEvent, WorktreeError>;
+}
+
+/// A session as the worktree service sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Where the session works (the repository its worktree comes from).
+    pub working_directory: String,
+    /// Archived (ended).
+    pub archived: bool,
+}
+
+/// A worktree a session holds, from its `worktree.acquired` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorktreeRecord {
+    /// The session.
+    pub session_id: String,
+    /// The worktree's directory.
+    pub path: String,
+    /// Its branch.
+    pub branch: String,
+    /// The commit it started from.
+    pub base_commit: String,
+    /// The branch it started from, when it started from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_branch: Option<String>,
+    /// The repository root, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo_root: Option<String>,
+    /// An isolated worktree (`false`: the session uses the main checkout).
+    pub isolated: bool,
+}
+
+impl WorktreeRecord {
+    /// From a `worktree.acquired` payload.
+    pub fn from_acquired(session_id: &str, payload: &Value) -> Option<Self> {
+        let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_owned);
+        let path = s("path")?;
+        let repo_root = s("repoRoot").or_else(|| {
+            // `<repo>/.worktrees/<id>`, the layout the TypeScript server used too.
+            let p = Path::new(&path);
+            let parent = p.parent()?;
+            (parent.file_name()? == WORKTREES_DIR)
+                .then(|| parent.parent().map(|r| r.display().to_string()))?
+        });
+        Some(Self {
+            session_id: session_id.to_owned(),
+            branch: s("branch").unwrap_or_default(),
+            base_commit: s("baseCommit").unwrap_or_default(),
+            base_branch: s("baseBranch"),
+            isolated: payload.get("isolated").and_then(Value::as_bool).unwrap_or(true),
+            repo_root,
+            path,
+        })
+    }
+
+    /// The repository root: recorded, or the working directory's.
+    pub fn repo(&self) -> Option<PathBuf> {
+        self.repo_root.as_ref().map(PathBuf::from)
+    }
+}
+
+/// The `worktree.acquired` payload (the TypeScript fields, plus `baseBranch` and
+/// `repoRoot`, which the service needs to merge back and to recover).
+pub fn acquired_payload(r: &WorktreeRecord) -> Value {
+    let mut p = json!({
+        "path": r.path,
+        "branch": r.branch,
+        "baseCommit": r.base_commit,
+        "isolated": r.isolated,
+    });
+    if let Some(b) = &r.base_branch {
+        p["baseBranch"] = json!(b);
+    }
+    if let Some(root) = &r.repo_root {
+        p["repoRoot"] = json!(root);
+    }
+    p
+}
+
+/// The `worktree.commit` payload, as the TypeScript server writes it.
+pub fn commit_payload(hash: &str, message: &str, files: &[String], insertions: i64, deletions: i64) -> Value {
+    json!({
+        "commitHash": hash,
+        "message": message,
+        "hash": hash,
+        "filesChanged": files,
+        "insertions": insertions,
+        "deletions": deletions,
+    })
+}
+
+/// The `worktree.released` payload, as the TypeScript server writes it (the branch is
+/// always kept).
+pub fn released_payload(r: &WorktreeRecord, final_commit: Option<&str>, deleted: bool) -> Value {
+    let mut p = Map::new();
+    p.insert("path".into(), json!(r.path));
+    p.insert("branch".into(), json!(r.branch));
+    if let Some(c) = final_commit {
+        p.insert("finalCommit".into(), json!(c));
+    }
+    p.insert("deleted".into(), json!(deleted));
+    p.insert("branchPreserved".into(), json!(true));
+    p.insert("branchDeleted".into(), json!(false));
+    p.insert("worktreeDeleted".into(), json!(deleted));
+    Value::Object(p)
+}
+
+/// The `worktree.merged` payload, as the TypeScript server writes it.
+pub fn merged_payload(o: &super::MergeOutcome) -> Value {
+    let mut p = json!({
+        "success": o.success,
+        "strategy": o.strategy.as_str(),
+        "targetBranch": o.target_branch,
+        "sourceBranch": o.source_branch,
+    });
+    if let Some(c) = &o.merge_commit {
+        p["commitHash"] = json!(c);
+        p["mergeCommit"] = json!(c);
+    }
+    if !o.conflicts.is_empty() {
+        p["conflicts"] = json!(o.conflicts);
+    }
+    p
+}
+
+/// [`Journal::session`] over a store.
+pub fn session_in(store: &EventStore, id: &str) -> Result<Option<SessionInfo>, WorktreeError> {
+    match store.session(id) {
+        Ok(row) => Ok(Some(SessionInfo {
+            working_directory: row.working_directory,
+            archived: row.archived_at.is_some(),
+        })),
+        Err(StoreError::SessionNotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn sql<T>(r: rusqlite::Result<T>) -> Result<T, WorktreeError> {
+    r.map_err(|e| WorktreeError::Store(StoreError::Invalid(format!("reading worktree events: {e}"))))
+}
+
+/// [`Journal::records`] over a store.
+pub fn records_in(store: &EventStore) -> Result<Vec<WorktreeRecord>, WorktreeError> {
+    let conn = store.connection();
+    let mut stmt = sql(conn.prepare(
+        "SELECT session_id, type, payload FROM events \
+         WHERE type IN ('worktree.acquired', 'worktree.released') ORDER BY session_id, sequence",
+    ))?;
+    let rows =
+        sql(stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        }))?;
+    let mut held: Vec<WorktreeRecord> = Vec::new();
+    for row in rows {
+        let (session, kind, payload) = sql(row)?;
+        if held.last().is_some_and(|r| r.session_id == session) {
+            held.pop();
+        }
+        if kind == "worktree.acquired" {
+            let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+            held.extend(WorktreeRecord::from_acquired(&session, &payload));
+        }
+    }
+    Ok(held)
+}
+
+/// [`Journal::known_dirs`] over a store.
+pub fn known_dirs_in(store: &EventStore) -> Result<Vec<PathBuf>, WorktreeError> {
+    let conn = store.connection();
+    let mut stmt = sql(conn.prepare(
+        "SELECT DISTINCT working_directory FROM sessions WHERE working_directory IS NOT NULL \
+         UNION SELECT DISTINCT json_extract(payload, '$.repoRoot') FROM events \
+         WHERE type = 'worktree.acquired' AND json_extract(payload, '$.repoRoot') IS NOT NULL",
+    ))?;
+    let rows = sql(stmt.query_map([], |r| r.get::<_, String>(0)))?;
+    let mut dirs = Vec::new();
+    for row in rows {
+        dirs.push(PathBuf::from(sql(row)?));
+    }
+    Ok(dirs)
+}
+
+impl Journal for EventStore {
+    fn session(&self, id: &str) -> Result<Option<SessionInfo>, WorktreeError> {
+        session_in(self, id)
+    }
+
+    fn records(&self) -> Result<Vec<WorktreeRecord>, WorktreeError> {
+        records_in(self)
+    }
+
+    fn known_dirs(&self) -> Result<Vec<PathBuf>, WorktreeError> {
+        known_dirs_in(self)
+    }
+
+    fn append(&self, session: &str, event_type: &str, payload: Value) -> Result<SessionEvent, WorktreeError> {
+        Ok(EventStore::append(self, session, NewEvent::raw(event_type, payload))?)
+    }
+}
