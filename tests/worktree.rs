@@ -513,3 +513,23 @@ async fn the_worktree_methods_through_a_real_server() {
     let e = c.fail("git.clone", json!({"url": "github.com/a/b", "targetPath": "../up"})).await;
     assert_eq!(e["message"], "Path traversal not allowed");
 }
+
+#[tokio::test]
+async fn a_session_holding_a_worktree_runs_its_tools_there() {
+    use tron::testing::{Script, ScriptedResponse};
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_w", "Write", json!({"file_path": "notes.txt", "content": "mine"})),
+        ScriptedResponse::text("written"),
+    ]);
+    let server = common::start(script).await;
+    let repo = server.dir.path().join("repo");
+    init_repo(&repo);
+    let mut c = common::Client::connect(server.addr).await;
+    let s = c.session(repo.to_str().unwrap()).await;
+    let path =
+        PathBuf::from(c.call("worktree.acquire", json!({"sessionId": s})).await["path"].as_str().unwrap());
+    c.call("agent.prompt", json!({"sessionId": s, "prompt": "write notes"})).await;
+    c.until("agent.complete").await;
+    assert_eq!(std::fs::read_to_string(path.join("notes.txt")).unwrap(), "mine");
+    assert!(!repo.join("notes.txt").exists(), "the main checkout is untouched");
+}

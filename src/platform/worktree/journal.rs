@@ -192,6 +192,27 @@ pub fn records_in(store: &EventStore) -> Result<Vec<WorktreeRecord>, WorktreeErr
     Ok(held)
 }
 
+/// Where `session` works: its isolated worktree while it holds one, else `None` (the
+/// session's own working directory).
+pub fn worktree_dir_in(store: &EventStore, session: &str) -> Result<Option<String>, WorktreeError> {
+    let conn = store.connection();
+    let last: Option<(String, String)> = sql(conn
+        .query_row(
+            "SELECT type, payload FROM events WHERE session_id = ?1 \
+             AND type IN ('worktree.acquired', 'worktree.released') ORDER BY sequence DESC LIMIT 1",
+            [session],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map(Some)
+        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) }))?;
+    Ok(last.and_then(|(kind, payload)| {
+        let payload: Value = serde_json::from_str(&payload).ok()?;
+        let r = WorktreeRecord::from_acquired(session, &payload)
+            .filter(|r| kind == "worktree.acquired" && r.isolated)?;
+        Path::new(&r.path).is_dir().then_some(r.path)
+    }))
+}
+
 /// [`Journal::known_dirs`] over a store.
 pub fn known_dirs_in(store: &EventStore) -> Result<Vec<PathBuf>, WorktreeError> {
     let conn = store.connection();

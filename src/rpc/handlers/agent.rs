@@ -79,7 +79,17 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
             user_fields,
             compaction: Some(crate::context::Compaction::from_settings(&settings, summarizer)),
         };
-        let mut ctx = ToolContext::new(&row.working_directory);
+        // A session holding a worktree works in it (src/platform/worktree).
+        let id = session.clone();
+        let cwd = state
+            .store
+            .run(move |s| Ok(crate::platform::worktree::journal::worktree_dir_in(s, &id)))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .unwrap_or_else(|| row.working_directory.clone());
+        let mut ctx = ToolContext::new(&cwd);
         ctx.cancel = run.cancel.clone();
         // Hooks and guardrails (src/agent/hooks, src/agent/guardrails) for this run; hook
         // discovery reads the filesystem, so off the runtime.
