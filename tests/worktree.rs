@@ -498,6 +498,20 @@ async fn the_worktree_methods_through_a_real_server() {
         .collect();
     assert_eq!(types, ["worktree.acquired", "worktree.commit", "worktree.merged", "worktree.released"]);
 
+    // A session that ends releases its worktree; its uncommitted work is committed first.
+    let ending = c.session(repo.to_str().unwrap()).await;
+    let acquired = c.call("worktree.acquire", json!({"sessionId": ending})).await;
+    let ending_path = PathBuf::from(acquired["path"].as_str().unwrap());
+    std::fs::write(ending_path.join("last.txt"), "last\n").unwrap();
+    c.call("session.archive", json!({"sessionId": ending})).await;
+    assert!(!ending_path.exists());
+    assert_eq!(git(&repo, &["show", &format!("session/{ending}:last.txt")]), "last");
+    let released = server.persisted(&ending).into_iter().rfind(|e| e["type"] == "worktree.released").unwrap();
+    assert_eq!(
+        released["payload"]["finalCommit"],
+        git(&repo, &["rev-parse", &format!("session/{ending}")]).as_str()
+    );
+
     // Bad input: clear errors.
     let e = c.fail("worktree.getStatus", json!({})).await;
     assert_eq!(e, json!({"code": "INVALID_PARAMS", "message": "sessionId is required"}));

@@ -13,6 +13,8 @@ use super::git::Git;
 use super::repo::{self, conflicted_files, dirty_files};
 use super::{file_list, WorktreeError, MERGE_DIR_PREFIX, WORKTREES_DIR};
 
+static MERGE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// How a session branch goes into its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -151,6 +153,9 @@ pub fn merge(
     strategy: Strategy,
     message: &str,
 ) -> Result<MergeOutcome, WorktreeError> {
+    // One merge at a time in this process: a second `git merge` in the same checkout would
+    // fail on git's index lock, and its clean-up must never abort the first one's merge.
+    let _one_at_a_time = MERGE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     preflight(repo, source, target)?;
     let mut outcome = MergeOutcome {
         success: false,

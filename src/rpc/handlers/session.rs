@@ -124,12 +124,18 @@ async fn set_archived(state: &Arc<ServerState>, p: &Params, archived: bool) -> R
 
 /// `session.delete {sessionId}` -> `{deleted: true}`. Archives: nothing is deleted.
 pub async fn delete(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    if let Ok(Some(id)) = opt_str(p, "sessionId") {
+        super::worktree::release_at_end(state, id).await;
+    }
     set_archived(state, p, true).await?;
     Ok(json!({ "deleted": true }))
 }
 
 /// `session.archive {sessionId}` / `session.unarchive` -> `{success: true}`.
 pub async fn archive(state: &Arc<ServerState>, p: &Params, archived: bool) -> Result<Value, RpcError> {
+    if let (true, Ok(Some(id))) = (archived, opt_str(p, "sessionId")) {
+        super::worktree::release_at_end(state, id).await;
+    }
     set_archived(state, p, archived).await?;
     Ok(json!({ "success": true }))
 }

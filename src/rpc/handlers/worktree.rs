@@ -230,6 +230,22 @@ pub async fn release(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcE
     Ok(v)
 }
 
+/// Releases the worktree of a session that ends (`session.archive`, `session.delete`):
+/// uncommitted changes are committed to its branch first (the TypeScript server's
+/// auto-commit on release), the branch is kept. Best effort: a worktree that cannot be
+/// released stays, and `tron worktree prune` (or the next `tron serve` start) finds it.
+pub async fn release_at_end(state: &Arc<ServerState>, session: &str) {
+    let id = session.to_owned();
+    let released = with_journal(state, move |j| match service::record_of(j, &id)? {
+        Some(r) if r.isolated => service::remove(j, &id, RemoveMode::Commit).map(Some),
+        _ => Ok(None),
+    })
+    .await;
+    if let Err(e) = released {
+        tracing::warn!(session_id = session, error = %e.message, "the ended session's worktree stays for prune");
+    }
+}
+
 /// How long `git.clone` may take.
 const CLONE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
