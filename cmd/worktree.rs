@@ -37,6 +37,9 @@ enum WorktreeCommand {
         /// Branch name [default: session/<SESSION>]
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
+        /// A fork: start from the HEAD of this session's worktree (and merge back where it does)
+        #[arg(long, value_name = "SESSION", conflicts_with = "base")]
+        from_session: Option<String>,
     },
     /// Commit everything in the session's worktree
     Commit {
@@ -102,8 +105,9 @@ pub fn run(args: WorktreeArgs) -> Result<()> {
             }
             Ok(())
         }
-        WorktreeCommand::Create { session, base, branch } => {
-            let r = service::create(&store, &session, &service::CreateOptions { base, branch })?;
+        WorktreeCommand::Create { session, base, branch, from_session } => {
+            let r =
+                service::create(&store, &session, &service::CreateOptions { base, branch, from_session })?;
             if json {
                 return print_json(&r);
             }

@@ -265,9 +265,12 @@ fn a_target_checked_out_nowhere_is_merged_in_a_temporary_worktree() {
     git(&f.repo, &["branch", "release"]);
     let store = f.store();
     let s = f.session();
-    let r =
-        service::create(&store, &s, &service::CreateOptions { base: Some("release".into()), branch: None })
-            .unwrap();
+    let r = service::create(
+        &store,
+        &s,
+        &service::CreateOptions { base: Some("release".into()), ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(r.base_branch.as_deref(), Some("release"));
     std::fs::write(Path::new(&r.path).join("r.txt"), "r\n").unwrap();
     let o = service::merge(&store, &s, None, Strategy::Merge).unwrap();
@@ -546,4 +549,37 @@ async fn a_session_holding_a_worktree_runs_its_tools_there() {
     c.until("agent.complete").await;
     assert_eq!(std::fs::read_to_string(path.join("notes.txt")).unwrap(), "mine");
     assert!(!repo.join("notes.txt").exists(), "the main checkout is untouched");
+}
+
+#[tokio::test]
+async fn a_fork_of_a_session_with_a_worktree_gets_its_own_from_the_parents_head() {
+    let server = common::start(tron::testing::Script::new([])).await;
+    let repo = server.dir.path().join("repo");
+    init_repo(&repo);
+    let mut c = common::Client::connect(server.addr).await;
+    let parent = c.session(repo.to_str().unwrap()).await;
+    let parent_path = PathBuf::from(
+        c.call("worktree.acquire", json!({"sessionId": parent})).await["path"].as_str().unwrap(),
+    );
+    std::fs::write(parent_path.join("p.txt"), "parent\n").unwrap();
+    let head = c.call("worktree.commit", json!({"sessionId": parent, "message": "parent work"})).await
+        ["commitHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let fork = c.call("session.fork", json!({"sessionId": parent})).await;
+    let child = fork["newSessionId"].as_str().unwrap().to_owned();
+    assert_eq!(fork["worktree"]["isolated"], true, "{fork}");
+    let child_path = PathBuf::from(fork["worktree"]["path"].as_str().unwrap());
+    assert_eq!(child_path, repo.join(".worktrees").join(&child));
+    assert_eq!(std::fs::read_to_string(child_path.join("p.txt")).unwrap(), "parent\n");
+    let acquired = server.persisted(&child).into_iter().find(|e| e["type"] == "worktree.acquired").unwrap();
+    assert_eq!(acquired["payload"]["forkedFrom"], json!({"sessionId": parent, "commit": head}));
+    assert_eq!(acquired["payload"]["baseBranch"], "main", "the fork merges back where its parent does");
+
+    // A fork of a session without a worktree works in the same directory, as before.
+    let plain = c.session(repo.to_str().unwrap()).await;
+    let fork = c.call("session.fork", json!({"sessionId": plain})).await;
+    assert_eq!(fork["worktree"], json!({"isolated": false, "path": repo.to_str().unwrap()}));
 }

@@ -56,6 +56,19 @@ pub struct WorktreeRecord {
     pub repo_root: Option<String>,
     /// An isolated worktree (`false`: the session uses the main checkout).
     pub isolated: bool,
+    /// The session and commit a forked session's worktree started from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<ForkedFrom>,
+}
+
+/// `forkedFrom` of `worktree.acquired`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForkedFrom {
+    /// The parent session.
+    pub session_id: String,
+    /// The parent's commit the fork started from.
+    pub commit: String,
 }
 
 impl WorktreeRecord {
@@ -76,6 +89,10 @@ impl WorktreeRecord {
             base_commit: s("baseCommit").unwrap_or_default(),
             base_branch: s("baseBranch"),
             isolated: payload.get("isolated").and_then(Value::as_bool).unwrap_or(true),
+            forked_from: payload.get("forkedFrom").and_then(|f| {
+                let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
+                Some(ForkedFrom { session_id: s("sessionId")?, commit: s("commit")? })
+            }),
             repo_root,
             path,
         })
@@ -101,6 +118,9 @@ pub fn acquired_payload(r: &WorktreeRecord) -> Value {
     }
     if let Some(root) = &r.repo_root {
         p["repoRoot"] = json!(root);
+    }
+    if let Some(f) = &r.forked_from {
+        p["forkedFrom"] = json!({ "sessionId": f.session_id, "commit": f.commit });
     }
     p
 }
@@ -244,5 +264,64 @@ impl Journal for EventStore {
 
     fn append(&self, session: &str, event_type: &str, payload: Value) -> Result<SessionEvent, WorktreeError> {
         Ok(EventStore::append(self, session, NewEvent::raw(event_type, payload))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::NewSession;
+
+    fn session(store: &EventStore) -> String {
+        let new = NewSession { working_directory: "/tmp".into(), model: "m".into(), ..Default::default() };
+        store.create_session(new).unwrap().0.id.to_string()
+    }
+
+    fn record(session: &str, n: u32) -> WorktreeRecord {
+        WorktreeRecord {
+            session_id: session.into(),
+            path: format!("/r/.worktrees/{session}-{n}"),
+            branch: format!("session/{session}"),
+            base_commit: "abc".into(),
+            base_branch: Some("main".into()),
+            repo_root: None,
+            isolated: true,
+            forked_from: None,
+        }
+    }
+
+    #[test]
+    fn a_session_holds_its_last_acquired_worktree_until_released() {
+        let store = EventStore::open_in_memory().unwrap();
+        let (a, b) = (session(&store), session(&store));
+        let append = |s: &str, t: &str, p: Value| Journal::append(&store, s, t, p).unwrap();
+        append(&a, "worktree.acquired", acquired_payload(&record(&a, 1)));
+        append(&b, "worktree.acquired", acquired_payload(&record(&b, 1)));
+        append(&a, "worktree.released", released_payload(&record(&a, 1), None, true));
+        append(&a, "worktree.acquired", acquired_payload(&record(&a, 2)));
+        append(&b, "worktree.released", released_payload(&record(&b, 1), None, true));
+        let held = records_in(&store).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].path, format!("/r/.worktrees/{a}-2"));
+        // The repository is read from the TypeScript layout when not recorded.
+        assert_eq!(held[0].repo_root.as_deref(), Some("/r"));
+        assert_eq!(held[0].base_branch.as_deref(), Some("main"));
+        let dirs = known_dirs_in(&store).unwrap();
+        assert_eq!(dirs, [PathBuf::from("/tmp")]);
+        // The payloads are the ones the typed event model reads.
+        for e in store.events(&a).unwrap().iter().filter(|e| e.event_type.as_str().starts_with("worktree.")) {
+            e.typed().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_typescript_acquired_event_without_tron_fields_is_read() {
+        let p = json!({"path": "/repo/.worktrees/sess_1", "branch": "session/sess_1", "baseCommit": "c0ffee", "isolated": false});
+        let r = WorktreeRecord::from_acquired("sess_1", &p).unwrap();
+        assert_eq!((r.isolated, r.repo_root.as_deref(), r.base_branch), (false, Some("/repo"), None));
+        assert!(
+            WorktreeRecord::from_acquired("sess_1", &json!({"branch": "x"})).is_none(),
+            "no path, no record"
+        );
     }
 }

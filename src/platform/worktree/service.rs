@@ -16,6 +16,9 @@ pub struct CreateOptions {
     pub base: Option<String>,
     /// Branch name (default `session/<sessionId>`).
     pub branch: Option<String>,
+    /// A forked session: start from the HEAD of this (parent) session's worktree, and
+    /// merge back into the branch the parent's worktree came from.
+    pub from_session: Option<String>,
 }
 
 /// What a commit recorded.
@@ -130,18 +133,38 @@ pub fn create(j: &dyn Journal, session: &str, opts: &CreateOptions) -> Result<Wo
     if let Some(r) = record_of(j, session)? {
         return Err(WorktreeError::AlreadyAcquired { session: session.to_owned(), path: r.path });
     }
-    let repo_root = repo::repo_root(Path::new(&info.working_directory))?;
-    let base_rev = opts.base.as_deref().unwrap_or("HEAD");
+    let parent = match &opts.from_session {
+        Some(_) if opts.base.is_some() => {
+            return Err(WorktreeError::BadRef {
+                what: "base",
+                name: opts.base.clone().unwrap_or_default(),
+                kind: "usable with a parent session (give one or the other)",
+                repo: PathBuf::from(&info.working_directory),
+            })
+        }
+        Some(p) => Some(held(j, p)?),
+        None => None,
+    };
+    let repo_root = match parent.as_ref().and_then(WorktreeRecord::repo) {
+        Some(root) => root,
+        None => repo::repo_root(Path::new(&info.working_directory))?,
+    };
+    let parent_head = match &parent {
+        Some(p) => repo::resolve_commit(Path::new(&p.path), "HEAD")?,
+        None => None,
+    };
+    let base_rev = parent_head.as_deref().or(opts.base.as_deref()).unwrap_or("HEAD");
     let base_commit = repo::resolve_commit(&repo_root, base_rev)?.ok_or_else(|| WorktreeError::BadRef {
         what: "base",
         name: base_rev.to_owned(),
         kind: "a commit",
         repo: repo_root.clone(),
     })?;
-    let base_branch = match opts.base.as_deref() {
-        Some(b) if repo::branch_exists(&repo_root, b)? => Some(b.to_owned()),
-        Some(_) => None,
-        None => repo::current_branch(&repo_root)?,
+    let base_branch = match (&parent, opts.base.as_deref()) {
+        (Some(p), _) => p.base_branch.clone(),
+        (None, Some(b)) if repo::branch_exists(&repo_root, b)? => Some(b.to_owned()),
+        (None, Some(_)) => None,
+        (None, None) => repo::current_branch(&repo_root)?,
     };
     let branch = opts.branch.clone().unwrap_or_else(|| format!("{BRANCH_PREFIX}{session}"));
     if bad_branch_name(&repo_root, &branch)? {
@@ -159,7 +182,7 @@ pub fn create(j: &dyn Journal, session: &str, opts: &CreateOptions) -> Result<Wo
     // An existing branch (a previous worktree of the session, kept at its release) is
     // checked out again rather than replaced.
     let existing = repo::branch_exists(&repo_root, &branch)?;
-    if existing && opts.base.is_some() {
+    if existing && (opts.base.is_some() || parent.is_some()) {
         return Err(WorktreeError::BadRef {
             what: "branch",
             name: branch,
@@ -170,6 +193,8 @@ pub fn create(j: &dyn Journal, session: &str, opts: &CreateOptions) -> Result<Wo
     repo::add_worktree(&repo_root, &path, &branch, (!existing).then_some(base_commit.as_str()))?;
     let base_commit =
         if existing { repo::resolve_commit(&path, "HEAD")?.unwrap_or(base_commit) } else { base_commit };
+    let forked_from =
+        parent.map(|p| super::journal::ForkedFrom { session_id: p.session_id, commit: base_commit.clone() });
     let record = WorktreeRecord {
         session_id: session.to_owned(),
         path: path.display().to_string(),
@@ -178,6 +203,7 @@ pub fn create(j: &dyn Journal, session: &str, opts: &CreateOptions) -> Result<Wo
         base_branch,
         repo_root: Some(repo_root.display().to_string()),
         isolated: true,
+        forked_from,
     };
     // Written once the worktree exists; a crash in between leaves a worktree without a
     // record, which prune finds.

@@ -198,14 +198,15 @@ pub async fn list(state: &Arc<ServerState>) -> Result<Value, RpcError> {
     Ok(json!({ "worktrees": worktrees }))
 }
 
-/// `worktree.acquire {sessionId, base?, branch?}` -> `{acquired: true, path, branch,
-/// baseCommit, baseBranch?}`: a worktree for the session, from its repository's HEAD or
-/// `base`.
+/// `worktree.acquire {sessionId, base?, branch?, parentSessionId?}` -> `{acquired: true,
+/// path, branch, baseCommit, baseBranch?}`: a worktree for the session, from its
+/// repository's HEAD, `base`, or the HEAD of the parent session's worktree (a fork).
 pub async fn acquire(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?.to_owned();
     let opts = service::CreateOptions {
         base: opt_str(p, "base")?.filter(|s| !s.is_empty()).map(str::to_owned),
         branch: opt_str(p, "branch")?.filter(|s| !s.is_empty()).map(str::to_owned),
+        from_session: opt_str(p, "parentSessionId")?.filter(|s| !s.is_empty()).map(str::to_owned),
     };
     let r = with_journal(state, move |j| service::create(j, &session, &opts)).await?;
     let mut v = json!({ "acquired": true, "path": r.path, "branch": r.branch, "baseCommit": r.base_commit });
@@ -228,6 +229,25 @@ pub async fn release(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcE
         v["finalCommit"] = json!(c);
     }
     Ok(v)
+}
+
+/// For `session.fork`: when the parent session holds a worktree, the fork gets its own,
+/// started from the parent's HEAD (`forkedFrom` in `worktree.acquired`); its path. A fork of
+/// a session without a worktree works in the parent's directory, as before.
+pub async fn acquire_for_fork(state: &Arc<ServerState>, parent: &str, fork: &str) -> Option<String> {
+    let (parent, fork) = (parent.to_owned(), fork.to_owned());
+    let acquired = with_journal(state, move |j| {
+        if !service::record_of(j, &parent)?.is_some_and(|r| r.isolated) {
+            return Ok(None);
+        }
+        let opts = service::CreateOptions { from_session: Some(parent), ..Default::default() };
+        service::create(j, &fork, &opts).map(|r| Some(r.path))
+    })
+    .await;
+    acquired.unwrap_or_else(|e| {
+        tracing::warn!(error = %e.message, "the fork works in its parent's directory");
+        None
+    })
 }
 
 /// Releases the worktree of a session that ends (`session.archive`, `session.delete`):
