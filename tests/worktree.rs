@@ -583,3 +583,29 @@ async fn a_fork_of_a_session_with_a_worktree_gets_its_own_from_the_parents_head(
     let fork = c.call("session.fork", json!({"sessionId": plain})).await;
     assert_eq!(fork["worktree"], json!({"isolated": false, "path": repo.to_str().unwrap()}));
 }
+
+#[tokio::test]
+async fn a_running_session_is_neither_merged_nor_released() {
+    use tron::testing::{Script, ScriptedResponse, Step};
+    let script = Script::new([ScriptedResponse::stream([
+        Step::Text { text: "Working".into() },
+        Step::DelayMs { ms: 30_000 },
+    ])]);
+    let server = common::start(script).await;
+    let repo = server.dir.path().join("repo");
+    init_repo(&repo);
+    let mut c = common::Client::connect(server.addr).await;
+    let s = c.session(repo.to_str().unwrap()).await;
+    let path =
+        PathBuf::from(c.call("worktree.acquire", json!({"sessionId": s})).await["path"].as_str().unwrap());
+    c.call("agent.prompt", json!({"sessionId": s, "prompt": "work"})).await;
+    c.until("agent.text_delta").await;
+    for method in ["worktree.merge", "worktree.release"] {
+        let e = c.fail(method, json!({"sessionId": s, "targetBranch": "main"})).await;
+        assert_eq!(e["code"], "SESSION_BUSY", "{method}: {e}");
+    }
+    assert!(path.exists());
+    c.call("agent.abort", json!({"sessionId": s})).await;
+    c.until("agent.ready").await;
+    assert_eq!(c.call("worktree.release", json!({"sessionId": s})).await["released"], true);
+}

@@ -158,6 +158,8 @@ pub async fn merge(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcErr
     let session = required_str(p, "sessionId")?.to_owned();
     let target = opt_str(p, "targetBranch")?.map(str::to_owned);
     let strategy: Strategy = opt_str(p, "strategy")?.unwrap_or("merge").parse().map_err(rpc_error)?;
+    // A merge commits the worktree (and a rebase rewrites it): not while the agent writes.
+    state.check_idle(&session)?;
     let out =
         with_journal(state, move |j| Ok(service::merge(j, &session, target.as_deref(), strategy))).await?;
     match out {
@@ -222,6 +224,7 @@ pub async fn acquire(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcE
 pub async fn release(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?.to_owned();
     let mode = if opt_bool(p, "force")?.unwrap_or(false) { RemoveMode::Discard } else { RemoveMode::Commit };
+    state.check_idle(&session)?;
     let id = session.clone();
     let r = with_journal(state, move |j| service::remove(j, &id, mode)).await?;
     let mut v = json!({ "released": true, "sessionId": session, "deleted": r.deleted });
@@ -255,6 +258,10 @@ pub async fn acquire_for_fork(state: &Arc<ServerState>, parent: &str, fork: &str
 /// auto-commit on release), the branch is kept. Best effort: a worktree that cannot be
 /// released stays, and `tron worktree prune` (or the next `tron serve` start) finds it.
 pub async fn release_at_end(state: &Arc<ServerState>, session: &str) {
+    if state.run(session).is_some() {
+        // Its agent still writes there; prune takes it once the session is over.
+        return;
+    }
     let id = session.to_owned();
     let released = with_journal(state, move |j| match service::record_of(j, &id)? {
         Some(r) if r.isolated => service::remove(j, &id, RemoveMode::Commit).map(Some),
