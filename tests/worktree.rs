@@ -214,6 +214,18 @@ fn parallel_sessions_work_apart_and_a_conflict_leaves_the_target_as_it_was() {
     let err = f.fails(&["merge", &s2, "--strategy", "squash"], 1);
     assert!(err.contains("conflicts in a.txt") && err.contains("main was left as it was"), "{err}");
     assert_eq!(f.main_head(), before);
+    // A rebase that conflicts is aborted too: the session branch stays where it was.
+    let branch_before = git(&f.repo, &["rev-parse", &format!("session/{s2}")]);
+    let rebase = service::merge(&store, &s2, None, Strategy::Rebase).unwrap();
+    assert!(!rebase.success);
+    assert_eq!(rebase.conflicts, ["a.txt"]);
+    assert_eq!(git(&f.repo, &["rev-parse", &format!("session/{s2}")]), branch_before);
+    assert_eq!(
+        git(Path::new(&records[1].path), &["status", "--porcelain"]),
+        "",
+        "no rebase left in progress"
+    );
+    assert_eq!(f.main_head(), before);
     let _ = s1;
 }
 
