@@ -384,6 +384,11 @@ fn orphans_are_found_and_pruned_without_losing_work() {
     );
     std::fs::write(crashed_path.join("wip.txt"), "wip\n").unwrap();
 
+    // Another tool's worktree in the same directory is none of tron's business.
+    let foreign = f.repo.join(".worktrees").join("feature-x");
+    git(&f.repo, &["worktree", "add", "--quiet", "-b", "feature-x", foreign.to_str().unwrap()]);
+    std::fs::write(foreign.join("theirs.txt"), "theirs\n").unwrap();
+
     let listed = f.ok(&["list"]);
     let state_of = |s: &str| {
         listed["worktrees"].as_array().unwrap().iter().find(|w| w["sessionId"] == s).unwrap()["state"].clone()
@@ -402,6 +407,8 @@ fn orphans_are_found_and_pruned_without_losing_work() {
     assert!(pruned.iter().all(|p| p["removed"] == true && p.get("error").is_none()), "{report}");
     assert!(!ended_path.exists() && !crashed_path.exists());
     assert!(f.repo.join(".worktrees").join(&live).exists(), "the live session keeps its worktree");
+    assert!(foreign.join("theirs.txt").exists(), "another tool's worktree is left alone");
+    assert!(!listed.to_string().contains("feature-x"));
     // The work of the ended and the crashed session is on their branches.
     assert_eq!(git(&f.repo, &["show", &format!("session/{ended}:late.txt")]), "late");
     assert_eq!(git(&f.repo, &["show", &format!("session/{crashed}:wip.txt")]), "wip");

@@ -6,8 +6,9 @@
 //! - `active`: recorded, the session is live and git knows the directory: left alone;
 //! - `session-ended`: recorded, but the session is archived or gone;
 //! - `missing`: recorded, but git no longer knows the directory (deleted by hand);
-//! - `unrecorded`: a worktree under `.worktrees/` that no session holds (a crash between
-//!   creating it and recording it, or a merge's temporary worktree).
+//! - `unrecorded`: a worktree `.worktrees/<id>` on `session/<id>` that no session holds (a
+//!   crash between creating it and recording it), or a merge's temporary worktree. Other
+//!   worktrees under `.worktrees/` (other tools use the name too) are not tron's: ignored.
 //!
 //! Prune never loses work: uncommitted changes are committed to the worktree's branch
 //! first (`[RECOVERED] Session <id>`, the TypeScript server's recovery message) and a
@@ -21,7 +22,7 @@ use serde::Serialize;
 use super::journal::{self, Journal, WorktreeRecord};
 use super::repo;
 use super::service::{self, RemoveMode};
-use super::{WorktreeError, WORKTREES_DIR};
+use super::{WorktreeError, BRANCH_PREFIX, WORKTREES_DIR};
 
 /// What a scan found about one worktree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,6 +140,13 @@ pub fn scan(j: &dyn Journal) -> Result<Vec<Finding>, WorktreeError> {
                 continue;
             }
             let name = w.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            // Only what tron made: `<id>` on `session/<id>`, or a merge's temporary worktree
+            // (other tools keep worktrees in `.worktrees/` too; those are not ours to touch).
+            let ours =
+                repo::is_merge_dir(&name) || w.branch.as_deref() == Some(&format!("{BRANCH_PREFIX}{name}"));
+            if !ours {
+                continue;
+            }
             findings.push(Finding {
                 state: FindingKind::Unrecorded,
                 session_id: (!repo::is_merge_dir(&name)).then_some(name),
