@@ -7,6 +7,7 @@ mod events;
 mod output;
 mod replay;
 mod serve;
+mod worktree;
 
 use std::process::ExitCode;
 
@@ -35,8 +36,8 @@ enum Command {
     Auth(auth::AuthArgs),
     /// Local ONNX embeddings for memory search (not built yet)
     Embed(NotBuilt),
-    /// Git worktrees that isolate sessions (not built yet)
-    Worktree(NotBuilt),
+    /// Git worktrees that isolate sessions: list, create, commit, merge, remove, prune
+    Worktree(worktree::WorktreeArgs),
     /// Replay recorded WebSocket sessions and diff the answers
     Replay(replay::ReplayArgs),
 }
@@ -73,7 +74,7 @@ fn main() -> ExitCode {
         Command::Events(args) => events::run(args),
         Command::Auth(args) => auth::run(args),
         Command::Embed(_) => not_built("embed", 10),
-        Command::Worktree(_) => not_built("worktree", 10),
+        Command::Worktree(args) => worktree::run(args),
         Command::Replay(args) => replay::run(args),
     };
     match result {

@@ -41,6 +41,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let store = EventStore::open(&db, OpenMode::Create)?;
+    // Worktrees left by a crash or by sessions that ended are pruned (work committed first).
+    match tron::platform::worktree::recovery::recover(&store) {
+        Ok(report) => {
+            for p in &report.pruned {
+                let outcome =
+                    p.error.as_deref().map_or_else(|| "pruned".to_owned(), |e| format!("left in place: {e}"));
+                eprintln!("tron serve: orphan worktree {} {outcome}", p.finding.path);
+            }
+        }
+        Err(e) => eprintln!("tron serve: could not look for orphan worktrees: {e}"),
+    }
     let sources = Sources::from_env(paths.settings_file())
         .flag("server.host", args.host.map(|h| h.to_string()))
         .flag("server.wsPort", args.port)

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 cargo bench --bench store -- "$@"
 cargo bench --bench settings
+cargo bench --bench worktree
 cargo bench --bench chat
 # tron serve: idle RSS, 1,000 idle WebSockets, 100 streaming sessions, startup on 100k events.
 cargo bench --bench serve

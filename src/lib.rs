@@ -15,6 +15,7 @@ pub mod core;
 pub mod events;
 pub mod llm;
 pub mod logging;
+pub mod platform;
 pub mod replay;
 pub mod rpc;
 pub mod server;

@@ -172,6 +172,35 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "filesystem.listDir", json!({"path": dir})).await;
     s.call(&mut c, "filesystem.getHome", json!({})).await;
     s.call(&mut c, "file.read", json!({"path": format!("{dir}/notes.md")})).await;
+    // Worktrees: a session in a repository of its own (src/platform/worktree).
+    let repo = format!("{dir}/repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for args in [
+        &["init", "--quiet", "-b", "main"][..],
+        &["config", "user.name", "tron test"],
+        &["config", "user.email", "test@tron.invalid"],
+        &["config", "commit.gpgsign", "false"],
+        &["commit", "--quiet", "--allow-empty", "-m", "first"],
+    ] {
+        assert!(std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let ws = s.call(&mut c, "session.create", json!({"workingDirectory": repo})).await["sessionId"].clone();
+    s.call(&mut c, "worktree.getStatus", json!({"sessionId": ws})).await;
+    s.call(&mut c, "worktree.commit", json!({"sessionId": ws, "message": "none yet"})).await;
+    let acquired = s.call(&mut c, "worktree.acquire", json!({"sessionId": ws})).await;
+    std::fs::write(format!("{}/b.txt", acquired["path"].as_str().unwrap()), "b").unwrap();
+    s.call(&mut c, "worktree.getStatus", json!({"sessionId": ws})).await;
+    s.call(&mut c, "worktree.commit", json!({"sessionId": ws, "message": "add b"})).await;
+    s.call(&mut c, "worktree.list", json!({})).await;
+    s.call(&mut c, "worktree.merge", json!({"sessionId": ws, "targetBranch": "main"})).await;
+    s.call(&mut c, "worktree.release", json!({"sessionId": ws})).await;
+    s.call(&mut c, "git.clone", json!({"url": "not a url", "targetPath": "x"})).await;
     s.call(&mut c, "no.such", json!({})).await;
     s.events(&c);
 

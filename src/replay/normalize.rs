@@ -24,7 +24,8 @@
 //!    become `<time>`; a number under a duration key (containing `duration`, `latency`,
 //!    `elapsed`, `uptime`, or ending in `Ms`, e.g. `agent.tool_end` `duration`,
 //!    `system.getInfo` `uptime`) becomes `<ms>`. `null` stays `null`: a time that is missing
-//!    on one side is a real difference.
+//!    on one side is a real difference. In text, the measured durations the subagent tools
+//!    write (`**Duration**: 1.2s`) become `<ms>` too ([`mask_text_durations`]).
 //! 3. **Grouping** ([`group`]). Frames are compared per session ([`session_of`]: `sessionId`
 //!    at the top level, or in `data` or `result`), in order within each session; how frames
 //!    of different sessions interleave is not compared. Frames without a session form one
@@ -169,9 +170,9 @@ impl Normalizer {
         p
     }
 
-    /// `text` with every id replaced by its placeholder.
+    /// `text` with every id replaced by its placeholder (and measured durations masked).
     pub fn text(&mut self, text: &str) -> String {
-        replace_tokens(text, |t| id_kind(t).map(|kind| self.placeholder(t, kind)))
+        mask_text_durations(&replace_tokens(text, |t| id_kind(t).map(|kind| self.placeholder(t, kind))))
     }
 
     /// The normalised copy of `value`.
@@ -198,6 +199,19 @@ impl Normalizer {
             other => other.clone(),
         }
     }
+}
+
+/// Rule 2 in text: a measured duration the subagent tools write into their results
+/// (`**Duration**: 1.2s`, `| **Duration** | 1.2s |`) becomes `<ms>`.
+pub fn mask_text_durations(text: &str) -> String {
+    static DURATION: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    if !text.contains("**Duration**") {
+        return text.to_owned();
+    }
+    let re = DURATION.get_or_init(|| {
+        regex::Regex::new(r"(\*\*Duration\*\*(?::| \|) )\d+(?:\.\d+)?s").expect("a valid pattern")
+    });
+    re.replace_all(text, "${1}<ms>").into_owned()
 }
 
 /// Rule 4: a number as JavaScript holds it. The TypeScript server has one number type, so
@@ -391,6 +405,13 @@ mod tests {
                    "tokenRecord": {"source": {"timestamp": "<time>"}}})
         );
         assert!(!is_time_key("format") && !is_time_key("At") && is_time_key("startedAt"));
+    }
+
+    #[test]
+    fn rule2_durations_in_subagent_result_texts() {
+        assert_eq!(mask_text_durations("**Turns**: 1\n**Duration**: 12.3s\n"), "**Turns**: 1\n**Duration**: <ms>\n");
+        assert_eq!(mask_text_durations("| **Duration** | 0.1s |"), "| **Duration** | <ms> |");
+        assert_eq!(mask_text_durations("Agent timed out after 30s."), "Agent timed out after 30s.");
     }
 
     #[test]

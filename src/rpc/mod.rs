@@ -14,7 +14,8 @@
 //! `filesystem.listDir|getHome|createDir`, `file.read`,
 //! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
 //! `skill.list|get|refresh|remove`, `tasks.*` / `projects.*` / `areas.*` (the task
-//! manager, see [`crate::events::tasks`]). Every
+//! manager, see [`crate::events::tasks`]), `worktree.getStatus|commit|merge|list|acquire|release`
+//! and `git.clone` (see [`crate::platform::worktree`]). Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -34,6 +35,7 @@ pub use state::{Outgoing, ServerState};
 use crate::core::errors::{RpcError, RpcErrorCode};
 use handlers::{
     agent, context, events, filesystem, memory, model, plan, session, settings, skill, system, task, tree,
+    worktree,
 };
 
 /// One client connection's own state.
@@ -95,7 +97,6 @@ impl Connection {
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
 const NOT_YET: &[(&str, u32)] = &[
-    ("worktree.", 10),
     ("browser.", 11),
     ("canvas.", 11),
     ("device.", 11),
@@ -103,7 +104,6 @@ const NOT_YET: &[(&str, u32)] = &[
     ("voiceNotes.", 11),
     ("communication.", 11),
     ("tool.", 11),
-    ("git.", 10),
 ];
 
 /// Answers one request, inside a span that gives every log record of the request its id,
@@ -190,6 +190,13 @@ async fn dispatch_method(
         "context.confirmCompaction" | "context.compact" => context::confirm_compaction(state, p).await,
         "context.canAcceptTurn" => context::can_accept_turn(state, p).await,
         "context.clear" => context::clear(state, p).await,
+        "worktree.getStatus" => worktree::get_status(state, p).await,
+        "worktree.commit" => worktree::commit(state, p).await,
+        "worktree.merge" => worktree::merge(state, p).await,
+        "worktree.list" => worktree::list(state).await,
+        "worktree.acquire" => worktree::acquire(state, p).await,
+        "worktree.release" => worktree::release(state, p).await,
+        "git.clone" => worktree::clone(state, p).await,
         m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
             task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
         }

@@ -42,6 +42,16 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
                 .map(|v| (k.to_owned(), v.clone()))
         })
         .collect();
+    // A session holding a worktree works in it (src/platform/worktree).
+    let id = session.clone();
+    let working_dir = state
+        .store
+        .run(move |s| Ok(crate::platform::worktree::journal::worktree_dir_in(s, &id)))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .unwrap_or_else(|| row.working_directory.clone());
     let run_id = uuid::Uuid::new_v4().to_string();
     let cancel = tokio_util::sync::CancellationToken::new();
     // The session's working directory and model, its system prompt (core, provider part,
@@ -52,7 +62,7 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         data_dir: state.paths.data_dir.clone(),
         env: state.env.clone(),
         session: session.clone(),
-        working_dir: row.working_directory.clone().into(),
+        working_dir: working_dir.into(),
         model,
         model_name: Some(row.latest_model.clone()),
         prompt: prompt.clone(),

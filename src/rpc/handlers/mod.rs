@@ -15,6 +15,7 @@ pub mod skill;
 pub mod system;
 pub mod task;
 pub mod tree;
+pub mod worktree;
 
 use crate::core::errors::RpcError;
 use crate::core::TronError;

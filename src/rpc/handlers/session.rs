@@ -20,8 +20,8 @@ pub(crate) fn model_param(id: &str) -> Result<&'static models::ModelInfo, RpcErr
     models::lookup(id).map_err(|_| RpcError::invalid_params(format!("Unknown model: {id}")))
 }
 
-/// The `worktree` of a session's wire shapes: tron does not isolate sessions in worktrees
-/// yet (issue 10), so every session works in its directory itself, `{isolated: false, path}`.
+/// The `worktree` of a session's wire shapes for a session without a worktree of its own
+/// (see src/platform/worktree): `{isolated: false, path}`.
 pub(crate) fn worktree_info(working_directory: &str) -> Value {
     json!({ "isolated": false, "path": working_directory })
 }
@@ -124,12 +124,18 @@ async fn set_archived(state: &Arc<ServerState>, p: &Params, archived: bool) -> R
 
 /// `session.delete {sessionId}` -> `{deleted: true}`. Archives: nothing is deleted.
 pub async fn delete(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    if let Ok(Some(id)) = opt_str(p, "sessionId") {
+        super::worktree::release_at_end(state, id).await;
+    }
     set_archived(state, p, true).await?;
     Ok(json!({ "deleted": true }))
 }
 
 /// `session.archive {sessionId}` / `session.unarchive` -> `{success: true}`.
 pub async fn archive(state: &Arc<ServerState>, p: &Params, archived: bool) -> Result<Value, RpcError> {
+    if let (true, Ok(Some(id))) = (archived, opt_str(p, "sessionId")) {
+        super::worktree::release_at_end(state, id).await;
+    }
     set_archived(state, p, archived).await?;
     Ok(json!({ "success": true }))
 }
@@ -171,12 +177,18 @@ pub async fn fork(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcErro
         .map_err(store_error)?;
     let (result, dir) = result;
     let new_id = result.new_session_id.as_str().to_owned();
+    let worktree =
+        match super::worktree::acquire_for_fork(state, result.forked_from_session_id.as_str(), &new_id).await
+        {
+            Some(path) => json!({ "isolated": true, "path": path }),
+            None => worktree_info(&dir),
+        };
     let data = json!({
         "sourceSessionId": result.forked_from_session_id,
         "sourceEventId": result.forked_from_event_id,
         "newSessionId": new_id,
         "newRootEventId": result.root_event_id,
-        "worktree": worktree_info(&dir),
+        "worktree": worktree,
     });
     state.publish(&Event::new("session.forked", None, data));
     Ok(json!({
@@ -184,6 +196,6 @@ pub async fn fork(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcErro
         "rootEventId": result.root_event_id,
         "forkedFromEventId": result.forked_from_event_id,
         "forkedFromSessionId": result.forked_from_session_id,
-        "worktree": worktree_info(&dir),
+        "worktree": worktree,
     }))
 }
