@@ -409,7 +409,10 @@ mod tests {
 
     #[test]
     fn rule2_durations_in_subagent_result_texts() {
-        assert_eq!(mask_text_durations("**Turns**: 1\n**Duration**: 12.3s\n"), "**Turns**: 1\n**Duration**: <ms>\n");
+        assert_eq!(
+            mask_text_durations("**Turns**: 1\n**Duration**: 12.3s\n"),
+            "**Turns**: 1\n**Duration**: <ms>\n"
+        );
         assert_eq!(mask_text_durations("| **Duration** | 0.1s |"), "| **Duration** | <ms> |");
         assert_eq!(mask_text_durations("Agent timed out after 30s."), "Agent timed out after 30s.");
     }
