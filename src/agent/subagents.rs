@@ -200,17 +200,12 @@ impl Subagents {
             e => e.to_string(),
         })?;
         // The parent's directory: its worktree when it holds one (src/platform/worktree).
-        let parent_dir = {
-            let id = self.parent.clone();
-            self.env
-                .store
-                .run(move |s| Ok(crate::platform::worktree::journal::worktree_dir_in(s, &id)))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten()
-                .unwrap_or_else(|| parent.working_directory.clone())
-        };
+        let parent_dir = crate::platform::worktree::journal::working_dir(
+            &self.env.store,
+            &self.parent,
+            &parent.working_directory,
+        )
+        .await;
         let working_dir = request.working_directory.clone().unwrap_or(parent_dir);
         if !std::path::Path::new(&working_dir).is_dir() {
             return Err(format!("working directory {working_dir} does not exist"));

@@ -212,6 +212,19 @@ pub fn records_in(store: &EventStore) -> Result<Vec<WorktreeRecord>, WorktreeErr
     Ok(held)
 }
 
+/// The directory `session` works in: its worktree while it holds one, else `fallback` (its
+/// own working directory). A store failure falls back too.
+pub async fn working_dir(store: &crate::events::StoreHandle, session: &str, fallback: &str) -> String {
+    let id = session.to_owned();
+    store
+        .run(move |s| Ok(worktree_dir_in(s, &id)))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .unwrap_or_else(|| fallback.to_owned())
+}
+
 /// Where `session` works: its isolated worktree while it holds one, else `None` (the
 /// session's own working directory).
 pub fn worktree_dir_in(store: &EventStore, session: &str) -> Result<Option<String>, WorktreeError> {

@@ -88,22 +88,31 @@ struct Place {
 
 impl Place {
     fn find(repo: &Path, target: &str) -> Result<Self, WorktreeError> {
-        if let Some(w) = repo::worktrees(repo)?.into_iter().find(|w| w.branch.as_deref() == Some(target)) {
-            let dirty = dirty_files(&w.path)?;
-            if !dirty.is_empty() {
-                return Err(WorktreeError::TargetDirty {
-                    branch: target.to_owned(),
-                    path: w.path.display().to_string(),
-                    files: file_list(&dirty),
-                });
-            }
-            return Ok(Self { dir: w.path, temporary: false, repo: repo.to_owned() });
+        if let Some(dir) = clean_checkout(repo, target)? {
+            return Ok(Self { dir, temporary: false, repo: repo.to_owned() });
         }
         let dir =
             repo.join(WORKTREES_DIR).join(format!("{MERGE_DIR_PREFIX}{}", crate::core::ids::short_hex()));
         repo::add_worktree(repo, &dir, target, None)?;
         Ok(Self { dir, temporary: true, repo: repo.to_owned() })
     }
+}
+
+/// Where `target` is checked out, if anywhere; `TargetDirty` when that checkout has
+/// uncommitted changes (a merge there could lose them).
+fn clean_checkout(repo: &Path, target: &str) -> Result<Option<PathBuf>, WorktreeError> {
+    let Some(w) = repo::worktrees(repo)?.into_iter().find(|w| w.branch.as_deref() == Some(target)) else {
+        return Ok(None);
+    };
+    let dirty = dirty_files(&w.path)?;
+    if !dirty.is_empty() {
+        return Err(WorktreeError::TargetDirty {
+            branch: target.to_owned(),
+            path: w.path.display().to_string(),
+            files: file_list(&dirty),
+        });
+    }
+    Ok(Some(w.path))
 }
 
 impl Drop for Place {
@@ -129,16 +138,7 @@ pub fn preflight(repo: &Path, source: &str, target: &str) -> Result<(), Worktree
             });
         }
     }
-    if let Some(w) = repo::worktrees(repo)?.into_iter().find(|w| w.branch.as_deref() == Some(target)) {
-        let dirty = dirty_files(&w.path)?;
-        if !dirty.is_empty() {
-            return Err(WorktreeError::TargetDirty {
-                branch: target.to_owned(),
-                path: w.path.display().to_string(),
-                files: file_list(&dirty),
-            });
-        }
-    }
+    clean_checkout(repo, target)?;
     Ok(())
 }
 

@@ -43,15 +43,8 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         })
         .collect();
     // A session holding a worktree works in it (src/platform/worktree).
-    let id = session.clone();
-    let working_dir = state
-        .store
-        .run(move |s| Ok(crate::platform::worktree::journal::worktree_dir_in(s, &id)))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten()
-        .unwrap_or_else(|| row.working_directory.clone());
+    let working_dir =
+        crate::platform::worktree::journal::working_dir(&state.store, &session, &row.working_directory).await;
     let run_id = uuid::Uuid::new_v4().to_string();
     let cancel = tokio_util::sync::CancellationToken::new();
     // The session's working directory and model, its system prompt (core, provider part,
