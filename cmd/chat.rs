@@ -56,6 +56,10 @@ pub struct ChatArgs {
     /// The event database [default: $TRON_EVENT_STORE_DB, else ~/.tron/db/prod.db]
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Write no memory ledger entry for this run (saves the small model's call after the
+    /// answer; settings: context.memory.ledger.enabled)
+    #[arg(long)]
+    no_memory: bool,
     /// text: the answer; json: one object at the end; stream-json: every event as a JSON line
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -160,7 +164,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         user_fields: Default::default(),
         subagents: Some(std::sync::Arc::clone(&subagents)),
         cancel: cancel.clone(),
-        memory: true,
+        memory: !args.no_memory,
     };
     let prepared = runtime.block_on(prepare_run(spec))?;
     for warning in prepared.warnings() {

@@ -165,3 +165,17 @@ async fn tron_chat_writes_the_ledger_too() {
     let (_, ledger) = events.iter().find(|(t, _)| t == "memory.ledger").expect("a ledger entry");
     assert_eq!(ledger["title"], "Printed a greeting");
 }
+
+#[tokio::test]
+async fn tron_chat_no_memory_skips_the_ledger_call() {
+    let mock = MockLlm::start(Script::new([ScriptedResponse::text("Done.")])).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let mut cmd = chat_command(&mock, &db);
+    cmd.env("TRON_MEMORY_LEDGER", "true").args(["--no-memory", "--cwd"]).arg(dir.path()).arg("do it");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(mock.requests().len(), 1, "no ledger call");
+    let (_, events) = common::only_session_events(&db);
+    assert!(!events.iter().any(|(t, _)| t == "memory.ledger"));
+}
