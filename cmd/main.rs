@@ -3,6 +3,7 @@
 
 mod auth;
 mod chat;
+mod embed;
 mod events;
 mod output;
 mod replay;
@@ -33,8 +34,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Sign in with OAuth, manage API keys and the auth file (~/.tron/auth.json)
     Auth(auth::AuthArgs),
-    /// Local ONNX embeddings for memory search (not built yet)
-    Embed(NotBuilt),
+    /// Local ONNX embeddings: vectors for texts, memory indexing and semantic memory search
+    Embed(embed::EmbedArgs),
     /// Git worktrees that isolate sessions (not built yet)
     Worktree(NotBuilt),
     /// Replay recorded WebSocket sessions and diff the answers
@@ -72,7 +73,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat::run(args),
         Command::Events(args) => events::run(args),
         Command::Auth(args) => auth::run(args),
-        Command::Embed(_) => not_built("embed", 10),
+        Command::Embed(args) => embed::run(args),
         Command::Worktree(_) => not_built("worktree", 10),
         Command::Replay(args) => replay::run(args),
     };
