@@ -86,10 +86,8 @@ fn help_lists_all_seven_subcommands() {
 
 #[test]
 fn unbuilt_subcommands_say_so_and_exit_1() {
-    for sub in ["worktree"] {
-        let err = stderr_of(tron().arg(sub).arg("--port").arg("1"));
-        assert!(err.starts_with(&format!("error: `tron {sub}` is not built yet")), "{err}");
-    }
+    let err = stderr_of(tron().arg("worktree").arg("--port").arg("1"));
+    assert!(err.starts_with("error: `tron worktree` is not built yet"), "{err}");
 }
 
 #[test]
