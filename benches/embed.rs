@@ -3,11 +3,9 @@
 //!
 //! The model benches use the test model (all-MiniLM-L6-v2 int8) from $TRON_TEST_EMBED_DIR
 //! (`export TRON_TEST_EMBED_DIR="$(python3 scripts/fetch-test-model.py)"`); without it they
-//! are skipped. The search benches need nothing but the `vector-search` feature; they time
-//! the exact scan and the default search (binary prefilter + exact re-rank above 20,000
-//! vectors) and print the prefilter's recall.
+//! are skipped. The search benches need nothing but the `vector-search` feature.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 #[cfg(feature = "embed")]
 fn model(c: &mut Criterion) {
@@ -34,9 +32,9 @@ fn model(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("embed");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(32));
+    g.throughput(criterion::Throughput::Elements(32));
     g.bench_function("batch32", |b| b.iter(|| embedder.embed(&refs).unwrap()));
-    g.throughput(Throughput::Elements(1));
+    g.throughput(criterion::Throughput::Elements(1));
     g.bench_function("single_query", |b| {
         b.iter(|| embedder.embed_one("how did we speed up sqlite writes").unwrap())
     });
@@ -82,32 +80,10 @@ fn search(c: &mut Criterion) {
         }
         conn.execute_batch("COMMIT").unwrap();
         let query = unit(dims);
-        // Recall of the binary prefilter against the exact scan, on 20 queries. Uniformly
-        // random vectors are its worst case (no clusters); real embeddings do better.
-        let (mut found, mut wanted) = (0usize, 0usize);
-        for _ in 0..20 {
-            let q = unit(dims);
-            let exact: std::collections::HashSet<String> =
-                table.search_exact(&conn, &q, 10, None).unwrap().into_iter().map(|n| n.event_id).collect();
-            found += table
-                .search(&conn, &q, 10, None)
-                .unwrap()
-                .iter()
-                .filter(|n| exact.contains(&n.event_id))
-                .count();
-            wanted += exact.len();
-        }
-        eprintln!(
-            "vector_search {dims} dims: prefilter recall@10 on random vectors = {:.2}",
-            found as f64 / wanted as f64
-        );
-        g.bench_with_input(BenchmarkId::new("knn10_100k_exact_scan", dims), &dims, |b, _| {
-            b.iter(|| table.search_exact(&conn, &query, 10, None).unwrap())
-        });
-        g.bench_with_input(BenchmarkId::new("knn10_100k", dims), &dims, |b, _| {
+        g.bench_with_input(criterion::BenchmarkId::new("knn10_100k", dims), &dims, |b, _| {
             b.iter(|| table.search(&conn, &query, 10, None).unwrap())
         });
-        g.bench_with_input(BenchmarkId::new("knn10_100k_one_workspace", dims), &dims, |b, _| {
+        g.bench_with_input(criterion::BenchmarkId::new("knn10_100k_one_workspace", dims), &dims, |b, _| {
             b.iter(|| table.search(&conn, &query, 10, Some("w3")).unwrap())
         });
     }
