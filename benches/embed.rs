@@ -3,7 +3,8 @@
 //!
 //! The model benches use the test model (all-MiniLM-L6-v2 int8) from $TRON_TEST_EMBED_DIR
 //! (`export TRON_TEST_EMBED_DIR="$(python3 scripts/fetch-test-model.py)"`); without it they
-//! are skipped. The search benches need nothing but the `vector-search` feature.
+//! are skipped. The search benches need nothing but the `vector-search` feature: sqlite-vec's
+//! exact scan, and the in-memory exact scan (`MemoryIndex`) a long-running server would use.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -48,7 +49,7 @@ fn model(_: &mut Criterion) {}
 fn search(c: &mut Criterion) {
     use rusqlite::Connection;
     use tron::embed::pool::l2_normalize;
-    use tron::embed::store::{register, VectorTable};
+    use tron::embed::store::{register, MemoryIndex, VectorTable};
 
     const N: usize = 100_000;
     register();
@@ -85,6 +86,16 @@ fn search(c: &mut Criterion) {
         });
         g.bench_with_input(criterion::BenchmarkId::new("knn10_100k_one_workspace", dims), &dims, |b, _| {
             b.iter(|| table.search(&conn, &query, 10, Some("w3")).unwrap())
+        });
+        let started = std::time::Instant::now();
+        let index = MemoryIndex::load(&conn, &table).unwrap();
+        eprintln!(
+            "vector_search {dims} dims: MemoryIndex::load of {} vectors took {:?}",
+            index.len(),
+            started.elapsed()
+        );
+        g.bench_with_input(criterion::BenchmarkId::new("in_memory_knn10_100k", dims), &dims, |b, _| {
+            b.iter(|| index.search(&query, 10, None).unwrap())
         });
     }
     g.finish();
