@@ -35,6 +35,14 @@ fn model(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(criterion::Throughput::Elements(32));
     g.bench_function("batch32", |b| b.iter(|| embedder.embed(&refs).unwrap()));
+    // The same 32 texts one run each, to compare with one padded batch.
+    g.bench_function("sequential32", |b| {
+        b.iter(|| {
+            for t in &refs {
+                embedder.embed_one(t).unwrap();
+            }
+        })
+    });
     g.throughput(criterion::Throughput::Elements(1));
     g.bench_function("single_query", |b| {
         b.iter(|| embedder.embed_one("how did we speed up sqlite writes").unwrap())
