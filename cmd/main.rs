@@ -3,6 +3,7 @@
 
 mod auth;
 mod chat;
+mod embed;
 mod events;
 mod output;
 mod replay;
@@ -34,23 +35,12 @@ enum Command {
     Events(events::EventsArgs),
     /// Sign in with OAuth, manage API keys and the auth file (~/.tron/auth.json)
     Auth(auth::AuthArgs),
-    /// Local ONNX embeddings for memory search (not built yet)
-    Embed(NotBuilt),
+    /// Local ONNX embeddings: vectors for texts, memory indexing and semantic memory search
+    Embed(embed::EmbedArgs),
     /// Git worktrees that isolate sessions: list, create, commit, merge, remove, prune
     Worktree(worktree::WorktreeArgs),
     /// Replay recorded WebSocket sessions and diff the answers
     Replay(replay::ReplayArgs),
-}
-
-/// Arguments of a subcommand that is not built yet; accepted so that the message is clear.
-#[derive(Debug, clap::Args)]
-struct NotBuilt {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
-fn not_built(name: &str, issue: u32) -> anyhow::Result<()> {
-    anyhow::bail!("`tron {name}` is not built yet in this version (tracked in issue {issue})")
 }
 
 fn main() -> ExitCode {
@@ -73,7 +63,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat::run(args),
         Command::Events(args) => events::run(args),
         Command::Auth(args) => auth::run(args),
-        Command::Embed(_) => not_built("embed", 10),
+        Command::Embed(args) => embed::run(args),
         Command::Worktree(args) => worktree::run(args),
         Command::Replay(args) => replay::run(args),
     };

@@ -204,17 +204,11 @@ run_case "events list" 0 '' -- events list
 run_case "auth status --json" 0 '^[[{]' -- auth status --json
 run_case "chat without a key" 1 '^error: .*(credentials|API_KEY|login)' -- chat "say hello"
 run_case "replay recordings/" 0 '' -- replay recordings/
+# No model in the clean home: a clear error naming the model directory.
+run_case "embed without a model" 1 '^error: embedding model not found in .*Qwen3-Embedding' -- embed text "hello"
 
-# Not built yet: they must say so; a non-zero exit is expected for now.
-for sub in embed worktree; do
-  out="$tmp/$sub.out" code=0
-  tron "$sub" >"$out" 2>&1 </dev/null || code=$?
-  if grep -q "not built" "$out"; then
-    record "$sub" expected "exit $code, not built yet: $(first_line "$out")"
-  else
-    record "$sub" FAIL "exit $code, no 'not built' message: $(first_line "$out")"
-  fi
-done
+# No database in the clean home: a clear error naming it and the flag to use.
+run_case "worktree without a database" 1 '^error: no event database at .*prod\.db' -- worktree list
 
 # --- timings -----------------------------------------------------------------------------
 record "time --version" ok "${version_ms} ms wall (best of 5)"

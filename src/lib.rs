@@ -12,6 +12,7 @@ pub mod agent;
 pub mod auth;
 pub mod context;
 pub mod core;
+pub mod embed;
 pub mod events;
 pub mod llm;
 pub mod logging;

@@ -85,12 +85,6 @@ fn help_lists_all_seven_subcommands() {
 }
 
 #[test]
-fn unbuilt_subcommands_say_so_and_exit_1() {
-    let err = stderr_of(tron().arg("embed").arg("--port").arg("1"));
-    assert!(err.starts_with("error: `tron embed` is not built yet"), "{err}");
-}
-
-#[test]
 fn list_shows_sessions_as_json_and_as_plain_text() {
     let f = fixture();
     let v = stdout_json(events(&f.db, &["list", "--json"]));

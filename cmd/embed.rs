@@ -1,0 +1,252 @@
+//! `tron embed`: local ONNX embeddings. `text` prints vectors, `index` backfills the vectors
+//! of memory entries, `search` finds the memory entries nearest to a query.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Machine-readable JSON output
+    #[arg(long, global = true)]
+    json: bool,
+    /// The model directory [default: $TRON_EMBEDDING_MODEL_DIR, else <context.memory.embedding.cacheDir>/<model>, i.e. ~/.tron/mods/models/onnx-community/Qwen3-Embedding-0.6B-ONNX]
+    #[arg(long, global = true, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
+    /// The ONNX file's dtype: picks onnx/model_<dtype>.onnx [default: context.memory.embedding.dtype, q4]
+    #[arg(long, global = true, value_name = "DTYPE")]
+    dtype: Option<String>,
+    /// The ONNX Runtime library [default: $TRON_ONNXRUNTIME_PATH, $ORT_DYLIB_PATH, else searched: model dir, ~/.tron/mods/onnxruntime, pip's onnxruntime, system]
+    #[arg(long, global = true, value_name = "PATH")]
+    runtime: Option<PathBuf>,
+    /// Vector size after Matryoshka truncation [default: context.memory.embedding.dimensions, 512]
+    #[arg(long, global = true, value_name = "N")]
+    dimensions: Option<usize>,
+    /// Pooling: last-token, mean or cls [default: the model's 1_Pooling/config.json, else last-token]
+    #[arg(long, global = true, value_name = "POOLING")]
+    pooling: Option<String>,
+    /// Longest text in tokens; longer ones are truncated
+    #[arg(long, global = true, value_name = "N", default_value_t = 512)]
+    max_tokens: usize,
+    /// The event database [default: $TRON_EVENT_STORE_DB, else $TRON_DATA_DIR/db/prod.db, else ~/.tron/db/prod.db]
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: EmbedCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum EmbedCommand {
+    /// Print the embedding vector of each text as a JSON array
+    Text {
+        /// The texts (one vector each)
+        #[arg(required = true)]
+        texts: Vec<String>,
+    },
+    /// Embed every memory entry (memory.ledger event) that has no vector yet
+    Index {
+        /// Texts per model run
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Drop every stored vector of this size first and embed everything again
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// The memory entries nearest to a query, with their similarity scores
+    Search {
+        /// What to look for
+        query: String,
+        /// At most this many entries
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Only entries of this workspace id
+        #[arg(long, value_name = "ID")]
+        workspace: Option<String>,
+    },
+}
+
+#[cfg(not(feature = "embed"))]
+pub fn run(_args: EmbedArgs) -> anyhow::Result<()> {
+    Err(tron::embed::EmbedError::NotBuilt { feature: "embed" }.into())
+}
+
+#[cfg(feature = "embed")]
+pub use built::run;
+
+#[cfg(feature = "embed")]
+mod built {
+    use std::io::IsTerminal;
+
+    use anyhow::{Context, Result};
+    use serde_json::json;
+
+    use tron::embed::locate::{find_runtime, ModelSpec};
+    use tron::embed::model::{Embedder, LoadOptions};
+    use tron::embed::Pooling;
+    use tron::settings::{Paths, Settings, Sources};
+
+    use super::{EmbedArgs, EmbedCommand};
+    use crate::output::{print_json, print_out};
+
+    pub fn run(args: EmbedArgs) -> Result<()> {
+        let paths = Paths::from_env();
+        let settings = Settings::load(&Sources::from_env(paths.settings_file()))?;
+        let embedder = load(&args, &paths, &settings)?;
+        match &args.command {
+            EmbedCommand::Text { texts } => text(&args, &embedder, texts),
+            EmbedCommand::Index { batch_size, rebuild } => {
+                index(&args, &paths, &embedder, *batch_size, *rebuild)
+            }
+            EmbedCommand::Search { query, limit, workspace } => {
+                search(&args, &paths, &embedder, query, *limit, workspace.as_deref())
+            }
+        }
+    }
+
+    fn load(args: &EmbedArgs, paths: &Paths, settings: &Settings) -> Result<Embedder> {
+        let mut spec = ModelSpec::from_settings(settings);
+        let env_dir = std::env::var_os("TRON_EMBEDDING_MODEL_DIR").filter(|d| !d.is_empty()).map(Into::into);
+        if let Some(dir) = args.model_dir.clone().or(env_dir) {
+            spec.dir = dir;
+        }
+        if let Some(dtype) = &args.dtype {
+            spec.dtype = dtype.clone();
+        }
+        spec.pooling =
+            args.pooling.as_deref().map(str::parse::<Pooling>).transpose().map_err(anyhow::Error::msg)?;
+        let files = spec.resolve()?;
+        let runtime = find_runtime(
+            args.runtime.clone().map(|p| (p, "--runtime".to_owned())),
+            &|k| std::env::var(k).ok(),
+            &[files.dir.clone(), paths.data_dir.join("mods").join("onnxruntime")],
+        )?;
+        let dimensions = match args.dimensions {
+            Some(d) => d,
+            None => settings
+                .get(&format!("{}.dimensions", tron::embed::locate::SETTINGS_KEY))
+                .and_then(|v| v.as_u64())
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(512),
+        };
+        let opts = LoadOptions { runtime, dimensions: Some(dimensions), max_tokens: args.max_tokens };
+        Ok(Embedder::load(&files, &opts)?)
+    }
+
+    fn text(args: &EmbedArgs, embedder: &Embedder, texts: &[String]) -> Result<()> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = embedder.embed(&refs)?;
+        if args.json {
+            let embeddings: Vec<_> =
+                texts.iter().zip(&vectors).map(|(t, v)| json!({ "text": t, "vector": v })).collect();
+            return print_json(&json!({
+                "model": embedder.files().model,
+                "pooling": embedder.pooling().as_str(),
+                "dimensions": embedder.dimensions(),
+                "embeddings": embeddings,
+            }));
+        }
+        for v in &vectors {
+            print_out(format_args!("{}\n", serde_json::to_string(v)?))?;
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "vector-search")]
+    fn open_store(args: &EmbedArgs, paths: &Paths) -> Result<tron::events::EventStore> {
+        // sqlite-vec must be registered before the connection is opened.
+        tron::embed::store::register();
+        let db = args.db.clone().unwrap_or_else(|| paths.event_db.clone());
+        Ok(tron::events::EventStore::open(&db, tron::events::OpenMode::Existing)?)
+    }
+
+    #[cfg(not(feature = "vector-search"))]
+    fn index(_: &EmbedArgs, _: &Paths, _: &Embedder, _: usize, _: bool) -> Result<()> {
+        Err(tron::embed::EmbedError::NotBuilt { feature: "vector-search" }.into())
+    }
+
+    #[cfg(not(feature = "vector-search"))]
+    fn search(_: &EmbedArgs, _: &Paths, _: &Embedder, _: &str, _: usize, _: Option<&str>) -> Result<()> {
+        Err(tron::embed::EmbedError::NotBuilt { feature: "vector-search" }.into())
+    }
+
+    #[cfg(feature = "vector-search")]
+    fn index(
+        args: &EmbedArgs,
+        paths: &Paths,
+        embedder: &Embedder,
+        batch_size: usize,
+        rebuild: bool,
+    ) -> Result<()> {
+        let store = open_store(args, paths)?;
+        let bar = if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new(0)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "embedding {bar:40} {pos}/{len} memory entries ({per_sec})",
+            )
+            .expect("valid template"),
+        );
+        let report =
+            tron::embed::index::backfill(&store, embedder, batch_size, rebuild, &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .with_context(|| format!("indexing memory entries of {}", store.path().display()))?;
+        bar.finish_and_clear();
+        if args.json {
+            return print_json(&report);
+        }
+        print_out(format_args!(
+            "indexed {} memory entries into {} ({} already indexed, {} skipped, {} in total)\n",
+            report.indexed, report.table, report.already_indexed, report.skipped, report.entries
+        ))
+    }
+
+    #[cfg(feature = "vector-search")]
+    fn search(
+        args: &EmbedArgs,
+        paths: &Paths,
+        embedder: &Embedder,
+        query: &str,
+        limit: usize,
+        workspace: Option<&str>,
+    ) -> Result<()> {
+        let store = open_store(args, paths)?;
+        let hits = tron::embed::index::search(&store, embedder, query, limit, workspace)?;
+        if args.json {
+            let results: Vec<_> = hits
+                .iter()
+                .map(|h| {
+                    json!({
+                        "eventId": h.entry.event_id,
+                        "sessionId": h.entry.session_id,
+                        "workspaceId": h.entry.workspace_id,
+                        "timestamp": h.entry.timestamp,
+                        "score": h.score,
+                        "distance": h.distance,
+                        "title": h.entry.payload.title,
+                        "entryType": h.entry.payload.entry_type,
+                        "text": h.entry.text(),
+                    })
+                })
+                .collect();
+            return print_json(&json!({ "query": query, "results": results }));
+        }
+        if hits.is_empty() {
+            eprintln!("no indexed memory entries (run `tron embed index` first)");
+        }
+        for h in &hits {
+            print_out(format_args!(
+                "{:.3}  {}  {}  ({})\n",
+                h.score,
+                h.entry.timestamp.get(..10).unwrap_or(&h.entry.timestamp),
+                h.entry.payload.title,
+                h.entry.event_id
+            ))?;
+        }
+        Ok(())
+    }
+}
