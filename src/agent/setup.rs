@@ -50,7 +50,7 @@ pub enum SetupError {
 ///
 /// Gemini models use the file's Google OAuth tokens (`tron auth login google`) over a stored
 /// API key, as the TypeScript server does, but a key in the environment (`GEMINI_API_KEY`,
-/// `GOOGLE_API_KEY`) wins over both. See [`google_oauth`].
+/// `GOOGLE_API_KEY`) wins over both (see `google_oauth` below).
 pub fn provider_for(
     model: &ModelInfo,
     auth_file: &Path,

@@ -28,10 +28,10 @@
 //!
 //! The Code Assist API (`POST /v1internal:streamGenerateContent?alt=sse`, what a Google
 //! sign-in uses) takes `{model, project, request: <the Gemini body>}` and answers the same
-//! frames each wrapped as `{"response": ...}` ([`render_code_assist`]; `modelVersion` is the
-//! body's `model`; error frames stay unwrapped). `POST /v1internal:loadCodeAssist` answers
-//! `{"cloudaicompanionProject": "mock-project"}` ([`LOAD_CODE_ASSIST_ANSWER`]) without taking a
-//! scripted response.
+//! frames each wrapped as `{"response": ...}` (`modelVersion` is the body's `model`; error
+//! frames stay unwrapped). `POST /v1internal:loadCodeAssist` answers
+//! `{"cloudaicompanionProject": "mock-project"}` ([`MOCK_PROJECT`]) without taking a scripted
+//! response.
 
 use serde_json::{json, Value};
 

@@ -8,7 +8,7 @@
 //! `{model, project, request}` ([`wrap_body`]); Antigravity adds `requestType: "agent"`,
 //! `userAgent: "antigravity"` and `requestId: "agent-<uuid>"` and renames some models
 //! ([`antigravity_model`]). The answer's frames are `{"response": <GenerateContentResponse>}`
-//! and are decoded by the Gemini decoder after unwrapping ([`super::decode::unwrap_response`];
+//! and are decoded by the Gemini decoder after unwrapping ([`super::unwrap_response`];
 //! plain frames are accepted too), so events, usage, retries and errors are the API-key
 //! provider's.
 //!
