@@ -1,9 +1,10 @@
 //! Choosing a model's provider and its credentials, shared by `tron chat` and `tron serve`.
 //!
-//! OAuth tokens stored by `tron auth login` (Anthropic, OpenAI Codex) are used through
+//! OAuth tokens stored by `tron auth login` (Anthropic, OpenAI Codex, Google) are used through
 //! [`OAuthRefreshing`]: refreshed before a request when they expire within the buffer, and
 //! once more after a 401, through [`crate::auth::fresh_tokens`] (serialised across
-//! sessions and processes).
+//! sessions and processes). Google tokens drive Gemini models through the Code Assist API
+//! ([`crate::llm::google::code_assist`]), with the project discovered once and saved.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use crate::auth::{
 };
 use crate::core::retry::RetryPolicy;
 use crate::llm::anthropic::{AnthropicAuth, AnthropicProvider};
+use crate::llm::google::code_assist::{CodeAssistProvider, Endpoint, ProjectSlot};
 use crate::llm::google::GoogleProvider;
 use crate::llm::models::{ModelInfo, ProviderKind};
 use crate::llm::openai::responses::DEFAULT_CODEX_BASE_URL;
@@ -45,6 +47,10 @@ pub enum SetupError {
 /// outside an async runtime (`tron chat`: a failed refresh is this call's error), else
 /// before the first request. Codex models read `OPENAI_OAUTH_TOKEN`, else the file's
 /// `openai-codex` tokens; their base URL is `TRON_OPENAI_CODEX_BASE_URL`, else ChatGPT's.
+///
+/// Gemini models use the file's Google OAuth tokens (`tron auth login google`) over a stored
+/// API key, as the TypeScript server does, but a key in the environment (`GEMINI_API_KEY`,
+/// `GOOGLE_API_KEY`) wins over both (see `google_oauth` below).
 pub fn provider_for(
     model: &ModelInfo,
     auth_file: &Path,
@@ -101,6 +107,10 @@ pub fn provider_for(
             };
             Ok(Box::new(OAuthRefreshing::new("anthropic", auth_file, cfg, tokens, build)?))
         }
+        ProviderKind::Google if !has_env && file.as_ref().is_some_and(|f| f.oauth("google").is_some()) => {
+            let file = file.as_ref().expect("checked");
+            google_oauth(file, auth_file, &env, retry)
+        }
         kind => {
             let var = lookup_with_file(kind, env, file.as_ref())?;
             Ok(match kind {
@@ -114,6 +124,63 @@ pub fn provider_for(
             })
         }
     }
+}
+
+/// Gemini on the auth file's Google OAuth tokens: the Code Assist endpoint stored as
+/// `providers.google.endpoint` (`cloud-code-assist` when absent), its OAuth client for
+/// refreshes, its base URL from `TRON_GOOGLE_ANTIGRAVITY_BASE_URL` (Antigravity) or
+/// `TRON_GOOGLE_CODE_ASSIST_BASE_URL`, and the project: `projectId` from the file, else
+/// `GOOGLE_CLOUD_PROJECT` (or `GOOGLE_CLOUD_PROJECT_ID`), else discovered before the first
+/// request and saved as `projectId`.
+fn google_oauth(
+    file: &AuthFile,
+    auth_file: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    retry: RetryPolicy,
+) -> Result<Box<dyn Provider>, SetupError> {
+    let tokens = file.oauth("google").expect("checked by the caller");
+    let endpoint = match file.provider_field("google", "endpoint") {
+        None | Some(serde_json::Value::Null) => Endpoint::CloudCodeAssist,
+        Some(v) => v.as_str().and_then(Endpoint::parse).ok_or_else(|| AuthError::Invalid {
+            path: auth_file.to_owned(),
+            detail: format!(
+                "providers.google.endpoint is {v}, expected \"cloud-code-assist\" or \"antigravity\"; \
+                 run `tron auth login google` (or google-antigravity) again"
+            ),
+        })?,
+    };
+    let oauth = match endpoint {
+        Endpoint::CloudCodeAssist => OAuthProvider::GoogleCloudCodeAssist,
+        Endpoint::Antigravity => OAuthProvider::GoogleAntigravity,
+    };
+    let cfg = OAuthConfig::new(oauth, env, Some(file))?;
+    let base = endpoint.base_url_from(env);
+    let known = file
+        .provider_field("google", "projectId")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .filter(|p| !p.trim().is_empty())
+        .or_else(|| {
+            ["GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT_ID"]
+                .iter()
+                .find_map(|v| env(v).filter(|p| !p.trim().is_empty()))
+        });
+    let path = auth_file.to_owned();
+    let slot = Arc::new(ProjectSlot::new(known).on_discovered(move |project| {
+        let saved = crate::auth::update(&path, |f| {
+            f.set_provider_field("google", "projectId", serde_json::Value::from(project))
+        });
+        if let Err(e) = saved {
+            tracing::warn!(component = "auth", error = %e, "cannot save the discovered Google Cloud project");
+        }
+    }));
+    let build = move |token: &str| -> Box<dyn Provider> {
+        Box::new(
+            CodeAssistProvider::new(base.clone(), endpoint, token, Arc::clone(&slot))
+                .with_retry_policy(retry.clone()),
+        )
+    };
+    Ok(Box::new(OAuthRefreshing::new("google", auth_file, cfg, tokens, build)?))
 }
 
 /// The ChatGPT account id for a Codex token: the stored one, else the token's claim.

@@ -55,8 +55,8 @@ pub fn lookup_with_file<'a>(
                     Some(("CLAUDE_CODE_OAUTH_TOKEN", access_token))
                 }
                 (_, StoredCredential::ApiKey(key)) => vars.first().map(|v| (*v, key)),
-                // Codex OAuth is wired in `agent::provider_for`; Google OAuth (Cloud Code
-                // Assist) needs another API than the Gemini API key one.
+                // Codex and Google OAuth are wired in `agent::provider_for` (Google's tokens
+                // go to the Code Assist API, not the Gemini API-key one).
                 (_, StoredCredential::OAuth { .. }) => None,
             };
         }

@@ -1,4 +1,5 @@
-//! The Google Gemini API provider (API key).
+//! The Google Gemini API provider (API key), and in [`code_assist`] the same model calls on a
+//! Google sign-in's OAuth token through the Code Assist API (Cloud Code Assist, Antigravity).
 //!
 //! One [`Provider::stream`] call is one
 //! `POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse` with the key in the
@@ -31,6 +32,7 @@ use crate::core::retry::RetryPolicy;
 use crate::llm::provider::{EventStream, LlmError, Provider, Request};
 use crate::llm::request::{default_client, env_credentials, failed, retrying_stream, Call};
 
+pub mod code_assist;
 mod convert;
 mod decode;
 #[cfg(test)]
@@ -40,7 +42,7 @@ pub use convert::{
     clean_schema, convert_messages, convert_tools, is_gemini_3, FALLBACK_MAX_TOKENS, LOW_LEVEL_BELOW,
     SKIP_SIGNATURE,
 };
-pub use decode::SAFETY_KIND;
+pub use decode::{unwrap_response, SAFETY_KIND};
 
 /// The provider name in errors and events.
 pub const PROVIDER: &str = "google";

@@ -25,6 +25,13 @@
 //! [`Step::DelayMs`], [`Step::Cut`], [`Step::Malformed`] (its bytes verbatim, CRLF or not as
 //! written) and [`Step::Pace`] act where they stand (see [`Step`]), after the held-back part
 //! before them was sent. HTTP errors use the same `{"error":{...}}` body.
+//!
+//! The Code Assist API (`POST /v1internal:streamGenerateContent?alt=sse`, what a Google
+//! sign-in uses) takes `{model, project, request: <the Gemini body>}` and answers the same
+//! frames each wrapped as `{"response": ...}` (`modelVersion` is the body's `model`; error
+//! frames stay unwrapped). `POST /v1internal:loadCodeAssist` answers
+//! `{"cloudaicompanionProject": "mock-project"}` ([`MOCK_PROJECT`]) without taking a scripted
+//! response.
 
 use serde_json::{json, Value};
 
@@ -44,6 +51,49 @@ pub(crate) fn server_error(kind: ErrorKind, message: &str) -> Value {
         ErrorKind::ScriptExhausted => "INTERNAL",
     };
     error_body(kind.status().as_u16(), status, message)
+}
+
+/// The Code Assist streaming path.
+pub(crate) const CODE_ASSIST_STREAM_PATH: &str = "/v1internal:streamGenerateContent";
+
+/// The Code Assist project discovery path.
+pub(crate) const LOAD_CODE_ASSIST_PATH: &str = "/v1internal:loadCodeAssist";
+
+/// The project the mock's `loadCodeAssist` names.
+pub const MOCK_PROJECT: &str = "mock-project";
+
+/// What `POST /v1internal:loadCodeAssist` answers.
+pub(crate) fn load_code_assist_answer() -> Value {
+    json!({"cloudaicompanionProject": MOCK_PROJECT})
+}
+
+/// Checks a Code Assist request: `?alt=sse`, a `model`, a `project` and a `request` holding
+/// a valid Gemini body.
+pub(crate) fn validate_code_assist(call: &Call<'_>) -> Result<(), String> {
+    if !call.query.split('&').any(|kv| kv == "alt=sse") {
+        return Err("the mock LLM only serves server-sent events: add ?alt=sse".into());
+    }
+    let Some(obj) = call.body.as_object() else {
+        return Err("Invalid JSON payload received.".into());
+    };
+    for key in ["model", "project"] {
+        if obj.get(key).and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(format!("* {key}: {key} is not specified"));
+        }
+    }
+    let Some(inner) = obj.get("request").filter(|r| r.is_object()) else {
+        return Err("* request: request is not specified".into());
+    };
+    if !inner.get("contents").is_some_and(Value::is_array) {
+        return Err("* request.contents: contents is not specified".into());
+    }
+    Ok(())
+}
+
+/// Renders a scripted stream for the Code Assist route: the Gemini frames, each wrapped as
+/// `{"response": ...}`.
+pub(crate) fn render_code_assist(steps: &[Step], call: &Call<'_>) -> Vec<Emit> {
+    render_as(steps, call, call.body_model().unwrap_or("mock-model"), true)
 }
 
 /// The model of a `/v1beta/models/{model}:streamGenerateContent` path (or `/v1/...`).
@@ -87,7 +137,11 @@ fn frame(data: &Value) -> Emit {
 
 /// Renders a scripted stream.
 pub(crate) fn render(steps: &[Step], call: &Call<'_>) -> Vec<Emit> {
-    let model = model_of(call.path).unwrap_or("mock-model");
+    render_as(steps, call, model_of(call.path).unwrap_or("mock-model"), false)
+}
+
+/// Renders a scripted stream naming `model`; `wrap` puts each response in `{"response": ...}`.
+fn render_as(steps: &[Step], call: &Call<'_>, model: &str, wrap: bool) -> Vec<Emit> {
     let usage = Usage::of(steps);
     let prompt = usage.prompt_total();
     let chunk = |part: Value, finish: Option<&str>| {
@@ -105,12 +159,13 @@ pub(crate) fn render(steps: &[Step], call: &Call<'_>) -> Vec<Emit> {
             None => json!({"promptTokenCount": prompt, "totalTokenCount": prompt}),
         };
         candidate["index"] = json!(0);
-        frame(&json!({
+        let response = json!({
             "candidates": [candidate],
             "usageMetadata": usage_metadata,
             "modelVersion": model,
             "responseId": format!("mock_resp_{:04}", call.response_number)
-        }))
+        });
+        frame(&if wrap { json!({"response": response}) } else { response })
     };
 
     let mut f = Frames { chunk, out: Vec::new(), pending: None, signature: None };
@@ -262,6 +317,45 @@ mod tests {
             "\r\n\r\n",
         );
         assert_eq!(text, expected);
+    }
+
+    #[tokio::test]
+    async fn code_assist_routes_wrap_frames_and_discovery_takes_nothing() {
+        let mock = MockLlm::start(Script::new([ScriptedResponse::text("Hi there")])).await.unwrap();
+        let client = reqwest::Client::new();
+        let load = client
+            .post(format!("{}{}", mock.base_url(), super::LOAD_CODE_ASSIST_PATH))
+            .json(&json!({"metadata": {"pluginType": "GEMINI"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(load.status(), 200);
+        assert_eq!(load.json::<Value>().await.unwrap(), json!({"cloudaicompanionProject": "mock-project"}));
+        assert_eq!(mock.remaining(), 1);
+        let url = format!("{}{}?alt=sse", mock.base_url(), super::CODE_ASSIST_STREAM_PATH);
+        // Flat (unwrapped) bodies are refused without taking the scripted response.
+        let flat = client.post(&url).json(&request()).send().await.unwrap();
+        assert_eq!(flat.status(), 400);
+        assert_eq!(mock.remaining(), 1);
+        let body = json!({"model": "gemini-2.5-flash", "project": "mock-project", "request": request()});
+        let text = client.post(&url).json(&body).send().await.unwrap().text().await.unwrap();
+        let frames = parse_sse(&text);
+        assert_eq!(frames.len(), 2);
+        for (_, f) in &frames {
+            assert_eq!(f.as_object().unwrap().len(), 1, "{f}");
+            assert_eq!(f["response"]["modelVersion"], "gemini-2.5-flash");
+        }
+        assert_eq!(frames[0].1["response"]["candidates"][0]["content"]["parts"][0]["text"], "Hi ");
+        assert_eq!(frames[1].1["response"]["candidates"][0]["finishReason"], "STOP");
+        let paths: Vec<String> = mock.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "/v1internal:loadCodeAssist",
+                "/v1internal:streamGenerateContent?alt=sse",
+                "/v1internal:streamGenerateContent?alt=sse"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -12,6 +12,10 @@
 //!   Responses ([`super::openai_responses`]).
 //! - `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` (or `/v1/models/...`):
 //!   Google Gemini ([`super::google`]).
+//! - `POST /v1internal:streamGenerateContent?alt=sse`: Google Code Assist (a Google sign-in):
+//!   the Gemini frames wrapped in `{"response": ...}` ([`super::google`]).
+//! - `POST /v1internal:loadCodeAssist`: answers `{"cloudaicompanionProject": "mock-project"}`
+//!   and takes nothing from the script (the request is recorded).
 //! - anything else: `404` with an Anthropic-shaped `not_found_error` body; no response is
 //!   taken from the script.
 //!
@@ -422,6 +426,8 @@ enum Format {
     OpenAiResponses,
     /// Google Gemini `streamGenerateContent`.
     Google,
+    /// Google Code Assist `v1internal:streamGenerateContent` (wrapped Gemini).
+    GoogleCodeAssist,
 }
 
 impl Format {
@@ -435,6 +441,7 @@ impl Format {
             "/v1/responses" | "/codex/responses" | "/backend-api/codex/responses" => {
                 Some(Format::OpenAiResponses)
             }
+            google::CODE_ASSIST_STREAM_PATH => Some(Format::GoogleCodeAssist),
             _ if google::model_of(path).is_some() => Some(Format::Google),
             _ => None,
         }
@@ -447,6 +454,7 @@ impl Format {
             Format::OpenAiChat => openai_chat::validate(call),
             Format::OpenAiResponses => openai_responses::validate(call),
             Format::Google => google::validate(call),
+            Format::GoogleCodeAssist => google::validate_code_assist(call),
         }
     }
 
@@ -455,7 +463,7 @@ impl Format {
         match self {
             Format::Anthropic => anthropic::server_error(kind, message),
             Format::OpenAiChat | Format::OpenAiResponses => openai_chat::server_error(kind, message),
-            Format::Google => google::server_error(kind, message),
+            Format::Google | Format::GoogleCodeAssist => google::server_error(kind, message),
         }
     }
 
@@ -465,6 +473,7 @@ impl Format {
             Format::OpenAiChat => openai_chat::render(steps, call),
             Format::OpenAiResponses => openai_responses::render(steps, call),
             Format::Google => google::render(steps, call),
+            Format::GoogleCodeAssist => google::render_code_assist(steps, call),
         }
     }
 }
@@ -551,6 +560,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         json_response(kind.status(), &request_id, format.error(kind, message), None)
     };
 
+    if parts.method == Method::POST && path == google::LOAD_CODE_ASSIST_PATH {
+        return json_response(StatusCode::OK, &request_id, google::load_code_assist_answer(), None);
+    }
     let Some(format) = format else {
         let message = format!("mock LLM: no route for {} {path}", parts.method);
         return server_error(Format::Anthropic, ErrorKind::NotFound, &message);

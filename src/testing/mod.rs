@@ -15,7 +15,9 @@
 //! - [`anthropic`]: Anthropic Messages (`POST /v1/messages`).
 //! - [`openai_chat`]: OpenAI Chat Completions (`POST /v1/chat/completions`).
 //! - [`openai_responses`]: OpenAI Responses (`POST /v1/responses`, `/codex/responses`).
-//! - [`google`]: Gemini (`POST /v1beta/models/{model}:streamGenerateContent?alt=sse`).
+//! - [`google`]: Gemini (`POST /v1beta/models/{model}:streamGenerateContent?alt=sse`), and
+//!   the Code Assist API a Google sign-in uses (`POST /v1internal:streamGenerateContent`,
+//!   `/v1internal:loadCodeAssist`).
 //!
 //! One module per wire format, each documenting the exact frames it sends; a new format is
 //! one more module plus a route in [`mock_llm`].

@@ -2,7 +2,9 @@
 //!
 //! Each SSE `data` is a whole `GenerateContentResponse`:
 //! `{candidates: [{content: {parts, role}, finishReason?, safetyRatings?}], usageMetadata?,
-//! promptFeedback?}`, or `{error: {code, message, status}}`. Parts:
+//! promptFeedback?}`, or `{error: {code, message, status}}`. The Code Assist API
+//! (`v1internal`, see [`super::code_assist`]) wraps each one as `{response: {...}}`; such a
+//! frame is unwrapped first ([`unwrap_response`]), and plain frames are read as they are. Parts:
 //! - `{text, thought: true}`: thinking (`thinking_*`);
 //! - `{text}`: text (`text_*`); a `thoughtSignature` on it is kept as the text's signature
 //!   (`text_end.signature`, and the text block's `extra.thoughtSignature`, replayed next turn).
@@ -51,6 +53,19 @@ const BLOCKED_REASONS: &[&str] = &["SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", 
 
 fn protocol(message: impl Into<String>) -> LlmError {
     LlmError::Protocol { provider: PROVIDER, message: message.into() }
+}
+
+/// The `GenerateContentResponse` inside a Code Assist frame `{"response": {...}}` (other
+/// keys such as `traceId` beside it are ignored); any other frame as it is.
+pub fn unwrap_response(data: Value) -> Value {
+    match data {
+        Value::Object(mut o)
+            if o.get("response").is_some_and(Value::is_object) && !o.contains_key("candidates") =>
+        {
+            o.remove("response").expect("checked")
+        }
+        other => other,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,7 +214,7 @@ impl Decode for Decoder {
         if event.data.trim().is_empty() {
             return Ok(FirstEvent::Skip);
         }
-        let data: Value = event.json(PROVIDER)?;
+        let data = unwrap_response(event.json(PROVIDER)?);
         if data.get("error").is_some() {
             return Err(stream_error(&data));
         }
@@ -216,7 +231,7 @@ impl Decode for Decoder {
         if self.finished || event.data.trim().is_empty() {
             return Ok(());
         }
-        let data: Value = event.json(PROVIDER)?;
+        let data = unwrap_response(event.json(PROVIDER)?);
         if data.get("error").is_some() {
             return Err(stream_error(&data));
         }
