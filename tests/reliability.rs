@@ -57,7 +57,7 @@ fn child_append_loop() {
                 .collect();
             store.append_batch(&session, &batch).expect("child batch append")
         } else {
-            let role = if i % 2 == 0 { "message.user" } else { "message.assistant" };
+            let role = if i.is_multiple_of(2) { "message.user" } else { "message.assistant" };
             let payload = if role == "message.user" {
                 json!({"content": format!("{tag} user {i}")})
             } else {
