@@ -86,7 +86,13 @@ pub fn run(args: ChatArgs) -> Result<()> {
     let model = models::lookup(&settings.models.default)?;
     // Credentials are checked (and a stored OAuth token refreshed) before anything is
     // written, so a missing sign-in leaves no empty session behind.
-    provider_for(model, &paths.auth_file(), |n| std::env::var(n).ok(), settings.retry.policy())?;
+    provider_for(
+        model,
+        &paths.auth_file(),
+        |n| std::env::var(n).ok(),
+        settings.retry.policy(),
+        tron::agent::setup::anthropic_account(&settings),
+    )?;
     let tools = tool_choice(&args, &settings)?;
     let db = args.db.clone().unwrap_or_else(|| paths.event_db.clone());
     // Continuing a session needs its database; a new session may create it.

@@ -570,3 +570,52 @@ fn unknown_providers_are_usage_errors() {
     assert!(String::from_utf8(out).unwrap().contains("unknown provider"));
     let _ = Path::new("");
 }
+
+/// An auth file with the single `oauth` and two `accounts[]` (the TypeScript multi-account
+/// shape); `work` expires within the refresh buffer.
+fn accounts_file(home: &Home) {
+    let soon = chrono::Utc::now().timestamp_millis() + 60_000;
+    let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
+    home.write(
+        &json!({"version": 1, "providers": {"anthropic": {
+            "oauth": {"accessToken": "a-legacy", "refreshToken": "r-legacy", "expiresAt": later},
+            "accounts": [
+                {"label": "work", "oauth": {"accessToken": "a-old", "refreshToken": "r-old", "expiresAt": soon}},
+                {"label": "personal", "oauth": {"accessToken": "a-personal", "refreshToken": "r-personal", "expiresAt": later}, "note": 7}
+            ]}}})
+        .to_string(),
+    );
+}
+
+#[test]
+fn accounts_come_first_and_server_anthropic_account_picks_one() {
+    let s = server();
+    let home = Home::new();
+    accounts_file(&home);
+    // server.anthropicAccount names the account (the iOS app's setting).
+    std::fs::write(home.data.join("settings.json"), r#"{"server": {"anthropicAccount": "personal"}}"#)
+        .unwrap();
+    let llm = s.rt.block_on(MockLlm::start(Script::new([ScriptedResponse::text("hi")]))).unwrap();
+    let (code, text) = chat(&home, &s, &llm);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(llm.requests()[0].header("authorization"), Some("Bearer a-personal"));
+    assert_eq!(s.mock.refreshes.load(Ordering::SeqCst), 0);
+
+    // Without the setting the first account is used (before the single `oauth`); it expires
+    // soon, so it is refreshed and saved into that account, the rest of the file untouched.
+    std::fs::remove_file(home.data.join("settings.json")).unwrap();
+    let llm = s.rt.block_on(MockLlm::start(Script::new([ScriptedResponse::text("hi")]))).unwrap();
+    let (code, text) = chat(&home, &s, &llm);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(s.mock.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(llm.requests()[0].header("authorization"), Some("Bearer a-new"));
+    let v = home.json();
+    let anthropic = &v["providers"]["anthropic"];
+    assert_eq!(anthropic["accounts"][0]["oauth"]["refreshToken"], "r-new");
+    assert_eq!(anthropic["accounts"][1]["oauth"]["accessToken"], "a-personal");
+    assert_eq!(anthropic["accounts"][1]["note"], 7);
+    assert_eq!(anthropic["oauth"]["accessToken"], "a-legacy", "the single oauth is left alone");
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}

@@ -151,7 +151,13 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     let auth_file = data_dir.join("auth.json");
     let provider = {
         let env = env.clone();
-        provider_for(model, &auth_file, move |n| env(n), settings.retry.policy())?
+        provider_for(
+            model,
+            &auth_file,
+            move |n| env(n),
+            settings.retry.policy(),
+            super::setup::anthropic_account(&settings),
+        )?
     };
     let mut tools = crate::tools::core_tools(&settings);
     tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(store.clone(), &session)));

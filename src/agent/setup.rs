@@ -56,6 +56,7 @@ pub fn provider_for(
     auth_file: &Path,
     env: impl Fn(&str) -> Option<String>,
     retry: RetryPolicy,
+    account: Option<&str>,
 ) -> Result<Box<dyn Provider>, SetupError> {
     let file = AuthFile::load(auth_file)?;
     let has_env = env_credential_vars(model.provider).iter().any(|v| env(v).is_some_and(|s| !s.is_empty()));
@@ -89,10 +90,11 @@ pub fn provider_for(
             Ok(Box::new(OAuthRefreshing::new("openai", auth_file, cfg, tokens, build)?))
         }
         ProviderKind::Anthropic
-            if !has_env && file.as_ref().is_some_and(|f| f.oauth("anthropic").is_some()) =>
+            if !has_env && file.as_ref().is_some_and(|f| anthropic_tokens(f, account).is_some()) =>
         {
-            let tokens = file.as_ref().and_then(|f| f.oauth("anthropic")).expect("checked");
-            let cfg = OAuthConfig::new(OAuthProvider::Anthropic, &env, file.as_ref())?;
+            let (label, tokens) = file.as_ref().and_then(|f| anthropic_tokens(f, account)).expect("checked");
+            let mut cfg = OAuthConfig::new(OAuthProvider::Anthropic, &env, file.as_ref())?;
+            cfg.account = label;
             // The base URL as the provider reads it from the environment.
             let base = AnthropicProvider::from_lookup(|n| match n {
                 "CLAUDE_CODE_OAUTH_TOKEN" => Some("-".into()),
@@ -181,6 +183,33 @@ fn google_oauth(
         )
     };
     Ok(Box::new(OAuthRefreshing::new("google", auth_file, cfg, tokens, build)?))
+}
+
+/// The Anthropic account a run signs in with: `server.anthropicAccount` of `settings` (the
+/// TypeScript server's setting; a label of `providers.anthropic.accounts[]`).
+pub fn anthropic_account(settings: &crate::settings::Settings) -> Option<&str> {
+    settings.get("server.anthropicAccount").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// The stored Anthropic OAuth tokens to use, and the `accounts[]` label they are stored
+/// under (`None`: the provider's own `oauth`). As in the TypeScript server, `accounts[]`
+/// takes priority over the single `oauth`: the account named by `wanted`
+/// (`server.anthropicAccount`), else the first account with tokens, else `oauth`.
+fn anthropic_tokens(file: &AuthFile, wanted: Option<&str>) -> Option<(Option<String>, Tokens)> {
+    let labels = file.account_labels("anthropic");
+    if let Some(want) = wanted {
+        if let Some(tokens) = file.account_oauth("anthropic", want) {
+            return Some((Some(want.to_owned()), tokens));
+        }
+        tracing::warn!(
+            account = want,
+            "server.anthropicAccount names no stored Anthropic account; using another"
+        );
+    }
+    labels
+        .iter()
+        .find_map(|l| file.account_oauth("anthropic", l).map(|t| (Some(l.clone()), t)))
+        .or_else(|| file.oauth("anthropic").map(|t| (None, t)))
 }
 
 /// The ChatGPT account id for a Codex token: the stored one, else the token's claim.

@@ -232,6 +232,7 @@ impl Subagents {
             &self.env.data_dir.join("auth.json"),
             move |n| env(n),
             settings.retry.policy(),
+            super::setup::anthropic_account(&settings),
         )
         .map_err(|e| e.to_string())?;
 

@@ -255,6 +255,55 @@ impl AuthFile {
         })
     }
 
+    /// The labels of provider `id`'s `accounts[]`, in order.
+    pub fn account_labels(&self, id: &str) -> Vec<String> {
+        self.provider_field(id, "accounts")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|x| x.get("label")?.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The OAuth tokens of the account labelled `label` in provider `id`'s `accounts[]`.
+    pub fn account_oauth(&self, id: &str, label: &str) -> Option<Tokens> {
+        let accounts = self.provider_field(id, "accounts")?.as_array()?;
+        let account = accounts.iter().find(|a| a.get("label").and_then(Value::as_str) == Some(label))?;
+        let oauth: OAuthTokens = serde_json::from_value(account.get("oauth")?.clone()).ok()?;
+        (!oauth.access_token.is_empty()).then_some(Tokens {
+            access_token: oauth.access_token,
+            refresh_token: oauth.refresh_token,
+            expires_at: oauth.expires_at,
+        })
+    }
+
+    /// Stores OAuth tokens for the account labelled `label` of provider `id` (its other
+    /// fields kept; appended when there is no such account), as the TypeScript server's
+    /// `saveAccountOAuthTokens`.
+    pub fn set_account_oauth(&mut self, id: &str, label: &str, tokens: &Tokens) {
+        let entry = self.entry_mut(id);
+        let accounts = entry.entry("accounts").or_insert_with(|| Value::Array(Vec::new()));
+        if !accounts.is_array() {
+            *accounts = Value::Array(Vec::new());
+        }
+        let list = accounts.as_array_mut().expect("an array");
+        let index = match list.iter().position(|a| a.get("label").and_then(Value::as_str) == Some(label)) {
+            Some(i) => i,
+            None => {
+                list.push(serde_json::json!({ "label": label }));
+                list.len() - 1
+            }
+        };
+        let account = &mut list[index];
+        if !account.is_object() {
+            *account = serde_json::json!({ "label": label });
+        }
+        let account = account.as_object_mut().expect("an object");
+        let mut oauth = account.get("oauth").and_then(Value::as_object).cloned().unwrap_or_default();
+        oauth.insert("accessToken".into(), Value::from(tokens.access_token.as_str()));
+        oauth.insert("refreshToken".into(), Value::from(tokens.refresh_token.as_str()));
+        oauth.insert("expiresAt".into(), Value::from(tokens.expires_at));
+        account.insert("oauth".into(), Value::Object(oauth));
+    }
+
     /// Removes provider `id` (keys and tokens); false when it had no entry.
     pub fn remove_provider(&mut self, id: &str) -> bool {
         self.raw.get_mut("providers").and_then(Value::as_object_mut).is_some_and(|p| p.remove(id).is_some())

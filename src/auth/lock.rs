@@ -132,8 +132,13 @@ pub async fn fresh_tokens(
         .await
         .map_err(|e| AuthError::OAuth(e.to_string()))??
         .ok_or_else(|| AuthError::OAuth(format!("no auth file; run `tron auth login {id}`")))?;
-    let tokens = file.oauth(id).ok_or_else(|| {
-        AuthError::OAuth(format!("no {id} OAuth tokens in the auth file; run `tron auth login {id}`"))
+    let stored = match &cfg.account {
+        Some(label) => file.account_oauth(id, label),
+        None => file.oauth(id),
+    };
+    let tokens = stored.ok_or_else(|| {
+        let which = cfg.account.as_ref().map_or(String::new(), |l| format!(" for account {l:?}"));
+        AuthError::OAuth(format!("no {id} OAuth tokens{which} in the auth file; run `tron auth login {id}`"))
     })?;
     let stale = match rejected {
         Some(bad) => tokens.access_token == bad,
@@ -147,7 +152,10 @@ pub async fn fresh_tokens(
             "{e}; the stored token is kept; run `tron auth login {id}` to sign in again"
         ))
     })?;
-    file.set_oauth(id, &grant.tokens);
+    match &cfg.account {
+        Some(label) => file.set_account_oauth(id, label, &grant.tokens),
+        None => file.set_oauth(id, &grant.tokens),
+    }
     tokio::task::spawn_blocking(move || file.save()).await.map_err(|e| AuthError::OAuth(e.to_string()))??;
     Ok(grant.tokens)
 }

@@ -89,6 +89,9 @@ pub struct OAuthConfig {
     pub redirect_uri: String,
     /// Seconds taken off `expires_in` when storing the expiry (TypeScript: 300, OpenAI 0).
     pub store_buffer_secs: i64,
+    /// The entry of the provider's `accounts[]` whose tokens are used and refreshed (by
+    /// label); `None`: the provider's own `oauth`.
+    pub account: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthConfig {
@@ -128,6 +131,7 @@ impl OAuthConfig {
                 scopes: s(&["org:create_api_key", "user:profile", "user:inference"]),
                 redirect_uri: "https://console.anthropic.com/oauth/code/callback".into(),
                 store_buffer_secs: 300,
+                account: None,
             },
             OAuthProvider::OpenAiCodex => OAuthConfig {
                 provider,
@@ -138,6 +142,7 @@ impl OAuthConfig {
                 scopes: s(&["openid", "profile", "email", "offline_access"]),
                 redirect_uri: "http://localhost:1455/auth/callback".into(),
                 store_buffer_secs: 0,
+                account: None,
             },
             OAuthProvider::GoogleCloudCodeAssist => OAuthConfig {
                 provider,
@@ -152,6 +157,7 @@ impl OAuthConfig {
                 ]),
                 redirect_uri: "http://localhost:45289".into(),
                 store_buffer_secs: 300,
+                account: None,
             },
             OAuthProvider::GoogleAntigravity => OAuthConfig {
                 provider,
@@ -169,6 +175,7 @@ impl OAuthConfig {
                 ]),
                 redirect_uri: "http://localhost:51121/oauth-callback".into(),
                 store_buffer_secs: 300,
+                account: None,
             },
         };
         let prefix = provider.env_prefix();

@@ -337,7 +337,9 @@ pub async fn write_with(
     let small = crate::llm::models::lookup(&settings.models.subagent).ok();
     for model in small.into_iter().chain([session_model]) {
         let env = env.clone();
-        match crate::agent::provider_for(model, auth_file, move |n| env(n), settings.retry.policy()) {
+        let account = crate::agent::setup::anthropic_account(settings);
+        match crate::agent::provider_for(model, auth_file, move |n| env(n), settings.retry.policy(), account)
+        {
             Ok(provider) => {
                 let outcome = write_ledger(store, session, provider.as_ref(), model).await;
                 if let LedgerOutcome::Skipped(reason) = &outcome {

@@ -338,6 +338,7 @@ pub fn summarizer_for(
         models: small.into_iter().chain([session_model]).collect(),
         auth_file: auth_file.to_owned(),
         retry: settings.retry.policy(),
+        account: crate::agent::setup::anthropic_account(settings).map(str::to_owned),
         env: Box::new(env),
         resolved: std::sync::OnceLock::new(),
     })
@@ -350,6 +351,8 @@ struct Deferred {
     models: Vec<&'static ModelInfo>,
     auth_file: std::path::PathBuf,
     retry: crate::core::retry::RetryPolicy,
+    /// `server.anthropicAccount`.
+    account: Option<String>,
     env: Box<EnvFn>,
     resolved: std::sync::OnceLock<Arc<dyn Summarizer>>,
 }
@@ -365,7 +368,13 @@ impl Deferred {
     fn resolve(&self) -> Arc<dyn Summarizer> {
         Arc::clone(self.resolved.get_or_init(|| {
             for model in &self.models {
-                match crate::agent::provider_for(model, &self.auth_file, &*self.env, self.retry.clone()) {
+                match crate::agent::provider_for(
+                    model,
+                    &self.auth_file,
+                    &*self.env,
+                    self.retry.clone(),
+                    self.account.as_deref(),
+                ) {
                     Ok(provider) => return Arc::new(LlmSummarizer::new(Arc::from(provider), model)),
                     Err(e) => tracing::debug!(model = model.id, error = %e, "no summarising model"),
                 }
