@@ -185,6 +185,25 @@ fn google_oauth(
     Ok(Box::new(OAuthRefreshing::new("google", auth_file, cfg, tokens, build)?))
 }
 
+/// The first of `candidates` whose provider has credentials, and that model: how the
+/// background model calls (compaction summaries, the memory ledger) pick `models.subagent`,
+/// else the session's model. `None` when none has credentials.
+pub fn first_available(
+    candidates: &[&'static ModelInfo],
+    auth_file: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    retry: &RetryPolicy,
+    account: Option<&str>,
+) -> Option<(Box<dyn Provider>, &'static ModelInfo)> {
+    candidates.iter().find_map(|model| match provider_for(model, auth_file, env, retry.clone(), account) {
+        Ok(provider) => Some((provider, *model)),
+        Err(e) => {
+            tracing::debug!(model = model.id, error = %e, "no credentials for a background model");
+            None
+        }
+    })
+}
+
 /// The Anthropic account a run signs in with: `server.anthropicAccount` of `settings` (the
 /// TypeScript server's setting; a label of `providers.anthropic.accounts[]`).
 pub fn anthropic_account(settings: &crate::settings::Settings) -> Option<&str> {

@@ -563,15 +563,7 @@ impl Subagents {
     /// A child's result from its parent's log (a child of an earlier server run).
     async fn logged_result(&self, child: &str) -> Result<Option<SubagentResult>, String> {
         let (parent, id) = (self.parent.clone(), child.to_owned());
-        let events = self
-            .env
-            .store
-            .run(move |s| match s.session(&parent)?.head_event_id {
-                Some(head) => s.ancestors(head.as_str()),
-                None => Ok(Vec::new()),
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let events = self.env.store.run(move |s| s.head_chain(&parent)).await.map_err(|e| e.to_string())?;
         let ended = events.iter().rev().find(|e| {
             matches!(e.event_type.as_str(), "subagent.completed" | "subagent.failed")
                 && e.payload["subagentSessionId"].as_str() == Some(id.as_str())
@@ -680,15 +672,8 @@ impl Subagents {
             }
             QueryKind::Events => {
                 let id = child.to_owned();
-                let events = self
-                    .env
-                    .store
-                    .run(move |s| match s.session(&id)?.head_event_id {
-                        Some(head) => s.ancestors(head.as_str()),
-                        None => Ok(Vec::new()),
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let events =
+                    self.env.store.run(move |s| s.head_chain(&id)).await.map_err(|e| e.to_string())?;
                 let skip = events.len().saturating_sub(limit);
                 Ok(QueryAnswer::Events(events[skip..].iter().map(event_entry).collect()))
             }

@@ -335,22 +335,20 @@ pub async fn write_with(
     env: &crate::settings::EnvLookup,
 ) -> Option<LedgerOutcome> {
     let small = crate::llm::models::lookup(&settings.models.subagent).ok();
-    for model in small.into_iter().chain([session_model]) {
-        let env = env.clone();
-        let account = crate::agent::setup::anthropic_account(settings);
-        match crate::agent::provider_for(model, auth_file, move |n| env(n), settings.retry.policy(), account)
-        {
-            Ok(provider) => {
-                let outcome = write_ledger(store, session, provider.as_ref(), model).await;
-                if let LedgerOutcome::Skipped(reason) = &outcome {
-                    tracing::debug!(session, reason, "no memory ledger entry");
-                }
-                return Some(outcome);
-            }
-            Err(e) => tracing::debug!(model = model.id, error = %e, "no ledger model"),
-        }
+    let candidates: Vec<&'static ModelInfo> = small.into_iter().chain([session_model]).collect();
+    let account = crate::agent::setup::anthropic_account(settings);
+    let (provider, model) = crate::agent::setup::first_available(
+        &candidates,
+        auth_file,
+        &**env,
+        &settings.retry.policy(),
+        account,
+    )?;
+    let outcome = write_ledger(store, session, provider.as_ref(), model).await;
+    if let LedgerOutcome::Skipped(reason) = &outcome {
+        tracing::debug!(session, reason, "no memory ledger entry");
     }
-    None
+    Some(outcome)
 }
 
 /// The `memory.getLedger` entry for a `memory.ledger` event (the iOS app's

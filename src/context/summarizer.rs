@@ -367,17 +367,15 @@ impl std::fmt::Debug for Deferred {
 impl Deferred {
     fn resolve(&self) -> Arc<dyn Summarizer> {
         Arc::clone(self.resolved.get_or_init(|| {
-            for model in &self.models {
-                match crate::agent::provider_for(
-                    model,
-                    &self.auth_file,
-                    &*self.env,
-                    self.retry.clone(),
-                    self.account.as_deref(),
-                ) {
-                    Ok(provider) => return Arc::new(LlmSummarizer::new(Arc::from(provider), model)),
-                    Err(e) => tracing::debug!(model = model.id, error = %e, "no summarising model"),
-                }
+            let found = crate::agent::setup::first_available(
+                &self.models,
+                &self.auth_file,
+                &*self.env,
+                &self.retry,
+                self.account.as_deref(),
+            );
+            if let Some((provider, model)) = found {
+                return Arc::new(LlmSummarizer::new(Arc::from(provider), model));
             }
             Arc::new(KeywordSummarizer)
         }))

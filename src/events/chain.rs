@@ -262,6 +262,15 @@ impl EventStore {
         self.session(session)
     }
 
+    /// The events from the session's root to its head, in order (empty for a session
+    /// without events): the session as its clients see it, branches left out.
+    pub fn head_chain(&self, session: &str) -> Result<Vec<SessionEvent>> {
+        match self.session(session)?.head_event_id {
+            Some(head) => self.ancestors(head.as_str()),
+            None => Ok(Vec::new()),
+        }
+    }
+
     // ----- reconstruction --------------------------------------------------------------
 
     /// The messages at the session's head.

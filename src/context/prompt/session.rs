@@ -81,12 +81,7 @@ pub async fn prepare(
     setup: PromptSetup,
 ) -> Result<Prepared, PrepareError> {
     let id = session.to_owned();
-    let events = store
-        .run(move |s| match s.session(&id)?.head_event_id {
-            Some(head) => s.ancestors(head.as_str()),
-            None => Ok(Vec::new()),
-        })
-        .await?;
+    let events = store.run(move |s| s.head_chain(&id)).await?;
     let opts =
         RulesOptions { data_dir: setup.data_dir.clone(), discover_standalone: setup.discover_standalone };
     let (wd, data) = (setup.working_dir.clone(), setup.data_dir.clone());

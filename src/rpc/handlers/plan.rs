@@ -18,14 +18,7 @@ use crate::rpc::ServerState;
 /// The events of `session` along its head, in order.
 async fn history(state: &ServerState, session: &str) -> Result<Vec<SessionEvent>, RpcError> {
     let id = session.to_owned();
-    state
-        .store
-        .run(move |s| match s.session(&id)?.head_event_id {
-            Some(head) => s.ancestors(head.as_str()),
-            None => Ok(Vec::new()),
-        })
-        .await
-        .map_err(store_error)
+    state.store.run(move |s| s.head_chain(&id)).await.map_err(store_error)
 }
 
 async fn append(state: &ServerState, session: &str, kind: &str, payload: Value) -> Result<(), RpcError> {

@@ -100,10 +100,7 @@ pub async fn remove(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
     let removed = state
         .store
         .run(move |s| {
-            let events = match s.session(&id)?.head_event_id {
-                Some(head) => s.ancestors(head.as_str())?,
-                None => Vec::new(),
-            };
+            let events = s.head_chain(&id)?;
             if !SessionSkills::from_events(&events).has(&skill) {
                 return Ok(None);
             }
