@@ -196,8 +196,10 @@ fn status(path: &Path, json: bool) -> Result<()> {
             env_credential_vars(kind).iter().filter(|v| std::env::var(v).is_ok_and(|s| !s.is_empty())),
         );
     }
-    if std::env::var("OPENAI_OAUTH_TOKEN").is_ok_and(|s| !s.is_empty()) {
-        env_vars.push("OPENAI_OAUTH_TOKEN");
+    for var in ["OPENAI_OAUTH_TOKEN", tron::agent::setup::GOOGLE_OAUTH_TOKEN] {
+        if std::env::var(var).is_ok_and(|s| !s.is_empty()) {
+            env_vars.push(var);
+        }
     }
     if json {
         return print_json(&json!({

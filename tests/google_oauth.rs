@@ -111,6 +111,7 @@ impl Env {
             "OPENAI_API_KEY",
             "GEMINI_API_KEY",
             "GOOGLE_API_KEY",
+            "GOOGLE_OAUTH_TOKEN",
             "GOOGLE_CLOUD_PROJECT",
             "GOOGLE_CLOUD_PROJECT_ID",
             "TRON_GOOGLE_ANTIGRAVITY_BASE_URL",
@@ -303,6 +304,38 @@ fn oauth_wins_over_a_stored_key_but_an_environment_key_wins_over_both() {
     assert_eq!(reqs[1].path, format!("/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"));
     assert_eq!(reqs[1].header("x-goog-api-key"), Some("AIza-env-key"));
     assert_eq!(reqs[1].header("authorization"), None);
+}
+
+#[test]
+fn a_token_in_google_oauth_token_wins_is_never_refreshed_and_writes_nothing() {
+    let env = Env::new(Script::new([ScriptedResponse::text("env token"), ScriptedResponse::text("again")]));
+    // No auth file at all: the token alone is enough (discovery names the project).
+    let (code, out, err) = env.chat(MODEL, |c| {
+        c.env("GOOGLE_OAUTH_TOKEN", "ya29.ENV");
+    });
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("env token"), "{out}");
+    assert!(!env.auth().exists(), "the discovered project is not saved for an environment token");
+    // Stored tokens that are expired, and an environment key: the environment token still wins
+    // and nothing is refreshed or rewritten.
+    let text = env.write_google(-60_000, json!({"apiKey": "file-key"}));
+    let (code, out, err) = env.chat(MODEL, |c| {
+        c.env("GOOGLE_OAUTH_TOKEN", "ya29.ENV")
+            .env("GEMINI_API_KEY", "AIza-env-key")
+            .env("GOOGLE_CLOUD_PROJECT", "env-proj");
+    });
+    assert_eq!(code, 0, "{out}{err}");
+    let reqs = env.llm.requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, [LOAD, STREAM, STREAM]);
+    for r in &reqs {
+        assert_eq!(r.header("authorization"), Some("Bearer ya29.ENV"));
+        assert_eq!(r.header("x-goog-api-key"), None);
+    }
+    assert_eq!(reqs[1].body["project"], "mock-project");
+    assert_eq!(reqs[2].body["project"], "env-proj");
+    assert_eq!(std::fs::read_to_string(env.auth()).unwrap(), text);
+    assert_eq!(env.tokens.refreshes.load(Ordering::SeqCst), 0);
 }
 
 #[test]

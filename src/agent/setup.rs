@@ -48,9 +48,11 @@ pub enum SetupError {
 /// before the first request. Codex models read `OPENAI_OAUTH_TOKEN`, else the file's
 /// `openai-codex` tokens; their base URL is `TRON_OPENAI_CODEX_BASE_URL`, else ChatGPT's.
 ///
-/// Gemini models use the file's Google OAuth tokens (`tron auth login google`) over a stored
-/// API key, as the TypeScript server does, but a key in the environment (`GEMINI_API_KEY`,
-/// `GOOGLE_API_KEY`) wins over both (see `google_oauth` below).
+/// Gemini models use, in order: an access token in `GOOGLE_OAUTH_TOKEN` (the TypeScript
+/// server's first choice; never refreshed), a key in the environment (`GEMINI_API_KEY`,
+/// `GOOGLE_API_KEY`), the file's Google OAuth tokens (`tron auth login google`), the file's
+/// API key. The TypeScript server puts stored OAuth before an environment key; tron lets a
+/// key set for this process win, as it does for every other provider.
 pub fn provider_for(
     model: &ModelInfo,
     auth_file: &Path,
@@ -109,6 +111,9 @@ pub fn provider_for(
             };
             Ok(Box::new(OAuthRefreshing::new("anthropic", auth_file, cfg, tokens, build)?))
         }
+        ProviderKind::Google if env(GOOGLE_OAUTH_TOKEN).is_some_and(|t| !t.trim().is_empty()) => {
+            Ok(google_env_token(&env, retry))
+        }
         ProviderKind::Google if !has_env && file.as_ref().is_some_and(|f| f.oauth("google").is_some()) => {
             let file = file.as_ref().expect("checked");
             google_oauth(file, auth_file, &env, retry)
@@ -126,6 +131,30 @@ pub fn provider_for(
             })
         }
     }
+}
+
+/// The environment variable holding a ready Google OAuth access token (the TypeScript
+/// server's first choice for Gemini, before any stored credential).
+pub const GOOGLE_OAUTH_TOKEN: &str = "GOOGLE_OAUTH_TOKEN";
+
+/// Gemini on the access token in [`GOOGLE_OAUTH_TOKEN`], as the TypeScript server treats it:
+/// Cloud Code Assist, never refreshed (whoever set it renews it), nothing written to the
+/// auth file. The project is `GOOGLE_CLOUD_PROJECT` (or `GOOGLE_CLOUD_PROJECT_ID`), else
+/// discovered before the first request and kept for this process only.
+fn google_env_token(env: &dyn Fn(&str) -> Option<String>, retry: RetryPolicy) -> Box<dyn Provider> {
+    let token = env(GOOGLE_OAUTH_TOKEN).unwrap_or_default().trim().to_owned();
+    let endpoint = Endpoint::CloudCodeAssist;
+    let slot = Arc::new(ProjectSlot::new(env_project(env)));
+    Box::new(
+        CodeAssistProvider::new(endpoint.base_url_from(env), endpoint, token, slot).with_retry_policy(retry),
+    )
+}
+
+/// `GOOGLE_CLOUD_PROJECT`, else `GOOGLE_CLOUD_PROJECT_ID` (blank values count as unset).
+fn env_project(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    ["GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT_ID"]
+        .iter()
+        .find_map(|v| env(v).filter(|p| !p.trim().is_empty()))
 }
 
 /// Gemini on the auth file's Google OAuth tokens: the Code Assist endpoint stored as
@@ -162,11 +191,7 @@ fn google_oauth(
         .and_then(|v| v.as_str())
         .map(str::to_owned)
         .filter(|p| !p.trim().is_empty())
-        .or_else(|| {
-            ["GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT_ID"]
-                .iter()
-                .find_map(|v| env(v).filter(|p| !p.trim().is_empty()))
-        });
+        .or_else(|| env_project(env));
     let path = auth_file.to_owned();
     let slot = Arc::new(ProjectSlot::new(known).on_discovered(move |project| {
         let saved = crate::auth::update(&path, |f| {
