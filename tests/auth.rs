@@ -33,6 +33,8 @@ struct Mock {
     /// The code_challenge of the authorize URL, checked against the verifier.
     challenge: Mutex<Option<String>>,
     bodies: Mutex<Vec<Value>>,
+    /// How many token requests came as JSON (the others as a form).
+    json_bodies: AtomicUsize,
 }
 
 fn b64url(data: &[u8]) -> String {
@@ -74,6 +76,9 @@ fn param(pairs: &[(String, String)], k: &str) -> String {
 async fn token(State(m): State<Arc<Mock>>, headers: HeaderMap, body: String) -> axum::response::Response {
     m.token_requests.fetch_add(1, Ordering::SeqCst);
     let json_body = headers.get("content-type").is_some_and(|v| v.to_str().unwrap().contains("json"));
+    if json_body {
+        m.json_bodies.fetch_add(1, Ordering::SeqCst);
+    }
     let b: Value = if json_body {
         serde_json::from_str(&body).unwrap()
     } else {
@@ -170,6 +175,9 @@ fn clean_env<C: EnvSet>(cmd: &mut C, home: &Home, s: &Server) {
     cmd.set("TRON_AUTH_ANTHROPIC_TOKEN_URL", &format!("{}/token", s.base));
     cmd.set("TRON_AUTH_ANTHROPIC_AUTHORIZE_URL", &format!("{}/authorize", s.base));
     cmd.set("TRON_AUTH_ANTHROPIC_REDIRECT_URI", "http://127.0.0.1:0/callback");
+    cmd.set("TRON_AUTH_OPENAI_TOKEN_URL", &format!("{}/token", s.base));
+    cmd.set("TRON_AUTH_OPENAI_AUTHORIZE_URL", &format!("{}/authorize", s.base));
+    cmd.set("TRON_AUTH_OPENAI_REDIRECT_URI", "http://127.0.0.1:0/auth/callback");
     cmd.set("TRON_AUTH_NO_OPEN", "1");
     cmd.set("TRON_AUTH_LOGIN_TIMEOUT_SECS", "30");
 }
@@ -207,9 +215,19 @@ fn start_login(
     s: &Server,
     extra: &[&str],
 ) -> (Child, String, BufReader<std::process::ChildStderr>) {
+    start_login_to("anthropic", home, s, extra)
+}
+
+/// Starts `tron auth login PROVIDER` and reads the authorize URL it prints.
+fn start_login_to(
+    provider: &str,
+    home: &Home,
+    s: &Server,
+    extra: &[&str],
+) -> (Child, String, BufReader<std::process::ChildStderr>) {
     let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("tron"));
     clean_env(&mut cmd, home, s);
-    cmd.args(["auth", "login", "anthropic"]).args(extra);
+    cmd.args(["auth", "login", provider]).args(extra);
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
@@ -264,6 +282,42 @@ const TS_FILE: &str = r#"{
   "lastUpdated": "2026-01-01T00:00:00.000Z",
   "futureKey": {"kept": true}
 }"#;
+
+#[test]
+fn codex_login_sends_the_typescript_parameters_and_a_json_exchange() {
+    let s = server();
+    let home = Home::new();
+    let (child, url, err) = start_login_to("openai-codex", &home, &s, &[]);
+    let pairs = query(&url);
+    let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "code_challenge",
+            "code_challenge_method",
+            "state"
+        ],
+        "{url}"
+    );
+    assert_eq!(param(&pairs, "client_id"), "app_EMoamEEZ73f0CkXaXp7hrann");
+    assert_eq!(param(&pairs, "scope"), "openid profile email offline_access");
+    assert_eq!(redirect(&s, &url, "good-code", None, None), 200);
+    let (code, _out, stderr) = finish(child, err);
+    assert_eq!(code, 0, "{stderr}");
+    let v = home.json();
+    assert_eq!(v["providers"]["openai-codex"]["oauth"]["accessToken"], "sk-ant-oat01-LOGIN-ACCESS");
+    assert_eq!(v["providers"]["openai-codex"]["oauth"]["refreshToken"], "sk-ant-ort01-LOGIN-REFRESH");
+    // JSON, as the TypeScript login posts it.
+    assert_eq!(s.mock.json_bodies.load(Ordering::SeqCst), 1);
+    let body = s.mock.bodies.lock().unwrap()[0].clone();
+    assert_eq!(body["grant_type"], "authorization_code");
+    assert_eq!(body["client_id"], "app_EMoamEEZ73f0CkXaXp7hrann");
+    assert!(body.get("state").is_none() && body.get("client_secret").is_none(), "{body}");
+}
 
 #[test]
 fn full_pkce_login_through_the_callback() {

@@ -223,9 +223,9 @@ impl OAuthConfig {
     }
 
     /// The URL the user opens: `response_type=code`, the client, `redirect_uri`, scopes,
-    /// the S256 challenge and `state`, plus each provider's extras (Anthropic `code=true`;
-    /// Google `access_type=offline&prompt=consent`; OpenAI the Codex CLI's
-    /// `id_token_add_organizations` and `codex_cli_simplified_flow`).
+    /// the S256 challenge and `state`, plus each provider's extras as the TypeScript server
+    /// sends them (Anthropic `code=true`; Google `access_type=offline&prompt=consent`;
+    /// OpenAI none: its Codex login sends only the standard parameters).
     pub fn authorize_url(&self, challenge: &str, state: &str, redirect_uri: &str) -> String {
         let scope = self.scopes.join(" ");
         let mut params: Vec<(&str, &str)> = Vec::new();
@@ -241,14 +241,8 @@ impl OAuthConfig {
             ("code_challenge_method", "S256"),
             ("state", state),
         ]);
-        match self.provider {
-            OAuthProvider::OpenAiCodex => {
-                params.extend([("id_token_add_organizations", "true"), ("codex_cli_simplified_flow", "true")])
-            }
-            OAuthProvider::GoogleCloudCodeAssist | OAuthProvider::GoogleAntigravity => {
-                params.extend([("access_type", "offline"), ("prompt", "consent")])
-            }
-            OAuthProvider::Anthropic => {}
+        if self.provider.google_endpoint().is_some() {
+            params.extend([("access_type", "offline"), ("prompt", "consent")]);
         }
         let sep = if self.authorize_url.contains('?') { '&' } else { '?' };
         let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
@@ -256,7 +250,7 @@ impl OAuthConfig {
     }
 
     /// Exchanges an authorization code (`grant_type=authorization_code` with the PKCE
-    /// verifier). Anthropic takes JSON and the `state`; the others a form body.
+    /// verifier). Anthropic (with the `state`) and OpenAI take JSON; Google a form body.
     pub async fn exchange_code(
         &self,
         code: &str,
@@ -274,8 +268,10 @@ impl OAuthConfig {
         if let Some(secret) = &self.client_secret {
             pairs.push(("client_secret", secret));
         }
-        let json = self.provider == OAuthProvider::Anthropic;
-        if json {
+        // The TypeScript server posts JSON to Anthropic (with the state) and OpenAI, a form
+        // to Google.
+        let json = self.provider.google_endpoint().is_none();
+        if self.provider == OAuthProvider::Anthropic {
             pairs.push(("state", state));
         }
         let data = self.post("token exchange", &pairs, json).await?;

@@ -161,7 +161,11 @@ fn authorize_urls_carry_the_typescript_parameters() {
     assert!(
         url.contains("client_id=app_EMoamEEZ73f0CkXaXp7hrann")
             && url.contains("localhost%3A1455%2Fauth%2Fcallback")
+            && url.contains("scope=openid%20profile%20email%20offline_access")
+            && url.contains("code_challenge=CH&code_challenge_method=S256&state=ST")
     );
+    // Exactly the TypeScript login's parameters: nothing of the Codex CLI's own extras.
+    assert_eq!(url.matches('&').count(), 6, "{url}");
     // Google needs a client from the file or the environment.
     let e = OAuthConfig::new(OAuthProvider::GoogleAntigravity, &none, None).unwrap_err().to_string();
     assert!(e.contains("clientId") && e.contains("TRON_AUTH_GOOGLE_CLIENT_ID"), "{e}");
