@@ -597,10 +597,91 @@ async fn a_fork_of_a_session_with_a_worktree_gets_its_own_from_the_parents_head(
     assert_eq!(acquired["payload"]["forkedFrom"], json!({"sessionId": parent, "commit": head}));
     assert_eq!(acquired["payload"]["baseBranch"], "main", "the fork merges back where its parent does");
 
-    // A fork of a session without a worktree works in the same directory, as before.
-    let plain = c.session(repo.to_str().unwrap()).await;
+    // A fork of a session without a worktree works in the same directory, as before (in
+    // another repository, whose main checkout this session is the first to take).
+    let other = server.dir.path().join("other");
+    init_repo(&other);
+    let plain = c.session(other.to_str().unwrap()).await;
     let fork = c.call("session.fork", json!({"sessionId": plain})).await;
-    assert_eq!(fork["worktree"], json!({"isolated": false, "path": repo.to_str().unwrap()}));
+    assert_eq!(fork["worktree"], json!({"isolated": false, "path": other.to_str().unwrap()}));
+}
+
+#[tokio::test]
+async fn parallel_sessions_in_one_repository_are_isolated_lazily() {
+    use tron::testing::{Script, ScriptedResponse};
+    let script = Script::new([
+        ScriptedResponse::tool_call(
+            "toolu_1",
+            "Write",
+            json!({"file_path": "same.txt", "content": "second"}),
+        ),
+        ScriptedResponse::text("done"),
+    ]);
+    let server = common::start(script).await;
+    let repo = server.dir.path().join("repo");
+    init_repo(&repo);
+    let dir = repo.to_str().unwrap();
+    let mut c = common::Client::connect(server.addr).await;
+
+    // The first session takes the main checkout: nothing is created, nothing recorded.
+    let first = c.session(dir).await;
+    let created = c.until("session.created").await;
+    assert_eq!(created["data"]["worktree"], json!({"isolated": false, "path": dir}));
+    assert_eq!(c.call("worktree.getStatus", json!({"sessionId": first})).await["hasWorktree"], false);
+
+    // A second session while the first is open gets its own worktree and branch, and its
+    // tools write there.
+    let second = c.session(dir).await;
+    let created = c.events.iter().rfind(|e| e["type"] == "session.created").unwrap().clone();
+    let wt = &created["data"]["worktree"];
+    let path = repo.join(".worktrees").join(&second);
+    assert_eq!(wt["isolated"], true, "{created}");
+    assert_eq!(wt["path"], path.display().to_string());
+    assert_eq!(wt["branch"], format!("session/{second}"));
+    let acquired = server.persisted(&second).into_iter().find(|e| e["type"] == "worktree.acquired").unwrap();
+    assert_eq!(acquired["payload"]["isolated"], true);
+    // Asking for a worktree again gives the same one back.
+    let again = c.call("worktree.acquire", json!({"sessionId": second})).await;
+    assert_eq!(again["path"], path.display().to_string());
+    c.call("agent.prompt", json!({"sessionId": second, "prompt": "write"})).await;
+    c.until("agent.complete").await;
+    assert_eq!(std::fs::read_to_string(path.join("same.txt")).unwrap(), "second");
+    assert!(!repo.join("same.txt").exists(), "the first session's checkout is untouched");
+
+    // Once the first session is archived, the next session takes the main checkout again.
+    c.call("session.archive", json!({"sessionId": first})).await;
+    let third = c.session(dir).await;
+    assert_eq!(c.call("worktree.getStatus", json!({"sessionId": third})).await["hasWorktree"], false);
+
+    // Outside a repository nothing happens at all.
+    let plain = server.dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let a = c.session(plain.to_str().unwrap()).await;
+    let b = c.session(plain.to_str().unwrap()).await;
+    for s in [a, b] {
+        assert_eq!(c.call("worktree.getStatus", json!({"sessionId": s})).await["hasWorktree"], false);
+    }
+}
+
+#[tokio::test]
+async fn isolation_always_and_never_follow_the_setting() {
+    let server = common::start(tron::testing::Script::new([])).await;
+    let repo = server.dir.path().join("repo");
+    init_repo(&repo);
+    let dir = repo.to_str().unwrap();
+    let mut c = common::Client::connect(server.addr).await;
+    c.call("settings.update", json!({"settings": {"session": {"isolation": {"mode": "always"}}}})).await;
+    let s = c.session(dir).await;
+    let status = c.call("worktree.getStatus", json!({"sessionId": s})).await;
+    assert_eq!(
+        (status["hasWorktree"].as_bool(), status["worktree"]["isolated"].as_bool()),
+        (Some(true), Some(true))
+    );
+    c.call("settings.update", json!({"settings": {"session": {"isolation": {"mode": "never"}}}})).await;
+    for _ in 0..2 {
+        let s = c.session(dir).await;
+        assert_eq!(c.call("worktree.getStatus", json!({"sessionId": s})).await["hasWorktree"], false);
+    }
 }
 
 #[tokio::test]

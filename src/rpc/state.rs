@@ -81,6 +81,9 @@ pub struct ServerState {
     idle: Notify,
     /// Each session's subagents (created at its first prompt; they outlive a run).
     subagents: Mutex<HashMap<String, Arc<Subagents>>>,
+    /// Per repository root, the session that works in its main checkout (lazy isolation: a
+    /// later session created there gets its own worktree; see `handlers::worktree`).
+    pub main_checkouts: tokio::sync::Mutex<HashMap<std::path::PathBuf, String>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -116,6 +119,7 @@ impl ServerState {
             runs: Mutex::default(),
             idle: Notify::new(),
             subagents: Mutex::default(),
+            main_checkouts: Default::default(),
         })
     }
 

@@ -15,6 +15,12 @@
 //! and `worktree.released` (the TypeScript payloads), through a [`Journal`]; the log is the
 //! source of truth for which session holds which worktree.
 //!
+//! When a worktree is made is the caller's choice: `tron worktree create`, the RPC
+//! `worktree.acquire`, a fork of a session that holds one, and `tron serve`'s isolation of
+//! new sessions (`session.isolation.mode`: lazy by default, as in the TypeScript server —
+//! the first session of a repository works in its main checkout, a session created while
+//! that one is open gets a worktree; `always`; `never`), decided in rpc/handlers/worktree.rs.
+//!
 //! Every git operation runs the `git` binary through [`git::Git`] (writes must be done by
 //! git itself, and the few reads cost a couple of milliseconds each, so one runner serves
 //! both). Must not: speak the wire (rpc/handlers/worktree.rs shapes results), print, or run

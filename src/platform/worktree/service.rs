@@ -10,7 +10,7 @@ use super::repo;
 use super::{file_list, WorktreeError, BRANCH_PREFIX, WORKTREES_DIR};
 
 /// How a new worktree starts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreateOptions {
     /// Branch or commit to start from (default: the repository's HEAD).
     pub base: Option<String>,

@@ -29,7 +29,9 @@ pub(crate) fn worktree_info(working_directory: &str) -> Value {
 /// `session.create {workingDirectory, model?}` -> `{sessionId, model, createdAt}` (the model
 /// defaults to the `server.defaultModel` setting); pushes
 /// `session.created {sessionId, workingDirectory, model, worktree}` (before the response, as
-/// the TypeScript server does) and binds the connection to the new session. The model is
+/// the TypeScript server does) and binds the connection to the new session. In a git
+/// repository the session may get its own worktree first (`session.isolation.mode`, see
+/// [`super::worktree::isolate_new_session`]). The model is
 /// kept as the client named it (an alias such as `claude-sonnet-4-5` stays the alias).
 pub async fn create(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let dir = required_str(p, "workingDirectory")?;
@@ -50,11 +52,15 @@ pub async fn create(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     let (row, _) = state.store.run(move |s| s.create_session(new)).await.map_err(store_error)?;
     let id = row.id.as_str().to_owned();
     conn.bound = Some(id.clone());
+    let worktree = match super::worktree::isolate_new_session(state, &id, &row.working_directory).await {
+        Some(r) => json!({"isolated": true, "path": r.path, "branch": r.branch, "baseCommit": r.base_commit}),
+        None => worktree_info(&row.working_directory),
+    };
     let data = json!({
         "sessionId": id,
         "workingDirectory": row.working_directory,
         "model": row.latest_model,
-        "worktree": worktree_info(&row.working_directory),
+        "worktree": worktree,
     });
     state.publish(&Event::new("session.created", Some(&id), data));
     Ok(json!({ "sessionId": id, "model": row.latest_model, "createdAt": row.created_at }))

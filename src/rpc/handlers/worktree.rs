@@ -210,7 +210,13 @@ pub async fn acquire(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcE
         branch: opt_str(p, "branch")?.filter(|s| !s.is_empty()).map(str::to_owned),
         from_session: opt_str(p, "parentSessionId")?.filter(|s| !s.is_empty()).map(str::to_owned),
     };
-    let r = with_journal(state, move |j| service::create(j, &session, &opts)).await?;
+    // As the TypeScript coordinator's acquire: a session that already holds a worktree (its
+    // own request, or lazy isolation at its creation) gets that one back.
+    let r = with_journal(state, move |j| match service::record_of(j, &session)? {
+        Some(held) if held.isolated && opts == service::CreateOptions::default() => Ok(held),
+        _ => service::create(j, &session, &opts),
+    })
+    .await?;
     let mut v = json!({ "acquired": true, "path": r.path, "branch": r.branch, "baseCommit": r.base_commit });
     if let Some(b) = &r.base_branch {
         v["baseBranch"] = json!(b);
@@ -232,6 +238,75 @@ pub async fn release(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcE
         v["finalCommit"] = json!(c);
     }
     Ok(v)
+}
+
+/// How a session created in a git repository is isolated (`session.isolation.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// The TypeScript server's default: the first session in a repository works in its
+    /// main checkout; a session created there while that one is still open gets a worktree.
+    Lazy,
+    /// Every session in a repository gets a worktree.
+    Always,
+    /// Worktrees only on request (`worktree.acquire`, `tron worktree create`).
+    Never,
+}
+
+impl Isolation {
+    /// The mode the settings ask for: `session.isolation.mode` `always` or `never`, else lazy.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+        match settings.get("session.isolation.mode").and_then(Value::as_str) {
+            Some("always") => Isolation::Always,
+            Some("never") => Isolation::Never,
+            _ => Isolation::Lazy,
+        }
+    }
+}
+
+/// For `session.create`: gives the new `session` (working in `dir`) its own worktree when
+/// the isolation mode asks for one, so that parallel sessions never write into each other's
+/// files. In lazy mode the first session of a repository takes its main checkout; a later
+/// one gets a worktree while the holder is still open (not archived or deleted). Best effort,
+/// as in the TypeScript server: outside a repository, or when git fails, the session works
+/// in `dir` (a warning is logged).
+pub async fn isolate_new_session(
+    state: &Arc<ServerState>,
+    session: &str,
+    dir: &str,
+) -> Option<WorktreeRecord> {
+    let mode = Isolation::from_settings(&state.settings.current());
+    if mode == Isolation::Never {
+        return None;
+    }
+    let path = PathBuf::from(dir);
+    let root = tokio::task::spawn_blocking(move || crate::platform::worktree::repo::repo_root(&path))
+        .await
+        .ok()?
+        .ok()?;
+    if mode == Isolation::Lazy {
+        // Held across the check so that two sessions created at once cannot both take it.
+        let mut owners = state.main_checkouts.lock().await;
+        let holder = owners.get(&root).cloned();
+        let open = match holder {
+            Some(h) => {
+                let row = state.store.run(move |s| s.session(&h)).await;
+                row.is_ok_and(|r| r.archived_at.is_none())
+            }
+            None => false,
+        };
+        if !open {
+            owners.insert(root, session.to_owned());
+            return None;
+        }
+    }
+    let id = session.to_owned();
+    match with_journal(state, move |j| service::create(j, &id, &service::CreateOptions::default())).await {
+        Ok(record) => Some(record),
+        Err(e) => {
+            tracing::warn!(session_id = session, error = %e.message, "the new session works in the main checkout");
+            None
+        }
+    }
 }
 
 /// For `session.fork`: when the parent session holds a worktree, the fork gets its own,
@@ -258,6 +333,7 @@ pub async fn acquire_for_fork(state: &Arc<ServerState>, parent: &str, fork: &str
 /// auto-commit on release), the branch is kept. Best effort: a worktree that cannot be
 /// released stays, and `tron worktree prune` (or the next `tron serve` start) finds it.
 pub async fn release_at_end(state: &Arc<ServerState>, session: &str) {
+    state.main_checkouts.lock().await.retain(|_, holder| holder != session);
     if state.run(session).is_some() {
         // Its agent still writes there; prune takes it once the session is over.
         return;
