@@ -1,5 +1,6 @@
-//! `tron embed`: local ONNX embeddings. `text` prints vectors, `index` backfills the vectors
-//! of memory entries, `search` finds the memory entries nearest to a query.
+//! `tron embed`: local ONNX embeddings. `fetch` downloads the model, `text` prints vectors,
+//! `index` backfills the vectors of memory entries, `search` finds the memory entries nearest
+//! to a query.
 
 use std::path::PathBuf;
 
@@ -37,6 +38,22 @@ pub struct EmbedArgs {
 
 #[derive(Debug, Subcommand)]
 enum EmbedCommand {
+    /// Download the model's files (tokenizer.json, onnx/model_<dtype>.onnx, ...) into the
+    /// model directory from a Hugging Face hub; the only command that uses the network
+    Fetch {
+        /// The model repository [default: context.memory.embedding.model, onnx-community/Qwen3-Embedding-0.6B-ONNX]
+        #[arg(long, value_name = "ORG/NAME")]
+        model: Option<String>,
+        /// The hub or a mirror [default: $HF_ENDPOINT, else https://huggingface.co]
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// A branch, tag or commit of the repository
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Download files that are already there again
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the embedding vector of each text as a JSON array
     Text {
         /// The texts (one vector each)
@@ -65,13 +82,105 @@ enum EmbedCommand {
     },
 }
 
+/// Runs `tron embed`.
+pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
+    if let EmbedCommand::Fetch { model, endpoint, revision, force } = &args.command {
+        return fetch(&args, model.as_deref(), endpoint.as_deref(), revision, *force);
+    }
+    run_model(args)
+}
+
 #[cfg(not(feature = "embed"))]
-pub fn run(_args: EmbedArgs) -> anyhow::Result<()> {
+fn run_model(_args: EmbedArgs) -> anyhow::Result<()> {
     Err(tron::embed::EmbedError::NotBuilt { feature: "embed" }.into())
 }
 
 #[cfg(feature = "embed")]
-pub use built::run;
+use built::run as run_model;
+
+/// `tron embed fetch`: the model's files into the model directory, with a progress bar on a
+/// terminal.
+fn fetch(
+    args: &EmbedArgs,
+    model: Option<&str>,
+    endpoint: Option<&str>,
+    revision: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+
+    use anyhow::Context;
+    use tron::embed::fetch::{self, Source, DEFAULT_ENDPOINT};
+    use tron::embed::locate::{ModelSpec, SETTINGS_KEY};
+    use tron::settings::{Paths, Settings, Sources};
+
+    let paths = Paths::from_env();
+    let settings = Settings::load(&Sources::from_env(paths.settings_file()))?;
+    let mut spec = ModelSpec::from_settings(&settings);
+    let configured =
+        settings.get(&format!("{SETTINGS_KEY}.model")).and_then(|v| v.as_str()).map(str::to_owned);
+    let model = model
+        .map(str::to_owned)
+        .or(configured)
+        .unwrap_or_else(|| "onnx-community/Qwen3-Embedding-0.6B-ONNX".to_owned());
+    if !model.split('/').all(|p| !p.is_empty() && p != ".." && p != ".") || model.matches('/').count() != 1 {
+        anyhow::bail!(
+            "--model must be ORG/NAME, e.g. onnx-community/Qwen3-Embedding-0.6B-ONNX (got {model:?})"
+        );
+    }
+    let env_dir = std::env::var_os("TRON_EMBEDDING_MODEL_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
+    let dir = match args.model_dir.clone().or(env_dir) {
+        Some(d) => d,
+        None => spec.dir.parent().map(|p| p.join(&model)).unwrap_or(spec.dir.clone()),
+    };
+    if let Some(dtype) = &args.dtype {
+        spec.dtype = dtype.clone();
+    }
+    let endpoint = endpoint
+        .map(str::to_owned)
+        .or_else(|| std::env::var("HF_ENDPOINT").ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+    let source = Source { endpoint, model: model.clone(), revision: revision.to_owned() };
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec})")
+            .expect("valid template"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let files = fetch::files_for(&spec.dtype);
+    let fetched = rt
+        .block_on(fetch::fetch(&source, &files, &dir, force, &mut |name, done, total| {
+            if done == 0 {
+                bar.set_message(name.to_owned());
+                bar.set_length(total.unwrap_or(0));
+            }
+            bar.set_position(done);
+        }))
+        .with_context(|| format!("fetching {model} into {}", dir.display()))?;
+    bar.finish_and_clear();
+    if args.json {
+        return crate::output::print_json(&serde_json::json!({
+            "model": model, "dir": dir, "revision": revision, "files": fetched,
+        }));
+    }
+    for f in &fetched {
+        let detail = match f.status {
+            "downloaded" => format!(
+                "downloaded, {} bytes{}",
+                f.bytes,
+                if f.sha256.is_some() { ", SHA-256 checked" } else { "" }
+            ),
+            "present" => "already there (--force downloads it again)".to_owned(),
+            _ => "not in this model (optional)".to_owned(),
+        };
+        crate::output::print_out(format_args!("{:<32} {detail}\n", f.path))?;
+    }
+    crate::output::print_out(format_args!("model ready in {}\n", dir.display()))
+}
 
 #[cfg(feature = "embed")]
 mod built {
@@ -100,6 +209,7 @@ mod built {
             EmbedCommand::Search { query, limit, workspace } => {
                 search(&args, &paths, &embedder, query, *limit, workspace.as_deref())
             }
+            EmbedCommand::Fetch { .. } => unreachable!("fetch needs no model"),
         }
     }
 

@@ -86,6 +86,14 @@ pub enum EmbedError {
         /// The vectors offered.
         dims: usize,
     },
+    /// A download of `tron embed fetch` failed (nothing was kept).
+    #[error("cannot fetch {url}: {detail}")]
+    Fetch {
+        /// What was asked for.
+        url: String,
+        /// Why it failed.
+        detail: String,
+    },
     /// Bad input (empty query, zero limit, ...).
     #[error("{0}")]
     Invalid(String),

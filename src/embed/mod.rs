@@ -6,9 +6,10 @@
 //! embedded for a `memory.ledger` entry ([`text`]), and the `memory_vectors` table with its
 //! nearest-neighbour search ([`store`]) plus the batch backfill of memory entries ([`index`]).
 //!
-//! Must not: download anything (the runtime and the model are files the user installed; a
-//! missing one is an error that names what to install), invent a vector when the model
-//! cannot run, or write any table but its own vector table.
+//! Must not: download anything behind the user's back (the runtime and the model are files
+//! the user installed, or fetched on request with `tron embed fetch` ([`fetch`]); a missing
+//! one is an error that names what to install), invent a vector when the model cannot run,
+//! or write any table but its own vector table.
 //!
 //! Cargo features: `embed` (ort + tokenizers) and `vector-search` (sqlite-vec), both on by
 //! default. Without them the pure parts still build and [`EmbedError::NotBuilt`] says which
@@ -21,6 +22,7 @@
 //! workspace_id TEXT NOT NULL, embedding float[512])`.
 
 mod error;
+pub mod fetch;
 pub mod locate;
 pub mod pool;
 pub mod text;
