@@ -189,8 +189,7 @@ mod built {
     use anyhow::{Context, Result};
     use serde_json::json;
 
-    use tron::embed::locate::{find_runtime, ModelSpec};
-    use tron::embed::model::{Embedder, LoadOptions};
+    use tron::embed::model::{load_configured, Embedder, Overrides};
     use tron::embed::Pooling;
     use tron::settings::{Paths, Settings, Sources};
 
@@ -214,32 +213,20 @@ mod built {
     }
 
     fn load(args: &EmbedArgs, paths: &Paths, settings: &Settings) -> Result<Embedder> {
-        let mut spec = ModelSpec::from_settings(settings);
-        let env_dir = std::env::var_os("TRON_EMBEDDING_MODEL_DIR").filter(|d| !d.is_empty()).map(Into::into);
-        if let Some(dir) = args.model_dir.clone().or(env_dir) {
-            spec.dir = dir;
-        }
-        if let Some(dtype) = &args.dtype {
-            spec.dtype = dtype.clone();
-        }
-        spec.pooling =
-            args.pooling.as_deref().map(str::parse::<Pooling>).transpose().map_err(anyhow::Error::msg)?;
-        let files = spec.resolve()?;
-        let runtime = find_runtime(
-            args.runtime.clone().map(|p| (p, "--runtime".to_owned())),
-            &|k| std::env::var(k).ok(),
-            &[files.dir.clone(), paths.data_dir.join("mods").join("onnxruntime")],
-        )?;
-        let dimensions = match args.dimensions {
-            Some(d) => d,
-            None => settings
-                .get(&format!("{}.dimensions", tron::embed::locate::SETTINGS_KEY))
-                .and_then(|v| v.as_u64())
-                .and_then(|v| usize::try_from(v).ok())
-                .unwrap_or(512),
+        let over = Overrides {
+            model_dir: args.model_dir.clone(),
+            dtype: args.dtype.clone(),
+            runtime: args.runtime.clone().map(|p| (p, "--runtime".to_owned())),
+            dimensions: args.dimensions,
+            pooling: args
+                .pooling
+                .as_deref()
+                .map(str::parse::<Pooling>)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            max_tokens: Some(args.max_tokens),
         };
-        let opts = LoadOptions { runtime, dimensions: Some(dimensions), max_tokens: args.max_tokens };
-        Ok(Embedder::load(&files, &opts)?)
+        Ok(load_configured(settings, &|k| std::env::var(k).ok(), &paths.data_dir, over)?)
     }
 
     fn text(args: &EmbedArgs, embedder: &Embedder, texts: &[String]) -> Result<()> {

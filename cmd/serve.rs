@@ -40,6 +40,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if let Some(dir) = db.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    // sqlite-vec on the server's connection, for the memory vectors (as the TypeScript server
+    // loads it at startup).
+    #[cfg(feature = "vector-search")]
+    tron::embed::store::register();
     let store = EventStore::open(&db, OpenMode::Create)?;
     // Worktrees left by a crash or by sessions that ended are pruned (work committed first).
     match tron::platform::worktree::recovery::recover(&store) {

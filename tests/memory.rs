@@ -179,3 +179,58 @@ async fn tron_chat_no_memory_skips_the_ledger_call() {
     let (_, events) = common::only_session_events(&db);
     assert!(!events.iter().any(|(t, _)| t == "memory.ledger"));
 }
+
+/// The server embeds a memory entry after writing it (the TypeScript server's `embedMemory`),
+/// with the real test model from $TRON_TEST_EMBED_DIR (scripts/test.sh sets it).
+#[cfg(all(feature = "embed", feature = "vector-search"))]
+#[tokio::test]
+async fn the_server_embeds_a_new_memory_entry() {
+    let Some(model) = std::env::var_os("TRON_TEST_EMBED_DIR").filter(|d| !d.is_empty()) else {
+        eprintln!("skipped: TRON_TEST_EMBED_DIR is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let model = std::path::PathBuf::from(model);
+    // sqlite-vec on every connection opened from here on (tron serve does the same).
+    tron::embed::store::register();
+    let mock = MockLlm::start(Script::new([
+        ScriptedResponse::text("Done."),
+        ScriptedResponse::stream([Step::Text { text: ENTRY.into() }]),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = json!({"context": {"memory": {"embedding": {
+        "cacheDir": model.parent().unwrap(), "model": model.file_name().unwrap().to_str().unwrap(),
+        "dtype": "fp32", "dimensions": 384,
+    }}}});
+    std::fs::write(dir.path().join("settings.json"), settings.to_string()).unwrap();
+    let running = common::serve_in(dir.path(), Some(&mock), ledger_on()).await.unwrap();
+    let mut c = Client::connect(running.addr).await;
+    let session = c.session(&dir.path().display().to_string()).await;
+    assert_eq!(run(&mut c, &session, "Print hi").await["success"], true);
+    c.until("agent.memory_updated").await;
+    let ledger = c.call("memory.getLedger", json!({"workingDirectory": dir.path()})).await;
+    let event_id = ledger["entries"][0]["id"].as_str().unwrap().to_owned();
+
+    // The vector is written in the background: wait for it (the model loads first).
+    let db = dir.path().join("prod.db");
+    let found = tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        for _ in 0..600 {
+            let n: i64 = conn
+                .query_row("SELECT count(*) FROM memory_vectors_384 WHERE event_id = ?1", [&event_id], |r| {
+                    r.get(0)
+                })
+                .unwrap_or(0);
+            if n == 1 {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(found, "the new memory entry was embedded into memory_vectors_384");
+    running.shutdown().await;
+}

@@ -88,24 +88,9 @@ pub fn memory_entries(conn: &Connection) -> Result<Vec<(MemoryEntry, bool)>> {
     Ok(rows)
 }
 
-/// Embeds every memory entry that has no vector yet, `batch_size` texts per model run, and
-/// stores each batch in its own transaction (an interrupted backfill keeps what it did).
-/// `progress(done, total)` is called after each batch. `rebuild` drops every vector first.
-pub fn backfill(
-    store: &EventStore,
-    embedder: &Embedder,
-    batch_size: usize,
-    rebuild: bool,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<IndexReport> {
-    if batch_size == 0 {
-        return Err(EmbedError::Invalid("--batch-size must be at least 1".into()));
-    }
-    let table = in_transaction(store, |c| VectorTable::ensure(c, embedder.dimensions()))?;
-    if rebuild {
-        in_transaction(store, |c| table.clear(c))?;
-    }
-    let conn = store.connection();
+/// The memory entries of `table`'s size without a vector, with their texts (similar
+/// lengths together), and the counts of a report over them.
+pub fn pending(conn: &Connection, table: &VectorTable) -> Result<(Vec<(MemoryEntry, String)>, IndexReport)> {
     let done = table.indexed_ids(conn)?;
     let mut report = IndexReport { table: table.name().to_owned(), ..Default::default() };
     let mut todo: Vec<(MemoryEntry, String)> = Vec::new();
@@ -124,6 +109,27 @@ pub fn backfill(
     }
     // Similar lengths in one batch waste less work on padding.
     todo.sort_by_key(|(_, text)| text.len());
+    Ok((todo, report))
+}
+
+/// Embeds every memory entry that has no vector yet, `batch_size` texts per model run, and
+/// stores each batch in its own transaction (an interrupted backfill keeps what it did).
+/// `progress(done, total)` is called after each batch. `rebuild` drops every vector first.
+pub fn backfill(
+    store: &EventStore,
+    embedder: &Embedder,
+    batch_size: usize,
+    rebuild: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<IndexReport> {
+    if batch_size == 0 {
+        return Err(EmbedError::Invalid("--batch-size must be at least 1".into()));
+    }
+    let table = in_transaction(store, |c| VectorTable::ensure(c, embedder.dimensions()))?;
+    if rebuild {
+        in_transaction(store, |c| table.clear(c))?;
+    }
+    let (todo, mut report) = pending(store.connection(), &table)?;
     let total = todo.len();
     progress(0, total);
     for chunk in todo.chunks(batch_size) {
@@ -177,7 +183,10 @@ pub fn search(
 
 /// Runs `f` in one write transaction of the event store (with its lock retries); any error
 /// rolls the transaction back.
-fn in_transaction<T>(store: &EventStore, mut f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
+pub(crate) fn in_transaction<T>(
+    store: &EventStore,
+    mut f: impl FnMut(&Connection) -> Result<T>,
+) -> Result<T> {
     let mut failure: Option<EmbedError> = None;
     let out = store.write(|c| match f(c) {
         Ok(v) => Ok(v),

@@ -36,6 +36,9 @@ pub mod store;
 #[cfg(all(feature = "embed", feature = "vector-search"))]
 pub mod index;
 
+#[cfg(all(feature = "embed", feature = "vector-search"))]
+pub mod live;
+
 pub use error::{EmbedError, Result};
 pub use locate::{ModelFiles, ModelSpec};
 pub use pool::Pooling;

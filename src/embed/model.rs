@@ -268,3 +268,58 @@ impl Embedder {
             .collect())
     }
 }
+
+/// What a caller may override when loading the configured model (`tron embed` flags).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// The model directory.
+    pub model_dir: Option<PathBuf>,
+    /// The ONNX dtype.
+    pub dtype: Option<String>,
+    /// The ONNX Runtime library, with the name of the flag that gave it.
+    pub runtime: Option<(PathBuf, String)>,
+    /// Output dimensions.
+    pub dimensions: Option<usize>,
+    /// Pooling.
+    pub pooling: Option<super::Pooling>,
+    /// Longest text in tokens (512 when not given).
+    pub max_tokens: Option<usize>,
+}
+
+/// Loads the model the settings name (`context.memory.embedding.*`), as `tron embed` and
+/// `tron serve` do: the model directory from `over`, else `TRON_EMBEDDING_MODEL_DIR`, else
+/// `<cacheDir>/<model>`; the runtime from `over`, the environment, the model directory,
+/// `<data_dir>/mods/onnxruntime`, else the usual places; dimensions from `over`, else the
+/// settings, else 512.
+pub fn load_configured(
+    settings: &crate::settings::Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+    data_dir: &std::path::Path,
+    over: Overrides,
+) -> Result<Embedder> {
+    let mut spec = super::ModelSpec::from_settings(settings);
+    let env_dir = env("TRON_EMBEDDING_MODEL_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
+    if let Some(dir) = over.model_dir.or(env_dir) {
+        spec.dir = dir;
+    }
+    if let Some(dtype) = over.dtype {
+        spec.dtype = dtype;
+    }
+    spec.pooling = over.pooling;
+    let files = spec.resolve()?;
+    let runtime = super::locate::find_runtime(
+        over.runtime,
+        env,
+        &[files.dir.clone(), data_dir.join("mods").join("onnxruntime")],
+    )?;
+    let dimensions = over.dimensions.unwrap_or_else(|| {
+        settings
+            .get(&format!("{}.dimensions", super::locate::SETTINGS_KEY))
+            .and_then(|v| v.as_u64())
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(512)
+    });
+    let opts =
+        LoadOptions { runtime, dimensions: Some(dimensions), max_tokens: over.max_tokens.unwrap_or(512) };
+    Embedder::load(&files, &opts)
+}

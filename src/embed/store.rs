@@ -68,7 +68,7 @@ pub fn table_name(dims: usize) -> String {
 }
 
 /// The vector table of one dimension on a connection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct VectorTable {
     name: String,
     dims: usize,

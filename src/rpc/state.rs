@@ -84,6 +84,9 @@ pub struct ServerState {
     /// Per repository root, the session that works in its main checkout (lazy isolation: a
     /// later session created there gets its own worktree; see `handlers::worktree`).
     pub main_checkouts: tokio::sync::Mutex<HashMap<std::path::PathBuf, String>>,
+    /// Embeds new memory entries (created at the first one written).
+    #[cfg(all(feature = "embed", feature = "vector-search"))]
+    memory_indexer: std::sync::OnceLock<Arc<crate::embed::live::LiveIndexer>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -120,7 +123,37 @@ impl ServerState {
             idle: Notify::new(),
             subagents: Mutex::default(),
             main_checkouts: Default::default(),
+            #[cfg(all(feature = "embed", feature = "vector-search"))]
+            memory_indexer: Default::default(),
         })
+    }
+
+    /// After a memory entry was written: embeds the entries without a vector in the
+    /// background, as the TypeScript server does (fail-silent: a model that cannot load
+    /// leaves memory unindexed; `tron embed index` backfills later). Needs the store opened
+    /// after [`crate::embed::store::register`] (as `tron serve` does).
+    pub fn index_memory(self: &Arc<Self>) {
+        #[cfg(all(feature = "embed", feature = "vector-search"))]
+        {
+            let indexer = self
+                .memory_indexer
+                .get_or_init(|| {
+                    Arc::new(crate::embed::live::LiveIndexer::new(
+                        self.env.clone(),
+                        self.paths.data_dir.clone(),
+                    ))
+                })
+                .clone();
+            let state = Arc::clone(self);
+            tokio::task::spawn_blocking(move || {
+                let settings = state.settings.current();
+                match indexer.catch_up(&state.store, &settings) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(component = "embed", stored = n, "memory entries embedded"),
+                    Err(e) => tracing::warn!(component = "embed", error = %e, "failed to embed memory"),
+                }
+            });
+        }
     }
 
     /// Sends `event` to every client that should see it.

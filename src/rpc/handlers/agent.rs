@@ -141,6 +141,7 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
                 super::skill::publish(&state, &session, std::slice::from_ref(&*event));
                 let data = json!({ "title": title, "entryType": entry_type });
                 state.publish(&Event::new("agent.memory_updated", Some(&session), data));
+                state.index_memory();
             }
         }
     });
