@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -60,12 +61,27 @@ impl HookEngine {
 
     /// Runs blocking `hooks` in order with `context` in `cwd` and combines their results.
     /// A hook that fails or times out counts as `continue` (logged).
-    pub async fn run_blocking(&self, hooks: &[DiscoveredHook], context: &Value, cwd: &Path) -> HookResult {
+    pub async fn run_blocking(
+        &self,
+        hooks: &[DiscoveredHook],
+        context: &Value,
+        cwd: &Path,
+        cancel: &CancellationToken,
+    ) -> HookResult {
         let mut modifications = serde_json::Map::new();
         let mut messages: Vec<String> = Vec::new();
         for hook in hooks {
-            let result = match self.run_one(hook, context, cwd).await {
+            let result = match self.run_one(hook, context, cwd, Some(cancel)).await {
                 Ok(r) => r,
+                // An aborted run goes no further than its hooks: nothing they guard runs.
+                Err(why) if why == runner::CANCELLED || cancel.is_cancelled() => {
+                    return HookResult {
+                        action: HookAction::Block,
+                        reason: Some("The run was aborted".into()),
+                        message: None,
+                        modifications: Default::default(),
+                    };
+                }
                 Err(why) => {
                     tracing::warn!(target: "tron::hooks", hook = %hook.name, "hook failed (treated as continue): {why}");
                     continue;
@@ -100,7 +116,7 @@ impl HookEngine {
     ) -> Result<(), String> {
         let mut error = None;
         for hook in hooks {
-            if let Err(why) = self.run_one(hook, context, cwd).await {
+            if let Err(why) = self.run_one(hook, context, cwd, None).await {
                 tracing::warn!(target: "tron::hooks", hook = %hook.name, "background hook failed: {why}");
                 error = Some(format!("{}: {why}", hook.name));
             }
@@ -113,9 +129,11 @@ impl HookEngine {
         hook: &DiscoveredHook,
         context: &Value,
         cwd: &Path,
+        cancel: Option<&CancellationToken>,
     ) -> Result<HookResult, String> {
         let (hook, context, cwd, timeout) = (hook.clone(), context.clone(), PathBuf::from(cwd), self.timeout);
-        tokio::task::spawn_blocking(move || runner::run(&hook, &context, &cwd, timeout))
+        let cancel = cancel.cloned();
+        tokio::task::spawn_blocking(move || runner::run(&hook, &context, &cwd, timeout, cancel.as_ref()))
             .await
             .map_err(|e| format!("the hook's thread failed: {e}"))?
     }

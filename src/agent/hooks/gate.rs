@@ -278,7 +278,7 @@ pub async fn run_hooks(
         };
         persist(agent, session, hook_event("hook.triggered", &triggered), on_event).await?;
         let started = Instant::now();
-        result = gate.hooks.run_blocking(&blocking, &context, &cwd).await;
+        result = gate.hooks.run_blocking(&blocking, &context, &cwd, &agent.ctx.cancel).await;
         let completed = HookCompletedPayload {
             hook_names: names,
             hook_event: kind.as_str().into(),

@@ -40,13 +40,18 @@ const result = await def.handler(ctx);
 process.stdout.write(JSON.stringify(result ?? { action: 'continue' }));
 "#;
 
+/// The error of a hook stopped because its run was aborted.
+pub const CANCELLED: &str = "stopped: the run was aborted";
+
 /// Runs `hook` with `context` in `cwd`; `Err` says why it gave no answer (spawn failure,
-/// non-zero exit, timeout).
+/// non-zero exit, timeout, or [`CANCELLED`] when `cancel` fired: the hook's process group
+/// is killed then, so an abort never waits for a slow hook).
 pub fn run(
     hook: &DiscoveredHook,
     context: &Value,
     cwd: &Path,
     timeout: Duration,
+    cancel: Option<&tokio_util::sync::CancellationToken>,
 ) -> Result<HookResult, String> {
     let json = context.to_string();
     let mut cmd = match &hook.launch {
@@ -109,6 +114,10 @@ pub fn run(
         if now >= deadline {
             kill_group(&mut child);
             return Err(format!("timed out after {}ms", timeout.as_millis()));
+        }
+        if cancel.is_some_and(|c| c.is_cancelled()) {
+            kill_group(&mut child);
+            return Err(CANCELLED.to_owned());
         }
         if pipes > 0 {
             match rx.recv_timeout((deadline - now).min(Duration::from_millis(20))) {

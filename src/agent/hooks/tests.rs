@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use tokio_util::sync::CancellationToken;
+
 use super::*;
 
 fn script(dir: &Path, name: &str, body: &str) {
@@ -87,12 +89,12 @@ case "$ctx" in *'"command":"rm'*) echo '{"action":"block","reason":"rm is not al
     );
     assert!(background.is_empty());
     let ctx = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash", "toolArguments": {"command": "rm -rf x"}});
-    let r = engine.run_blocking(&blocking[..1], &ctx, tmp.path()).await;
+    let r = engine.run_blocking(&blocking[..1], &ctx, tmp.path(), &CancellationToken::new()).await;
     assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("rm is not allowed here")));
     let ok = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash", "toolArguments": {"command": "ls"}});
-    let r = engine.run_blocking(&blocking[..1], &ok, tmp.path()).await;
+    let r = engine.run_blocking(&blocking[..1], &ok, tmp.path(), &CancellationToken::new()).await;
     assert_eq!((r.action, r.modifications["timeout"].clone()), (HookAction::Modify, json!(1000)));
-    let r = engine.run_blocking(&blocking, &ok, tmp.path()).await;
+    let r = engine.run_blocking(&blocking, &ok, tmp.path(), &CancellationToken::new()).await;
     assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("second")));
 }
 
@@ -110,10 +112,51 @@ async fn failing_or_slow_hooks_count_as_continue() {
     let (engine, _) = HookEngine::from_settings(tmp.path(), None, &settings);
     let (blocking, _) = engine.of_kind(HookKind::PostToolUse);
     assert_eq!(blocking.len(), 2);
-    let r = engine.run_blocking(&blocking, &json!({"hookType": "PostToolUse"}), tmp.path()).await;
+    let r = engine
+        .run_blocking(&blocking, &json!({"hookType": "PostToolUse"}), tmp.path(), &CancellationToken::new())
+        .await;
     assert_eq!(r, HookResult::proceed());
-    let failed = runner::run(&blocking[1], &json!({}), tmp.path(), Duration::from_millis(200));
+    let failed = runner::run(&blocking[1], &json!({}), tmp.path(), Duration::from_millis(200), None);
     assert!(failed.unwrap_err().contains("timed out after 200ms"));
+}
+
+#[tokio::test]
+async fn an_abort_stops_a_slow_hook_at_once_and_blocks_what_it_guards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(".agent/hooks");
+    let pid_file = tmp.path().join("hook.pid");
+    // A hook that would run for a minute (its child too), recording its pid.
+    script(&dir, "pre-tool-use.sh", &format!("echo $$ > {}; sleep 60 & sleep 60", pid_file.display()));
+    let mut settings = crate::settings::defaults().clone();
+    settings["hooks"]["defaultTimeoutMs"] = json!(120_000);
+    let (engine, _) = HookEngine::from_settings(tmp.path(), None, &settings);
+    let (blocking, _) = engine.of_kind(HookKind::PreToolUse);
+    let cancel = CancellationToken::new();
+    let abort = cancel.clone();
+    let pid = pid_file.clone();
+    tokio::spawn(async move {
+        while !pid.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        abort.cancel();
+    });
+    let ctx = json!({"hookType": "PreToolUse", "toolName": "Bash"});
+    let r = engine.run_blocking(&blocking, &ctx, tmp.path(), &cancel).await;
+    assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("The run was aborted")));
+    // Nothing of the hook's process group runs any more (an orphaned child may linger as a
+    // zombie until init reaps it; it no longer runs).
+    let pgid = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid pgrp ...
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.get(2) == Some(&pgid.as_str()) && fields.first() != Some(&"Z")
+        })
+        .collect();
+    assert!(running.is_empty(), "the hook's process group {pgid} still runs: {running:?}");
 }
 
 #[tokio::test]
@@ -148,6 +191,6 @@ async fn module_hooks_run_through_the_bridge_when_node_is_there() {
     }
     assert!(matches!(blocking[0].launch, discovery::Launch::Module(_)));
     let ctx = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash"});
-    let r = engine.run_blocking(&blocking, &ctx, tmp.path()).await;
+    let r = engine.run_blocking(&blocking, &ctx, tmp.path(), &CancellationToken::new()).await;
     assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("no Bash")));
 }
