@@ -90,3 +90,25 @@ pub fn char_key(c: char) -> Value {
     let vk = if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() as u32 } else { 0 };
     json!({ "key": c.to_string(), "text": c.to_string(), "unmodifiedText": c.to_string(), "windowsVirtualKeyCode": vk })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_their_codes_and_unknown_names_none() {
+        assert_eq!(key("Enter").unwrap()["windowsVirtualKeyCode"], 13);
+        assert_eq!(key("Enter").unwrap()["text"], "\r");
+        assert_eq!(key("ArrowDown").unwrap()["code"], "ArrowDown");
+        assert_eq!(key("a").unwrap()["windowsVirtualKeyCode"], 65);
+        assert_eq!(key("a").unwrap()["text"], "a");
+        assert_eq!(key("Space").unwrap()["key"], " ");
+        assert!(key("NoSuchKey").is_none() && key("").is_none());
+    }
+
+    #[test]
+    fn selectors_are_embedded_as_json_strings() {
+        let s = find("a[title=\"x'y\"]");
+        assert!(s.contains(r#"})("a[title=\"x'y\"]")"#), "{s}");
+    }
+}

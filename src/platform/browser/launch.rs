@@ -223,3 +223,37 @@ fn kill_group(pgid: u32) {
         .stderr(Stdio::null())
         .status();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_configured_binary_is_used_found_on_path_or_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("my-chrome");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let plain = dir.path().join("not-executable");
+        std::fs::write(&plain, "").unwrap();
+        let path_var = dir.path().display().to_string();
+
+        assert_eq!(locate(Some(&exe), None).unwrap(), exe);
+        assert_eq!(locate(Some(Path::new("my-chrome")), Some(&path_var)).unwrap(), exe);
+        for bad in [plain.as_path(), Path::new("/nonexistent/chromium"), Path::new("no-such-browser")] {
+            let e = locate(Some(bad), Some(&path_var)).unwrap_err().to_string();
+            assert!(
+                e.contains(&bad.display().to_string()) && e.contains("the Debian package `chromium`"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_group_without_processes_has_none_running() {
+        // Process group ids are process ids; this one is far above pid_max's default.
+        assert_eq!(group_running(4_000_000_000), Vec::<u32>::new());
+        assert!(process_state(std::process::id()).is_some_and(|s| s != "Z"));
+    }
+}

@@ -18,6 +18,7 @@ mod dom;
 pub mod launch;
 mod page;
 mod service;
+mod tab;
 
 use std::path::PathBuf;
 
