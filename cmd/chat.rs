@@ -148,6 +148,11 @@ pub fn run(args: ChatArgs) -> Result<()> {
         });
         Subagents::new(&session, child_env, sink, cancel.child_token())
     };
+    // BrowseTheWeb's browser (started on the model's first call; nobody watches frames).
+    let browser = tron::platform::browser::BrowserService::new(
+        tron::platform::browser::BrowserConfig::from_env(&*env),
+        None,
+    );
     // The same setup as `tron serve`: system prompt (core, provider part, rules, skills;
     // --system replaces the core prompt), tools, hooks and guardrails, compaction.
     let spec = RunSpec {
@@ -169,6 +174,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         run_id: None,
         user_fields: Default::default(),
         subagents: Some(std::sync::Arc::clone(&subagents)),
+        browser: Some(browser.clone()),
         cancel: cancel.clone(),
         memory: !args.no_memory,
     };
@@ -205,6 +211,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         }
         // Background hooks end (or get 30 s) before the process exits.
         prepared.wait_background(std::time::Duration::from_secs(30)).await;
+        browser.close_all().await;
         result
     });
     let duration_ms = started.elapsed().as_millis() as u64;

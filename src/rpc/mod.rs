@@ -15,7 +15,9 @@
 //! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
 //! `skill.list|get|refresh|remove`, `tasks.*` / `projects.*` / `areas.*` (the task
 //! manager, see [`crate::events::tasks`]), `worktree.getStatus|commit|merge|list|acquire|release`
-//! and `git.clone` (see [`crate::platform::worktree`]). Every
+//! and `git.clone` (see [`crate::platform::worktree`]),
+//! `browser.startStream|stopStream|getStatus` with the `browser.frame` events (see
+//! [`crate::platform::browser`]). Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -97,7 +99,6 @@ impl Connection {
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
 const NOT_YET: &[(&str, u32)] = &[
-    ("browser.", 11),
     ("canvas.", 11),
     ("device.", 11),
     ("transcribe.", 11),
@@ -197,6 +198,9 @@ async fn dispatch_method(
         "worktree.acquire" => worktree::acquire(state, p).await,
         "worktree.release" => worktree::release(state, p).await,
         "git.clone" => worktree::clone(state, p).await,
+        "browser.startStream" => handlers::browser::start_stream(state, p).await,
+        "browser.stopStream" => handlers::browser::stop_stream(state, p).await,
+        "browser.getStatus" => handlers::browser::get_status(state, p).await,
         m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
             task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
         }

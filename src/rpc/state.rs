@@ -87,6 +87,8 @@ pub struct ServerState {
     /// Embeds new memory entries (created at the first one written).
     #[cfg(all(feature = "embed", feature = "vector-search"))]
     memory_indexer: std::sync::OnceLock<Arc<crate::embed::live::LiveIndexer>>,
+    /// The sessions' browsers (created on first use).
+    browser: std::sync::OnceLock<Arc<crate::platform::browser::BrowserService>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -125,6 +127,7 @@ impl ServerState {
             main_checkouts: Default::default(),
             #[cfg(all(feature = "embed", feature = "vector-search"))]
             memory_indexer: Default::default(),
+            browser: std::sync::OnceLock::new(),
         })
     }
 
@@ -269,6 +272,23 @@ impl ServerState {
         host
     }
 
+    /// The sessions' browsers (see [`crate::platform::browser`]): started as the
+    /// environment says (`TRON_BROWSER`, `CHROME_PATH`, `TRON_BROWSER_WS`), their frames
+    /// and closings pushed as `browser.frame` / `browser.closed` to the session's clients.
+    pub fn browser(self: &Arc<Self>) -> Arc<crate::platform::browser::BrowserService> {
+        let service = self.browser.get_or_init(|| {
+            let state = Arc::downgrade(self);
+            let sink: crate::platform::browser::FrameSink = Arc::new(move |event| {
+                if let Some(state) = state.upgrade() {
+                    state.publish(&super::handlers::browser::event_of(&event));
+                }
+            });
+            let config = crate::platform::browser::BrowserConfig::from_env(&*self.env);
+            crate::platform::browser::BrowserService::new(config, Some(sink))
+        });
+        Arc::clone(service)
+    }
+
     fn subagent_hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Subagents>>> {
         self.subagents.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -286,6 +306,9 @@ impl ServerState {
     /// Aborts every run and every subagent, and waits until all have persisted what they
     /// had and ended.
     pub async fn abort_all(&self) {
+        if let Some(browser) = self.browser.get() {
+            browser.close_all().await;
+        }
         let hosts: Vec<Arc<Subagents>> = self.subagent_hosts().values().cloned().collect();
         for host in &hosts {
             host.abort_all();

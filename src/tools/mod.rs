@@ -121,6 +121,7 @@ impl ToolRegistry {
 }
 
 pub mod bash;
+pub mod browser;
 pub mod edit;
 pub mod find;
 pub mod grep;

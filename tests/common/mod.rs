@@ -100,6 +100,10 @@ pub async fn serve_in(
         env.insert("ANTHROPIC_API_KEY".into(), "sk-ant-test".into());
     }
     env.insert("TRON_MEMORY_LEDGER".into(), setup.memory_ledger.to_string());
+    // The browser tests' chromium (scripts/test.sh sets it), for BrowseTheWeb and browser.*.
+    if let Some(chromium) = std::env::var("TRON_TEST_CHROMIUM").ok().filter(|c| !c.is_empty()) {
+        env.insert("TRON_BROWSER".into(), chromium);
+    }
     // The server's home is the data dir too: nothing of the real home leaks in.
     env.insert("HOME".into(), dir.display().to_string());
     let env: tron::settings::EnvLookup = Arc::new(move |n: &str| env.get(n).cloned());

@@ -3,6 +3,7 @@
 //! of their results are built here or in [`super::adapters`].
 
 pub mod agent;
+pub mod browser;
 pub mod context;
 pub mod events;
 pub mod filesystem;
