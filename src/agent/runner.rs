@@ -83,6 +83,10 @@ pub struct RunSpec {
     /// The session's subagents; `Some` offers `SpawnSubagent`, `QueryAgent` and
     /// `WaitForAgents`.
     pub subagents: Option<Arc<Subagents>>,
+    /// The interactive tools' services (see [`crate::tools::interactive`]); `Some` offers
+    /// `AskUserQuestion`, `RenderAppUI`, `send_message` and `receive_messages` (server
+    /// sessions only).
+    pub interactive: Option<crate::tools::interactive::Interactive>,
     /// Aborts the run.
     pub cancel: CancellationToken,
     /// Whether [`PreparedRun::write_memory`] may write a ledger entry after the run (off for
@@ -141,6 +145,7 @@ pub fn known_tools(settings: &Settings) -> Vec<String> {
     let mut names = crate::tools::core_tools(settings).names();
     names.push(crate::tools::task_manager::NAME.to_owned());
     names.extend(crate::tools::subagent::NAMES.iter().map(|n| (*n).to_owned()));
+    names.extend(crate::tools::interactive::NAMES.iter().map(|n| (*n).to_owned()));
     names
 }
 
@@ -163,6 +168,11 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(store.clone(), &session)));
     if let Some(subagents) = &spec.subagents {
         for tool in crate::tools::subagent::tools(subagents.clone()) {
+            tools.register(tool);
+        }
+    }
+    if let Some(services) = &spec.interactive {
+        for tool in crate::tools::interactive::tools(services, &session) {
             tools.register(tool);
         }
     }

@@ -359,6 +359,7 @@ impl Subagents {
             run_id: None,
             user_fields: Map::new(),
             subagents: None,
+            interactive: None,
             cancel: cancel.clone(),
             memory: false,
         };

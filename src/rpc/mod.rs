@@ -15,7 +15,9 @@
 //! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
 //! `skill.list|get|refresh|remove`, `tasks.*` / `projects.*` / `areas.*` (the task
 //! manager, see [`crate::events::tasks`]), `worktree.getStatus|commit|merge|list|acquire|release`
-//! and `git.clone` (see [`crate::platform::worktree`]). Every
+//! and `git.clone` (see [`crate::platform::worktree`]), `tool.result` (answers to
+//! `AskUserQuestion`), `canvas.get|list|export` (see [`crate::platform::canvas`]) and
+//! `communication.send|receive|subscribe|unsubscribe` (see [`ui`]). Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -24,6 +26,7 @@ pub mod frames;
 pub mod handlers;
 pub mod params;
 pub mod state;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -34,8 +37,8 @@ pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
 use handlers::{
-    agent, context, events, filesystem, memory, model, plan, session, settings, skill, system, task, tree,
-    worktree,
+    agent, canvas, communication, context, events, filesystem, memory, model, plan, session, settings, skill,
+    system, task, tool, tree, worktree,
 };
 
 /// One client connection's own state.
@@ -96,15 +99,8 @@ impl Connection {
 
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
-const NOT_YET: &[(&str, u32)] = &[
-    ("browser.", 11),
-    ("canvas.", 11),
-    ("device.", 11),
-    ("transcribe.", 11),
-    ("voiceNotes.", 11),
-    ("communication.", 11),
-    ("tool.", 11),
-];
+const NOT_YET: &[(&str, u32)] =
+    &[("browser.", 11), ("device.", 11), ("transcribe.", 11), ("voiceNotes.", 11)];
 
 /// Answers one request, inside a span that gives every log record of the request its id,
 /// method and session (see logging/).
@@ -197,6 +193,14 @@ async fn dispatch_method(
         "worktree.acquire" => worktree::acquire(state, p).await,
         "worktree.release" => worktree::release(state, p).await,
         "git.clone" => worktree::clone(state, p).await,
+        "tool.result" => tool::result(state, conn, p).await,
+        "canvas.get" => canvas::get(state, p).await,
+        "canvas.list" => canvas::list(state, p).await,
+        "canvas.export" => canvas::export(state, p).await,
+        "communication.send" => communication::send(state, p).await,
+        "communication.receive" => communication::receive(state, p).await,
+        "communication.subscribe" => communication::subscribe(state, p).await,
+        "communication.unsubscribe" => communication::unsubscribe(state, p),
         m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
             task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
         }

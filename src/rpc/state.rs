@@ -81,6 +81,8 @@ pub struct ServerState {
     idle: Notify,
     /// Each session's subagents (created at its first prompt; they outlive a run).
     subagents: Mutex<HashMap<String, Arc<Subagents>>>,
+    /// The message bus between sessions and its subscriptions (see [`super::ui`]).
+    pub ui: super::ui::UiServices,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -116,6 +118,7 @@ impl ServerState {
             runs: Mutex::default(),
             idle: Notify::new(),
             subagents: Mutex::default(),
+            ui: Default::default(),
         })
     }
 

@@ -68,6 +68,7 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         run_id: Some(run_id.clone()),
         user_fields,
         subagents: Some(state.subagents(&session)),
+        interactive: Some(crate::rpc::ui::interactive(state)),
         cancel: cancel.clone(),
         memory: true,
     };

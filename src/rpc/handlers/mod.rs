@@ -3,6 +3,8 @@
 //! of their results are built here or in [`super::adapters`].
 
 pub mod agent;
+pub mod canvas;
+pub mod communication;
 pub mod context;
 pub mod events;
 pub mod filesystem;
@@ -14,6 +16,7 @@ pub mod settings;
 pub mod skill;
 pub mod system;
 pub mod task;
+pub mod tool;
 pub mod tree;
 pub mod worktree;
 
