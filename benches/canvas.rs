@@ -32,7 +32,8 @@ fn bench(c: &mut Criterion) {
         ]}),
         json!({"o1": true, "o7": true}),
     );
-    let items: Vec<Value> = (0..1000).map(|i| json!(format!("Row {i}: a line of text in a long list"))).collect();
+    let items: Vec<Value> =
+        (0..1000).map(|i| json!(format!("Row {i}: a line of text in a long list"))).collect();
     let long = canvas(json!({"$tag": "List", "$props": {"items": items}}), Value::Null);
 
     c.bench_function("canvas/markdown 20 controls", |b| b.iter(|| black_box(export::to_markdown(&small))));

@@ -169,8 +169,11 @@ fn pdftotext(pdf: &[u8]) -> Option<String> {
 
 #[tokio::test]
 async fn render_app_ui_streams_frames_and_saves_the_canvas_for_get_and_export() {
-    let server =
-        start(Script::new([ScriptedResponse::tool_call("toolu_ui", "RenderAppUI", canvas_input())])).await;
+    let server = start(Script::new([
+        ScriptedResponse::tool_call("toolu_ui", "RenderAppUI", canvas_input()),
+        ScriptedResponse::text("Saved your preferences."),
+    ]))
+    .await;
     let mut c = Client::connect(server.addr).await;
     let session = c.session(&server.dir()).await;
     c.call("agent.prompt", json!({"sessionId": session, "prompt": "show my preferences"})).await;
@@ -256,6 +259,15 @@ async fn render_app_ui_streams_frames_and_saves_the_canvas_for_get_and_export() 
         c.fail("canvas.export", json!({"canvasId": "ghost", "format": "pdf"})).await["code"],
         "NOT_FOUND"
     );
+
+    // The user's response on the canvas continues the session.
+    c.events.clear();
+    let response = json!({"actionId": "save", "state": {"email": false, "vol": 40}});
+    c.call("tool.result", json!({"sessionId": session, "toolCallId": "toolu_ui", "result": response})).await;
+    complete(&mut c).await;
+    let prompt = last_user_text(&server.mock.requests()[1].body);
+    assert!(prompt.starts_with("[User response from canvas prefs-1]\n"), "{prompt}");
+    assert_eq!(serde_json::from_str::<Value>(prompt.split_once('\n').unwrap().1).unwrap(), response);
 }
 
 #[tokio::test]
