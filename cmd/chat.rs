@@ -175,6 +175,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         user_fields: Default::default(),
         subagents: Some(std::sync::Arc::clone(&subagents)),
         browser: Some(browser.clone()),
+        interactive: None,
         cancel: cancel.clone(),
         memory: !args.no_memory,
     };

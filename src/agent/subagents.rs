@@ -360,6 +360,7 @@ impl Subagents {
             user_fields: Map::new(),
             subagents: None,
             browser: None,
+            interactive: None,
             cancel: cancel.clone(),
             memory: false,
         };

@@ -106,6 +106,9 @@ pub(crate) struct Ran {
     pub count: usize,
     /// Whether the run was aborted before every call had run.
     pub aborted: bool,
+    /// Whether a tool asked to end the run after this round of calls (`stopTurn`: the
+    /// tools that wait for the user, e.g. `AskUserQuestion`).
+    pub stop: bool,
 }
 
 /// Runs `calls` (from the assistant message of `turn`), persisting each call and result.
@@ -117,7 +120,7 @@ pub(crate) async fn run_calls(
     on_event: &mut impl FnMut(AgentEvent<'_>),
 ) -> Result<Ran, StoreError> {
     let cancel = &agent.ctx.cancel;
-    let mut ran = Ran { count: 0, aborted: false };
+    let mut ran = Ran { count: 0, aborted: false, stop: false };
     let mut rest = calls;
     while !rest.is_empty() {
         if cancel.is_cancelled() {
@@ -144,6 +147,7 @@ pub(crate) async fn run_calls(
         let results = run_batch(agent, &calls, &refusals, on_event).await;
         for ((call, (result, duration_ms)), refusal) in calls.iter().zip(results).zip(&refusals) {
             ran.count += 1;
+            ran.stop |= result.stop_turn == Some(true);
             let interrupted = cancel.is_cancelled();
             persist_result(agent, session, call, &result, duration_ms, interrupted, on_event).await?;
             if refusal.is_none() {

@@ -3,7 +3,8 @@
 //! Order of persisted events (the TypeScript server's): `message.user`, then per model call
 //! `stream.turn_start`, `message.assistant`, for each tool call `tool.call` and
 //! `tool.result`, and `stream.turn_end` (tokens and cost). When the model asked for tools,
-//! the next call carries their results; the run ends when a response asks for none. A
+//! the next call carries their results; the run ends when a response asks for none, or
+//! after a round of calls in which a tool asked to stop (`stopTurn`, e.g. `AskUserQuestion`). A
 //! failed request persists `error.provider`. Each event is committed before the caller
 //! hears of it, so nothing a user saw can be lost.
 
@@ -250,6 +251,19 @@ async fn run_prompt(
             return Err(interrupted(agent, session, turn, &mut on_event).await);
         }
         persist(agent, session, turn_end(turn, &message, cost, record), &mut on_event).await?;
+        // A tool that waits for the user (`stopTurn`) ends the run here; the user's answer
+        // is the session's next prompt.
+        if ran.stop {
+            return Ok(TurnOutcome {
+                message,
+                stop_reason,
+                turn,
+                cost: cost_total,
+                tool_calls: *tool_calls,
+                model_calls,
+                usage,
+            });
+        }
         // Tool results can fill the window in the middle of a run: compact before the next
         // call if they did (the run's own turn is kept).
         if crate::context::auto_compact(agent, session, None, &mut on_event).await? {

@@ -2,9 +2,11 @@
 //! the event log.
 //!
 //! [`worktree`] (a git worktree per session, so that parallel sessions never trample each
-//! other's files) and [`browser`] (a headless Chromium driven over the DevTools Protocol).
-//! Push notifications, transcription and canvas export come here too. Must not: speak the wire (rpc/ shapes results) or print
-//! (cmd/ does).
+//! other's files), [`browser`] (a headless Chromium driven over the DevTools Protocol) and
+//! [`canvas`] (the canvases `RenderAppUI` renders, and their JSON, Markdown and PDF export).
+//! Push notifications and transcription come here too. Must not: speak the wire (rpc/
+//! shapes results) or print (cmd/ does).
 
 pub mod browser;
+pub mod canvas;
 pub mod worktree;

@@ -125,12 +125,14 @@ pub fn settings_view(tree: &Value) -> Value {
 pub struct RunAdapter {
     session: String,
     turn_started: Option<std::time::Instant>,
+    /// `RenderAppUI`'s `agent.ui_render_*` frames (see [`super::ui`]).
+    ui: super::ui::UiRenders,
 }
 
 impl RunAdapter {
     /// An adapter for a run of `session`.
     pub fn new(session: &str) -> Self {
-        Self { session: session.to_owned(), turn_started: None }
+        Self { session: session.to_owned(), turn_started: None, ui: Default::default() }
     }
 
     fn event(&self, event_type: &str, data: Value) -> Event {
@@ -139,6 +141,12 @@ impl RunAdapter {
 
     /// The frames for `event`, in order.
     pub fn frames(&mut self, event: &AgentEvent<'_>) -> Vec<Event> {
+        let mut frames = self.core_frames(event);
+        frames.extend(self.ui.frames(&self.session, event));
+        frames
+    }
+
+    fn core_frames(&mut self, event: &AgentEvent<'_>) -> Vec<Event> {
         match event {
             AgentEvent::Stream(stream) => self.stream(stream).into_iter().collect(),
             AgentEvent::ToolStart { id, name, arguments } => vec![self.event(

@@ -17,7 +17,9 @@
 //! manager, see [`crate::events::tasks`]), `worktree.getStatus|commit|merge|list|acquire|release`
 //! and `git.clone` (see [`crate::platform::worktree`]),
 //! `browser.startStream|stopStream|getStatus` with the `browser.frame` events (see
-//! [`crate::platform::browser`]). Every
+//! [`crate::platform::browser`]), `tool.result` (answers to `AskUserQuestion`),
+//! `canvas.get|list|export` (see [`crate::platform::canvas`]) and
+//! `communication.send|receive|subscribe|unsubscribe` (see [`ui`]). Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -26,6 +28,7 @@ pub mod frames;
 pub mod handlers;
 pub mod params;
 pub mod state;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -36,8 +39,8 @@ pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
 use handlers::{
-    agent, context, events, filesystem, memory, model, plan, session, settings, skill, system, task, tree,
-    worktree,
+    agent, canvas, communication, context, events, filesystem, memory, model, plan, session, settings, skill,
+    system, task, tool, tree, worktree,
 };
 
 /// One client connection's own state.
@@ -98,14 +101,7 @@ impl Connection {
 
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
-const NOT_YET: &[(&str, u32)] = &[
-    ("canvas.", 11),
-    ("device.", 11),
-    ("transcribe.", 11),
-    ("voiceNotes.", 11),
-    ("communication.", 11),
-    ("tool.", 11),
-];
+const NOT_YET: &[(&str, u32)] = &[("device.", 11), ("transcribe.", 11), ("voiceNotes.", 11)];
 
 /// Answers one request, inside a span that gives every log record of the request its id,
 /// method and session (see logging/).
@@ -201,6 +197,14 @@ async fn dispatch_method(
         "browser.startStream" => handlers::browser::start_stream(state, p).await,
         "browser.stopStream" => handlers::browser::stop_stream(state, p).await,
         "browser.getStatus" => handlers::browser::get_status(state, p).await,
+        "tool.result" => tool::result(state, conn, p).await,
+        "canvas.get" => canvas::get(state, p).await,
+        "canvas.list" => canvas::list(state, p).await,
+        "canvas.export" => canvas::export(state, p).await,
+        "communication.send" => communication::send(state, p).await,
+        "communication.receive" => communication::receive(state, p).await,
+        "communication.subscribe" => communication::subscribe(state, p).await,
+        "communication.unsubscribe" => communication::unsubscribe(state, p),
         m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
             task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
         }

@@ -89,6 +89,8 @@ pub struct ServerState {
     memory_indexer: std::sync::OnceLock<Arc<crate::embed::live::LiveIndexer>>,
     /// The sessions' browsers (created on first use).
     browser: std::sync::OnceLock<Arc<crate::platform::browser::BrowserService>>,
+    /// The message bus between sessions and its subscriptions (see [`super::ui`]).
+    pub ui: super::ui::UiServices,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -128,6 +130,7 @@ impl ServerState {
             #[cfg(all(feature = "embed", feature = "vector-search"))]
             memory_indexer: Default::default(),
             browser: std::sync::OnceLock::new(),
+            ui: Default::default(),
         })
     }
 

@@ -120,12 +120,16 @@ impl ToolRegistry {
     }
 }
 
+pub mod ask_user;
 pub mod bash;
 pub mod browser;
 pub mod edit;
 pub mod find;
 pub mod grep;
+pub mod interactive;
+pub mod messaging;
 pub mod read;
+pub mod render_ui;
 pub mod subagent;
 pub mod task_manager;
 mod tool_support;

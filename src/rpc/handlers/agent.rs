@@ -69,6 +69,7 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         user_fields,
         subagents: Some(state.subagents(&session)),
         browser: Some(state.browser()),
+        interactive: Some(crate::rpc::ui::interactive(state)),
         cancel: cancel.clone(),
         memory: true,
     };

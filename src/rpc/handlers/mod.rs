@@ -4,6 +4,8 @@
 
 pub mod agent;
 pub mod browser;
+pub mod canvas;
+pub mod communication;
 pub mod context;
 pub mod events;
 pub mod filesystem;
@@ -15,6 +17,7 @@ pub mod settings;
 pub mod skill;
 pub mod system;
 pub mod task;
+pub mod tool;
 pub mod tree;
 pub mod worktree;
 
