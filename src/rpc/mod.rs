@@ -15,7 +15,8 @@
 //! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
 //! `skill.list|get|refresh|remove`, `tasks.*` / `projects.*` / `areas.*` (the task
 //! manager, see [`crate::events::tasks`]), `worktree.getStatus|commit|merge|list|acquire|release`
-//! and `git.clone` (see [`crate::platform::worktree`]). Every
+//! and `git.clone` (see [`crate::platform::worktree`]), `device.register|unregister` (push
+//! notification tokens, see [`crate::platform::apns`]). Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -99,7 +100,6 @@ impl Connection {
 const NOT_YET: &[(&str, u32)] = &[
     ("browser.", 11),
     ("canvas.", 11),
-    ("device.", 11),
     ("transcribe.", 11),
     ("voiceNotes.", 11),
     ("communication.", 11),
@@ -197,6 +197,8 @@ async fn dispatch_method(
         "worktree.acquire" => worktree::acquire(state, p).await,
         "worktree.release" => worktree::release(state, p).await,
         "git.clone" => worktree::clone(state, p).await,
+        "device.register" => handlers::device::register(state, p).await,
+        "device.unregister" => handlers::device::unregister(state, p).await,
         m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
             task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
         }

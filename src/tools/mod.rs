@@ -124,6 +124,7 @@ pub mod bash;
 pub mod edit;
 pub mod find;
 pub mod grep;
+pub mod notify_app;
 pub mod read;
 pub mod subagent;
 pub mod task_manager;

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod context;
+pub mod device;
 pub mod events;
 pub mod filesystem;
 pub mod memory;
