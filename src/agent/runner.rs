@@ -147,6 +147,7 @@ impl std::fmt::Debug for PreparedRun {
 pub fn known_tools(settings: &Settings) -> Vec<String> {
     let mut names = crate::tools::core_tools(settings).names();
     names.push(crate::tools::task_manager::NAME.to_owned());
+    names.push(crate::tools::notify_app::NAME.to_owned());
     names.extend(crate::tools::subagent::NAMES.iter().map(|n| (*n).to_owned()));
     names.extend(crate::tools::browser::NAMES.iter().map(|n| (*n).to_owned()));
     names.extend(crate::tools::interactive::NAMES.iter().map(|n| (*n).to_owned()));
@@ -172,6 +173,10 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(store.clone(), &session)));
     for tool in crate::tools::browser::tools(spec.browser.clone(), &session) {
         tools.register(tool);
+    }
+    // NotifyApp only when APNS is configured (as in the TypeScript server).
+    if let Some(notify) = crate::tools::notify_app::for_session(&store, &data_dir, &env, &session).await {
+        tools.register(notify);
     }
     if let Some(subagents) = &spec.subagents {
         for tool in crate::tools::subagent::tools(subagents.clone()) {

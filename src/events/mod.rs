@@ -14,6 +14,7 @@
 pub mod blobs;
 mod chain;
 pub mod db;
+pub mod devices;
 pub mod error;
 pub mod migrate;
 pub mod reconstruct;

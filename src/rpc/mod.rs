@@ -18,8 +18,9 @@
 //! and `git.clone` (see [`crate::platform::worktree`]),
 //! `browser.startStream|stopStream|getStatus` with the `browser.frame` events (see
 //! [`crate::platform::browser`]), `tool.result` (answers to `AskUserQuestion`),
-//! `canvas.get|list|export` (see [`crate::platform::canvas`]) and
-//! `communication.send|receive|subscribe|unsubscribe` (see [`ui`]). Every
+//! `canvas.get|list|export` (see [`crate::platform::canvas`]),
+//! `communication.send|receive|subscribe|unsubscribe` (see [`ui`]) and
+//! `device.register|unregister` (push notification tokens, see [`crate::platform::apns`]). Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -101,7 +102,7 @@ impl Connection {
 
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
-const NOT_YET: &[(&str, u32)] = &[("device.", 11), ("transcribe.", 11), ("voiceNotes.", 11)];
+const NOT_YET: &[(&str, u32)] = &[("transcribe.", 11), ("voiceNotes.", 11)];
 
 /// Answers one request, inside a span that gives every log record of the request its id,
 /// method and session (see logging/).
@@ -205,6 +206,8 @@ async fn dispatch_method(
         "communication.receive" => communication::receive(state, p).await,
         "communication.subscribe" => communication::subscribe(state, p).await,
         "communication.unsubscribe" => communication::unsubscribe(state, p),
+        "device.register" => handlers::device::register(state, p).await,
+        "device.unregister" => handlers::device::unregister(state, p).await,
         m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
             task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
         }

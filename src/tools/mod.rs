@@ -128,6 +128,7 @@ pub mod find;
 pub mod grep;
 pub mod interactive;
 pub mod messaging;
+pub mod notify_app;
 pub mod read;
 pub mod render_ui;
 pub mod subagent;

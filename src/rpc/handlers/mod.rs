@@ -7,6 +7,7 @@ pub mod browser;
 pub mod canvas;
 pub mod communication;
 pub mod context;
+pub mod device;
 pub mod events;
 pub mod filesystem;
 pub mod memory;
