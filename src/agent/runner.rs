@@ -141,6 +141,7 @@ pub fn known_tools(settings: &Settings) -> Vec<String> {
     let mut names = crate::tools::core_tools(settings).names();
     names.push(crate::tools::task_manager::NAME.to_owned());
     names.extend(crate::tools::subagent::NAMES.iter().map(|n| (*n).to_owned()));
+    names.extend(crate::tools::web::NAMES.iter().map(|n| (*n).to_owned()));
     names
 }
 
@@ -165,6 +166,9 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
         for tool in crate::tools::subagent::tools(subagents.clone()) {
             tools.register(tool);
         }
+    }
+    for tool in crate::tools::web::tools_for_run(&settings, model, &auth_file, env.clone()) {
+        tools.register(tool);
     }
     tools.retain(|name| spec.tools.keeps(name));
     let setup = PromptSetup {

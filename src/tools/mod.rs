@@ -128,6 +128,7 @@ pub mod read;
 pub mod subagent;
 pub mod task_manager;
 mod tool_support;
+pub mod web;
 pub mod write;
 
 /// The core tools (`Read`, `Write`, `Edit`, `Bash`, `Find`, `Grep`) in a fresh registry,
