@@ -15,7 +15,8 @@
 //! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
 //! `skill.list|get|refresh|remove`, `tasks.*` / `projects.*` / `areas.*` (the task
 //! manager, see [`crate::events::tasks`]), `worktree.getStatus|commit|merge|list|acquire|release`
-//! and `git.clone` (see [`crate::platform::worktree`]). Every
+//! and `git.clone` (see [`crate::platform::worktree`]), `transcribe.audio|listModels` and
+//! `voiceNotes.save|list|delete` (see [`crate::platform::transcribe`]). Every
 //! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
 //! brings it; an unknown method answers `METHOD_NOT_FOUND`.
 
@@ -34,8 +35,8 @@ pub use state::{Outgoing, ServerState};
 
 use crate::core::errors::{RpcError, RpcErrorCode};
 use handlers::{
-    agent, context, events, filesystem, memory, model, plan, session, settings, skill, system, task, tree,
-    worktree,
+    agent, context, events, filesystem, memory, model, plan, session, settings, skill, system, task,
+    transcribe, tree, worktree,
 };
 
 /// One client connection's own state.
@@ -96,15 +97,8 @@ impl Connection {
 
 /// Methods of the TypeScript server that this version does not serve yet, by family, with
 /// the issue that brings them.
-const NOT_YET: &[(&str, u32)] = &[
-    ("browser.", 11),
-    ("canvas.", 11),
-    ("device.", 11),
-    ("transcribe.", 11),
-    ("voiceNotes.", 11),
-    ("communication.", 11),
-    ("tool.", 11),
-];
+const NOT_YET: &[(&str, u32)] =
+    &[("browser.", 11), ("canvas.", 11), ("device.", 11), ("communication.", 11), ("tool.", 11)];
 
 /// Answers one request, inside a span that gives every log record of the request its id,
 /// method and session (see logging/).
@@ -197,6 +191,11 @@ async fn dispatch_method(
         "worktree.acquire" => worktree::acquire(state, p).await,
         "worktree.release" => worktree::release(state, p).await,
         "git.clone" => worktree::clone(state, p).await,
+        "transcribe.audio" => transcribe::audio_method(state, p).await,
+        "transcribe.listModels" => Ok(transcribe::list_models(state)),
+        "voiceNotes.save" => transcribe::save_note(state, p).await,
+        "voiceNotes.list" => transcribe::list_notes(state, p).await,
+        "voiceNotes.delete" => transcribe::delete_note(state, p).await,
         m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
             task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
         }

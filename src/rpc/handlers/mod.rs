@@ -14,6 +14,7 @@ pub mod settings;
 pub mod skill;
 pub mod system;
 pub mod task;
+pub mod transcribe;
 pub mod tree;
 pub mod worktree;
 
