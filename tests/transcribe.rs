@@ -1,7 +1,7 @@
 //! Transcription through a real server on 127.0.0.1:0 and a real WebSocket client, with a
 //! small fake sidecar (a Python script the test writes) that speaks the sidecar protocol:
 //! `GET /health`, multipart `POST /transcribe/faster`. Covers transcription, the model list,
-//! a crashed sidecar being restarted, a missing sidecar command, voice notes, bad params, and
+//! a crashed or hung sidecar being restarted, a missing sidecar command, voice notes, bad params, and
 //! the sidecar stopping (reaped, no zombie) with the server.
 
 mod common;
@@ -34,7 +34,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/health":
-            self.reply(200, {"status": "ok"})
+            if os.path.exists(os.path.join(state, "unhealthy")):
+                self.reply(503, {"status": "stuck"})
+            else:
+                self.reply(200, {"status": "ok"})
         else:
             self.reply(404, {"error": "not found"})
 
@@ -73,12 +76,14 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A data dir whose settings start `command` as the sidecar on a free port.
+/// A data dir whose settings start `command` as the sidecar on a free port (health checked
+/// every 100 ms, so a hung sidecar is found quickly).
 fn data_dir(command: &str, port: u16) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let settings = json!({"server": {"transcription": {
         "baseUrl": format!("http://127.0.0.1:{port}"),
         "sidecarCommand": command,
+        "healthCheckIntervalMs": 100,
     }}});
     std::fs::write(dir.path().join("settings.json"), settings.to_string()).unwrap();
     dir
@@ -122,7 +127,8 @@ fn b64(s: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audio_is_transcribed_by_the_sidecar_which_is_restarted_after_a_crash_and_stopped_with_the_server() {
+async fn audio_is_transcribed_by_the_sidecar_which_is_restarted_after_a_crash_or_hang_and_stopped_with_the_server(
+) {
     let state = tempfile::tempdir().unwrap();
     let dir = data_dir(&fake_command(state.path()), free_port());
     let server = serve_in(dir.path(), None, Setup::default()).await.unwrap();
@@ -166,9 +172,18 @@ async fn audio_is_transcribed_by_the_sidecar_which_is_restarted_after_a_crash_an
     let second = starts(state.path())[1];
     assert!(alive(second));
 
+    // The sidecar hangs (its health check fails): the watchdog kills and restarts it.
+    std::fs::write(state.path().join("unhealthy"), "").unwrap();
+    wait_until("the restart of the hung sidecar", || starts(state.path()).len() == 3);
+    std::fs::remove_file(state.path().join("unhealthy")).unwrap();
+    let r = c.request("transcribe.audio", json!({"audioBase64": b64("third")})).await;
+    assert_eq!(r["result"]["text"], "heard: third", "{r}");
+    assert!(!alive(second), "the hung sidecar was killed");
+    let third = starts(state.path())[2];
+
     // Stopping the server stops the sidecar; it is reaped, not left as a zombie.
     server.shutdown().await;
-    assert!(!alive(second), "the sidecar outlived the server");
+    assert!(!alive(third), "the sidecar outlived the server");
     assert!(!alive(first[0]));
 }
 

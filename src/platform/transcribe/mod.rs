@@ -162,6 +162,9 @@ pub struct TranscriptionConfig {
     pub max_bytes: u64,
     /// The shell command that starts the sidecar.
     pub sidecar_command: Option<String>,
+    /// How often a running sidecar's health is checked
+    /// (`server.transcription.healthCheckIntervalMs`, tron's; upstream's watchdog: 30 s).
+    pub health_interval: Duration,
 }
 
 impl TranscriptionConfig {
@@ -185,6 +188,9 @@ impl TranscriptionConfig {
             cleanup_mode: get("cleanupMode").as_str().unwrap_or("basic").to_owned(),
             max_bytes: get("maxBytes").as_u64().unwrap_or(26_214_400),
             sidecar_command: command,
+            health_interval: Duration::from_millis(
+                get("healthCheckIntervalMs").as_u64().unwrap_or(30_000).max(10),
+            ),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The sidecar process: started through `sh -c <command>` in its own process group, healthy
 //! once `GET {baseUrl}/health` answers 200 (polled every 100 ms for up to 20 s), watched by
-//! a task that waits for it to exit and restarts it with exponential backoff (1 s doubling
-//! to 60 s, at most 5 restarts in a row, as upstream's watchdog), and stopped with SIGTERM,
+//! a task that waits for it to exit (or kills it when 3 health checks in a row fail, checked
+//! every `server.transcription.healthCheckIntervalMs`, 30 s as upstream's watchdog) and
+//! restarts it with exponential backoff (1 s doubling to 60 s, at most 5 restarts in a row,
+//! as upstream), and stopped with SIGTERM,
 //! then SIGKILL after 5 s, to the whole group, so nothing it spawned outlives it. Dropping the
 //! last handle kills the group too.
 //!
@@ -34,7 +36,13 @@ pub struct Supervision {
     pub backoff_max: Duration,
     /// Restarts in a row before giving up (a request starts it again).
     pub max_restarts: u32,
+    /// How often the watchdog checks a running sidecar's health; after
+    /// [`UNHEALTHY_CHECKS`] failed checks in a row it kills the group (and restarts it).
+    pub health_interval: Duration,
 }
+
+/// Failed health checks in a row after which a running sidecar counts as hung.
+pub const UNHEALTHY_CHECKS: u32 = 3;
 
 impl Default for Supervision {
     fn default() -> Self {
@@ -44,6 +52,7 @@ impl Default for Supervision {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             max_restarts: 5,
+            health_interval: Duration::from_secs(30),
         }
     }
 }
@@ -271,8 +280,34 @@ impl Sidecar {
         let generation = state.generation;
         let (tx, exited) = watch::channel(None);
         let me = Arc::downgrade(&self.inner);
+        let interval = self.inner.supervision.health_interval;
         tokio::spawn(async move {
-            let how = match child.wait().await {
+            let wait = child.wait();
+            tokio::pin!(wait);
+            let (mut up, mut failed) = (false, 0);
+            let status = loop {
+                tokio::select! {
+                    status = &mut wait => break status,
+                    _ = tokio::time::sleep(interval) => {
+                        let Some(inner) = me.upgrade() else { continue };
+                        let healthy = Sidecar { inner }.healthy().await;
+                        if healthy {
+                            (up, failed) = (true, 0);
+                            continue;
+                        }
+                        // Starting up is not hanging (the start has its own time limit).
+                        if !up {
+                            continue;
+                        }
+                        failed += 1;
+                        if failed >= UNHEALTHY_CHECKS {
+                            tracing::warn!(failed, "the transcription sidecar stopped answering its health check; killing it");
+                            signal_group(pgid, "-KILL");
+                        }
+                    }
+                }
+            };
+            let how = match status {
                 Ok(status) => match status.code() {
                     Some(code) => format!("exited with code {code}"),
                     None => format!("was killed ({status})"),
@@ -368,7 +403,8 @@ pub struct SidecarTranscriber {
 impl SidecarTranscriber {
     /// A transcriber for `config` (upstream's supervision timings).
     pub fn new(config: TranscriptionConfig) -> Self {
-        Self::with_supervision(config, Supervision::default())
+        let supervision = Supervision { health_interval: config.health_interval, ..Supervision::default() };
+        Self::with_supervision(config, supervision)
     }
 
     /// A transcriber with other supervision timings (tests use short backoffs).
