@@ -58,7 +58,14 @@ async fn site(hits: Arc<AtomicUsize>) -> SocketAddr {
             }),
         )
         .route("/data", get(|| async { Json(json!({"a": 1})) }))
-        .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "gone") }));
+        .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "gone") }))
+        .route(
+            "/to-localhost",
+            get(|headers: HeaderMap| async move {
+                let host = headers["host"].to_str().unwrap().replace("127.0.0.1", "localhost");
+                (StatusCode::FOUND, [("location", format!("http://{host}/page"))])
+            }),
+        );
     serve(router).await
 }
 
@@ -158,6 +165,26 @@ async fn fetch_limits_size_and_time_and_reports_http_failures() {
     assert_eq!(text(&r), "Error fetching URL: Unsupported content type: application/json");
     let r = quick.execute(&args(json!({"url": format!("http://{addr}/missing"), "prompt": "?"})), &ctx).await;
     assert_eq!(text(&r), "Error fetching URL: HTTP 404: Not Found");
+    // Redirects are checked like the first URL: here `localhost` is a blocked domain.
+    let model = models::lookup("claude-haiku-4-5-20251001").unwrap();
+    let guard = UrlGuard { blocked_domains: vec!["localhost".into()], ..UrlGuard::allowing_internal() };
+    let provider = tron::agent::provider_for(
+        model,
+        Path::new("/nonexistent/auth.json"),
+        |_| Some("k".into()),
+        Default::default(),
+        None,
+    )
+    .unwrap();
+    let strict = WebFetchTool::new(
+        FetchConfig { guard, ..FetchConfig::default() },
+        Arc::new(ModelReader::new(Arc::from(provider), model)),
+    );
+    let r = strict
+        .execute(&args(json!({"url": format!("http://{addr}/to-localhost"), "prompt": "?"})), &ctx)
+        .await;
+    assert!(r.failed());
+    assert!(text(&r).contains("redirect refused: Domain is blocked: localhost"), "{}", text(&r));
     let r = quick.execute(&args(json!({"url": format!("http://{addr}/page")})), &ctx).await;
     assert!(text(&r).contains("Missing required parameter \"prompt\""));
     // None of the failures asked the model anything.
