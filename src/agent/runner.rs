@@ -151,6 +151,7 @@ pub fn known_tools(settings: &Settings) -> Vec<String> {
     names.extend(crate::tools::subagent::NAMES.iter().map(|n| (*n).to_owned()));
     names.extend(crate::tools::browser::NAMES.iter().map(|n| (*n).to_owned()));
     names.extend(crate::tools::interactive::NAMES.iter().map(|n| (*n).to_owned()));
+    names.extend(crate::tools::web::NAMES.iter().map(|n| (*n).to_owned()));
     names
 }
 
@@ -187,6 +188,9 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
         for tool in crate::tools::interactive::tools(services, &session) {
             tools.register(tool);
         }
+    }
+    for tool in crate::tools::web::tools_for_run(&settings, model, &auth_file, env.clone()) {
+        tools.register(tool);
     }
     tools.retain(|name| spec.tools.keeps(name));
     let setup = PromptSetup {

@@ -19,10 +19,10 @@
 //! `browser.startStream|stopStream|getStatus` with the `browser.frame` events (see
 //! [`crate::platform::browser`]), `tool.result` (answers to `AskUserQuestion`),
 //! `canvas.get|list|export` (see [`crate::platform::canvas`]),
-//! `communication.send|receive|subscribe|unsubscribe` (see [`ui`]) and
-//! `device.register|unregister` (push notification tokens, see [`crate::platform::apns`]). Every
-//! other method of the TypeScript server answers `NOT_AVAILABLE` naming the issue that
-//! brings it; an unknown method answers `METHOD_NOT_FOUND`.
+//! `communication.send|receive|subscribe|unsubscribe` (see [`ui`]),
+//! `device.register|unregister` (push notification tokens, see [`crate::platform::apns`]),
+//! `transcribe.audio|listModels` and `voiceNotes.save|list|delete` (see
+//! [`crate::platform::transcribe`]). An unknown method answers `METHOD_NOT_FOUND`.
 
 pub mod adapters;
 pub mod frames;
@@ -38,10 +38,10 @@ use serde_json::Value;
 pub use frames::{Event, Request};
 pub use state::{Outgoing, ServerState};
 
-use crate::core::errors::{RpcError, RpcErrorCode};
+use crate::core::errors::RpcError;
 use handlers::{
     agent, canvas, communication, context, events, filesystem, memory, model, plan, session, settings, skill,
-    system, task, tool, tree, worktree,
+    system, task, tool, transcribe, tree, worktree,
 };
 
 /// One client connection's own state.
@@ -99,10 +99,6 @@ impl Connection {
         }
     }
 }
-
-/// Methods of the TypeScript server that this version does not serve yet, by family, with
-/// the issue that brings them.
-const NOT_YET: &[(&str, u32)] = &[("transcribe.", 11), ("voiceNotes.", 11)];
 
 /// Answers one request, inside a span that gives every log record of the request its id,
 /// method and session (see logging/).
@@ -208,16 +204,15 @@ async fn dispatch_method(
         "communication.unsubscribe" => communication::unsubscribe(state, p),
         "device.register" => handlers::device::register(state, p).await,
         "device.unregister" => handlers::device::unregister(state, p).await,
+        "transcribe.audio" => transcribe::audio_method(state, p).await,
+        "transcribe.listModels" => Ok(transcribe::list_models(state)),
+        "voiceNotes.save" => transcribe::save_note(state, p).await,
+        "voiceNotes.list" => transcribe::list_notes(state, p).await,
+        "voiceNotes.delete" => transcribe::delete_note(state, p).await,
         m if m.starts_with("tasks.") || m.starts_with("projects.") || m.starts_with("areas.") => {
             task::dispatch(state, m, p).await.unwrap_or_else(|| Err(RpcError::method_not_found(m)))
         }
-        method => match NOT_YET.iter().find(|(prefix, _)| method.starts_with(prefix)) {
-            Some((_, issue)) => Err(RpcError::new(
-                RpcErrorCode::NotAvailable,
-                format!("{method} is not available in this version of tron (tracked in issue {issue})"),
-            )),
-            None => Err(RpcError::method_not_found(method)),
-        },
+        method => Err(RpcError::method_not_found(method)),
     }
 }
 

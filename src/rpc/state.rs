@@ -76,6 +76,8 @@ pub struct ServerState {
     pub settings: Arc<SettingsHandle>,
     /// When the server started.
     pub started: Instant,
+    /// The transcription sidecar (started on demand, stopped with the server).
+    pub transcription: crate::platform::transcribe::Transcription,
     events: broadcast::Sender<Arc<Outgoing>>,
     runs: Mutex<HashMap<String, RunInfo>>,
     idle: Notify,
@@ -122,6 +124,7 @@ impl ServerState {
             env,
             settings,
             started: Instant::now(),
+            transcription: Default::default(),
             events,
             runs: Mutex::default(),
             idle: Notify::new(),

@@ -114,10 +114,18 @@ impl Listening {
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Listening { listener, app, stop, .. } = self;
         let state = Arc::clone(&app.state);
+        // A managed transcription sidecar starts with the server (its model warms up).
+        let env = state.env.clone();
+        let transcription = crate::platform::transcribe::TranscriptionConfig::from_settings(
+            &state.settings.current(),
+            &move |n| env(n),
+        );
+        state.transcription.warm_up(transcription);
         let router = Router::new().route("/ws", get(upgrade)).route("/health", get(health)).with_state(app);
         let graceful = async move {
             signal.await;
             state.abort_all().await;
+            state.transcription.shutdown().await;
             let _ = stop.send(true);
         };
         axum::serve(listener, router).with_graceful_shutdown(graceful).await

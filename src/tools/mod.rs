@@ -134,6 +134,7 @@ pub mod render_ui;
 pub mod subagent;
 pub mod task_manager;
 mod tool_support;
+pub mod web;
 pub mod write;
 
 /// The core tools (`Read`, `Write`, `Edit`, `Bash`, `Find`, `Grep`) in a fresh registry,

@@ -19,6 +19,7 @@ pub mod skill;
 pub mod system;
 pub mod task;
 pub mod tool;
+pub mod transcribe;
 pub mod tree;
 pub mod worktree;
 
