@@ -112,6 +112,17 @@ pub fn pending(conn: &Connection, table: &VectorTable) -> Result<(Vec<(MemoryEnt
     Ok((todo, report))
 }
 
+/// Embeds one batch of [`pending`] entries: `(event id, workspace id, vector)` rows for
+/// [`VectorTable::upsert`].
+pub fn embed_rows(
+    embedder: &Embedder,
+    batch: &[(MemoryEntry, String)],
+) -> Result<Vec<(String, String, Vec<f32>)>> {
+    let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+    let vectors = embedder.embed(&texts)?;
+    Ok(batch.iter().zip(vectors).map(|((e, _), v)| (e.event_id.clone(), e.workspace_id.clone(), v)).collect())
+}
+
 /// Embeds every memory entry that has no vector yet, `batch_size` texts per model run, and
 /// stores each batch in its own transaction (an interrupted backfill keeps what it did).
 /// `progress(done, total)` is called after each batch. `rebuild` drops every vector first.
@@ -133,13 +144,7 @@ pub fn backfill(
     let total = todo.len();
     progress(0, total);
     for chunk in todo.chunks(batch_size) {
-        let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
-        let vectors = embedder.embed(&texts)?;
-        let rows: Vec<(String, String, Vec<f32>)> = chunk
-            .iter()
-            .zip(vectors)
-            .map(|((e, _), v)| (e.event_id.clone(), e.workspace_id.clone(), v))
-            .collect();
+        let rows = embed_rows(embedder, chunk)?;
         in_transaction(store, |c| table.upsert(c, &rows))?;
         report.indexed += rows.len();
         progress(report.indexed, total);

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::index::{in_transaction, pending};
+use super::index::{embed_rows, in_transaction, pending};
 use super::model::{load_configured, Embedder, Overrides};
 use super::store::VectorTable;
 use super::{EmbedError, Result};
@@ -78,13 +78,7 @@ impl LiveIndexer {
         }))?;
         let mut stored = 0;
         for chunk in todo.chunks(8) {
-            let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
-            let vectors = embedder.embed(&texts)?;
-            let rows: Vec<(String, String, Vec<f32>)> = chunk
-                .iter()
-                .zip(vectors)
-                .map(|((e, _), v)| (e.event_id.clone(), e.workspace_id.clone(), v))
-                .collect();
+            let rows = embed_rows(&embedder, chunk)?;
             let (t, n) = (table.clone(), rows.len());
             rt.block_on(store.run(move |s| in_transaction(s, |c| t.upsert(c, &rows)).map_err(on_store)))?;
             stored += n;
