@@ -232,5 +232,34 @@ async fn the_server_embeds_a_new_memory_entry() {
     .await
     .unwrap();
     assert!(found, "the new memory entry was embedded into memory_vectors_384");
+
+    // memory.search finds it by meaning (the first search loads the vectors into memory).
+    let ledger = c.call("memory.getLedger", json!({"workingDirectory": dir.path()})).await;
+    let id = ledger["entries"][0]["id"].clone();
+    let found = c.call("memory.search", json!({"query": "saying hello in the shell"})).await;
+    assert_eq!(found["totalCount"], 1, "{found}");
+    let hit = &found["entries"][0];
+    assert_eq!(
+        (&hit["id"], &hit["title"], &hit["source"]),
+        (&id, &json!("Printed a greeting"), &json!(session))
+    );
+    assert!(hit["relevance"].as_f64().unwrap() > 0.2, "{hit}");
+    assert!(hit["content"].as_str().unwrap().contains("echo works"), "{hit}");
+    let none = c.call("memory.search", json!({"query": "greeting", "workspaceId": "ws_other"})).await;
+    assert_eq!(none["totalCount"], 0);
+    for bad in [json!({}), json!({"query": "  "}), json!({"query": "x", "limit": 0})] {
+        assert_eq!(c.fail("memory.search", bad).await["code"], "INVALID_PARAMS");
+    }
     running.shutdown().await;
+}
+
+/// Without the embedding model, memory.search says what is missing.
+#[cfg(all(feature = "embed", feature = "vector-search"))]
+#[tokio::test]
+async fn memory_search_without_a_model_is_a_clear_error() {
+    let server = start_with(Script::new([]), Setup::default()).await.unwrap();
+    let mut c = Client::connect(server.addr).await;
+    let e = c.fail("memory.search", json!({"query": "anything"})).await;
+    assert_eq!(e["code"], "INVALID_PARAMS");
+    assert!(e["message"].as_str().unwrap().contains("embedding model not found"), "{e}");
 }

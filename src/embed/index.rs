@@ -170,6 +170,12 @@ pub fn search(
     let vector = embedder.embed_one(query)?;
     let conn = store.connection();
     let neighbours = table.search(conn, &vector, limit, workspace)?;
+    hits(conn, neighbours)
+}
+
+/// The memory entries of `neighbours`, in their order; a vector whose event is gone (a
+/// deleted session) is not a hit.
+pub fn hits(conn: &Connection, neighbours: Vec<super::store::Neighbour>) -> Result<Vec<MemoryHit>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM events WHERE id = ?1"))?;
     let mut entries: HashMap<String, MemoryEntry> = HashMap::new();
     for n in &neighbours {
@@ -177,7 +183,6 @@ pub fn search(
             entries.insert(n.event_id.clone(), entry);
         }
     }
-    // A vector whose event is gone (a deleted session) is not a hit.
     Ok(neighbours
         .into_iter()
         .filter_map(|n| {

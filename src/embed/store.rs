@@ -275,18 +275,28 @@ impl MemoryIndex {
                 self.dims
             )));
         }
-        let mut scored: Vec<(f32, usize)> = self
-            .data
-            .chunks_exact(self.dims.max(1))
-            .enumerate()
-            .filter(|(i, _)| workspace.is_none_or(|w| self.ids[*i].1 == w))
-            .map(|(i, v)| (dot(v, query), i))
-            .collect();
+        // Large indexes are scanned by several threads, each keeping its own best `limit`.
+        let threads = if self.len() >= PARALLEL_FROM {
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+        } else {
+            1
+        };
+        let per = self.len().div_ceil(threads).max(1);
+        let mut scored: Vec<(f32, usize)> = std::thread::scope(|scope| {
+            let parts: Vec<_> = (0..threads)
+                .map(|t| {
+                    let start = t * per;
+                    let end = ((t + 1) * per).min(self.len());
+                    scope.spawn(move || self.best(query, start..end, limit, workspace))
+                })
+                .collect();
+            parts.into_iter().flat_map(|p| p.join().unwrap_or_default()).collect()
+        });
+        let by_score = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0);
         let limit = limit.min(scored.len());
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let by_score = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0);
         scored.select_nth_unstable_by(limit - 1, by_score);
         scored.truncate(limit);
         scored.sort_by(by_score);
@@ -299,6 +309,31 @@ impl MemoryIndex {
                 score,
             })
             .collect())
+    }
+}
+
+/// From this many vectors on, [`MemoryIndex::search`] scans with several threads.
+const PARALLEL_FROM: usize = 20_000;
+
+impl MemoryIndex {
+    /// The best `limit` (score, index) of the vectors in `range` (unsorted).
+    fn best(
+        &self,
+        query: &[f32],
+        range: std::ops::Range<usize>,
+        limit: usize,
+        workspace: Option<&str>,
+    ) -> Vec<(f32, usize)> {
+        let dims = self.dims.max(1);
+        let mut scored: Vec<(f32, usize)> = range
+            .filter(|i| workspace.is_none_or(|w| self.ids[*i].1 == w))
+            .map(|i| (dot(&self.data[i * dims..(i + 1) * dims], query), i))
+            .collect();
+        if limit > 0 && scored.len() > limit {
+            scored.select_nth_unstable_by(limit - 1, |a, b| b.0.total_cmp(&a.0));
+            scored.truncate(limit);
+        }
+        scored
     }
 }
 
@@ -404,6 +439,28 @@ mod tests {
         index.push("new".into(), "w0".into(), &rows[3].2).unwrap();
         assert!(index.push("bad".into(), "w0".into(), &[1.0]).is_err());
         assert_eq!(index.search(&rows[3].2, 2, None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_large_index_scanned_in_parallel_ranks_like_a_full_sort() {
+        let dims = 8;
+        let mut index = MemoryIndex::new(dims);
+        let n = PARALLEL_FROM + 5_001;
+        for i in 0..n {
+            let v: Vec<f32> = (0..dims).map(|d| ((i * 31 + d * 17) as f32 * 0.013).sin()).collect();
+            index.push(format!("e{i}"), format!("w{}", i % 4), &unit(&v)).unwrap();
+        }
+        let q = unit(&[0.3, -0.2, 0.9, 0.1, 0.0, 0.5, -0.7, 0.2]);
+        for ws in [None, Some("w2")] {
+            let got = index.search(&q, 10, ws).unwrap();
+            let mut all: Vec<(f32, usize)> = (0..n)
+                .filter(|i| ws.is_none_or(|w| index.ids[*i].1 == w))
+                .map(|i| (dot(&index.data[i * dims..(i + 1) * dims], &q), i))
+                .collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let want: Vec<String> = all[..10].iter().map(|(_, i)| index.ids[*i].0.clone()).collect();
+            assert_eq!(got.iter().map(|h| h.event_id.clone()).collect::<Vec<_>>(), want);
+        }
     }
 
     #[test]

@@ -177,6 +177,7 @@ async fn dispatch_method(
         "todo.restore" => plan::restore(state, p).await,
         "memory.getLedger" => memory::get_ledger(state, p).await,
         "memory.updateLedger" => memory::update_ledger(state, p).await,
+        "memory.search" => memory::search(state, p).await,
         "context.getSnapshot" => context::snapshot(state, p).await,
         "context.getDetailedSnapshot" => context::detailed_snapshot(state, p).await,
         "context.shouldCompact" => context::should_compact(state, p).await,

@@ -144,15 +144,7 @@ impl ServerState {
     pub fn index_memory(self: &Arc<Self>) {
         #[cfg(all(feature = "embed", feature = "vector-search"))]
         {
-            let indexer = self
-                .memory_indexer
-                .get_or_init(|| {
-                    Arc::new(crate::embed::live::LiveIndexer::new(
-                        self.env.clone(),
-                        self.paths.data_dir.clone(),
-                    ))
-                })
-                .clone();
+            let indexer = self.memory_indexer();
             let state = Arc::clone(self);
             tokio::task::spawn_blocking(move || {
                 let settings = state.settings.current();
@@ -163,6 +155,16 @@ impl ServerState {
                 }
             });
         }
+    }
+
+    /// The server's memory indexer (see [`crate::embed::live`]).
+    #[cfg(all(feature = "embed", feature = "vector-search"))]
+    pub fn memory_indexer(&self) -> Arc<crate::embed::live::LiveIndexer> {
+        self.memory_indexer
+            .get_or_init(|| {
+                Arc::new(crate::embed::live::LiveIndexer::new(self.env.clone(), self.paths.data_dir.clone()))
+            })
+            .clone()
     }
 
     /// Sends `event` to every client that should see it.

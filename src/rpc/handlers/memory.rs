@@ -1,5 +1,6 @@
 //! `memory.getLedger` and `memory.updateLedger`: the memory ledger (see
-//! [`crate::context::memory`]) as the iOS app reads and triggers it.
+//! [`crate::context::memory`]) as the iOS app reads and triggers it; `memory.search`: the
+//! entries nearest in meaning to a query (see [`crate::embed::live`]).
 
 use std::sync::Arc;
 
@@ -58,4 +59,66 @@ pub async fn update_ledger(state: &Arc<ServerState>, p: &Params) -> Result<Value
         Some(LedgerOutcome::Skipped(reason)) => json!({ "written": false, "reason": reason }),
         None => json!({ "written": false, "reason": "no model with credentials for the ledger" }),
     })
+}
+
+/// `memory.search {query, limit?, workspaceId?}` -> `{entries: [{id, type, content, source,
+/// relevance, timestamp, sessionId, workspaceId, title}], totalCount}`: the memory entries
+/// nearest in meaning to `query` (10 by default), best first, in the shape of the earlier
+/// TypeScript server's `memory.search` (`relevance` is the cosine similarity, `source` the
+/// session). Needs the embedding model (`tron embed fetch`); without it, a clear error.
+pub async fn search(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let query = required_str(p, "query")?.to_owned();
+    let limit = opt_usize(p, "limit")?.unwrap_or(10);
+    let workspace = crate::rpc::params::opt_str(p, "workspaceId")?.map(str::to_owned);
+    search_entries(state, query, limit, workspace).await
+}
+
+#[cfg(all(feature = "embed", feature = "vector-search"))]
+async fn search_entries(
+    state: &Arc<ServerState>,
+    query: String,
+    limit: usize,
+    workspace: Option<String>,
+) -> Result<Value, RpcError> {
+    let (indexer, state2) = (state.memory_indexer(), Arc::clone(state));
+    let hits = tokio::task::spawn_blocking(move || {
+        let settings = state2.settings.current();
+        indexer.search(&state2.store, &settings, &query, limit, workspace.as_deref())
+    })
+    .await
+    .map_err(|e| RpcError::internal(e.to_string()))?
+    .map_err(|e| match e {
+        crate::embed::EmbedError::Invalid(m) => RpcError::invalid_params(m),
+        other => RpcError::internal(other.to_string()),
+    })?;
+    let entries: Vec<Value> = hits
+        .iter()
+        .map(|h| {
+            json!({
+                "id": h.entry.event_id,
+                "type": h.entry.payload.entry_type,
+                "content": h.entry.text(),
+                "source": h.entry.session_id,
+                "relevance": h.score,
+                "timestamp": h.entry.timestamp,
+                "sessionId": h.entry.session_id,
+                "workspaceId": h.entry.workspace_id,
+                "title": h.entry.payload.title,
+            })
+        })
+        .collect();
+    Ok(json!({ "totalCount": entries.len(), "entries": entries }))
+}
+
+#[cfg(not(all(feature = "embed", feature = "vector-search")))]
+async fn search_entries(
+    _: &Arc<ServerState>,
+    _: String,
+    _: usize,
+    _: Option<String>,
+) -> Result<Value, RpcError> {
+    Err(RpcError::new(
+        crate::core::errors::RpcErrorCode::NotAvailable,
+        "memory search needs a tron built with the `embed` and `vector-search` features",
+    ))
 }
