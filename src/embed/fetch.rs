@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::locate::onnx_file_name;
 use super::{EmbedError, Result};
+use crate::llm::sse::error_chain;
 
 /// The public hub.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -124,7 +125,7 @@ async fn fetch_one(
     let mut sha: Option<String> = None;
     let mut hops = 0;
     let resp = loop {
-        let resp = client.get(&url).send().await.map_err(|e| fail(&url, reqwest_detail(&e)))?;
+        let resp = client.get(&url).send().await.map_err(|e| fail(&url, error_chain(&e)))?;
         sha = sha.or_else(|| sha256_header(resp.headers()));
         if !resp.status().is_redirection() {
             break resp;
@@ -197,7 +198,7 @@ async fn stream_to(
         let chunk = tokio::time::timeout(Duration::from_secs(60), resp.chunk())
             .await
             .map_err(|_| "no data for 60 s; try again".to_owned())?
-            .map_err(|e| format!("the download broke off: {}", reqwest_detail(&e)))?;
+            .map_err(|e| format!("the download broke off: {}", error_chain(&e)))?;
         let Some(chunk) = chunk else { break };
         hasher.update(&chunk);
         out.write_all(&chunk).map_err(|e| format!("cannot write {}: {e}", part.display()))?;
@@ -228,17 +229,6 @@ fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(".part");
     dest.with_file_name(name)
-}
-
-/// A reqwest error without its URL (the caller names the URL once).
-fn reqwest_detail(e: &reqwest::Error) -> String {
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail = format!("{detail}: {s}");
-        source = s.source();
-    }
-    detail
 }
 
 #[cfg(test)]

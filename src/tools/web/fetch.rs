@@ -9,6 +9,7 @@
 //! `tools.web.fetch.timeoutMs` (30 s), only HTML is accepted, and the page text is cut to
 //! `maxContentSize` bytes (100 KB) before the model reads it.
 
+use crate::llm::sse::error_chain;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -305,7 +306,7 @@ impl WebFetchTool {
                 .header("Accept-Language", "en-US,en;q=0.5")
                 .send()
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(|e| error_chain(&e))?;
             let status = response.status();
             if !status.is_success() {
                 return Err(format!("HTTP {}: {}", status.as_u16(), status.canonical_reason().unwrap_or("")));
@@ -323,7 +324,7 @@ impl WebFetchTool {
             let mut truncated = false;
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| describe(&e))?;
+                let chunk = chunk.map_err(|e| error_chain(&e))?;
                 let room = self.config.max_response_bytes - body.len();
                 if chunk.len() >= room {
                     body.extend_from_slice(&chunk[..room]);
@@ -372,19 +373,6 @@ impl WebFetchTool {
         }
         builder.build().map_err(|e| format!("cannot set up the HTTP client: {e}"))
     }
-}
-
-/// A reqwest error with its cause chain (reqwest's own text is often just "error sending
-/// request").
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary; whether it was cut.
