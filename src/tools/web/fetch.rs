@@ -9,7 +9,6 @@
 //! `tools.web.fetch.timeoutMs` (30 s), only HTML is accepted, and the page text is cut to
 //! `maxContentSize` bytes (100 KB) before the model reads it.
 
-use crate::llm::sse::error_chain;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +24,7 @@ use crate::core::stream::StreamEvent;
 use crate::core::tools::{ToolDefinition, ToolResult};
 use crate::core::wire::JsonObject;
 use crate::llm::models::ModelInfo;
+use crate::llm::sse::error_chain;
 use crate::llm::{Provider, Request};
 use crate::tools::{Tool, ToolContext, ToolFuture};
 
