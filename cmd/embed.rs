@@ -39,7 +39,7 @@ pub struct EmbedArgs {
 #[derive(Debug, Subcommand)]
 enum EmbedCommand {
     /// Download the model's files (tokenizer.json, onnx/model_<dtype>.onnx, ...) into the
-    /// model directory from a Hugging Face hub; the only command that uses the network
+    /// model directory from a Hugging Face hub (the only `tron embed` command that uses the network)
     Fetch {
         /// The model repository [default: context.memory.embedding.model, onnx-community/Qwen3-Embedding-0.6B-ONNX]
         #[arg(long, value_name = "ORG/NAME")]
