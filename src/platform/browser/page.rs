@@ -262,10 +262,12 @@ impl Browser {
     pub async fn wait_for(&self, selector: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            let found = self
-                .evaluate(&format!("!!({})", dom::find(selector)))
-                .await
-                .map_err(|e| bad_selector(selector, e))?;
+            let found = match self.evaluate(&format!("!!({})", dom::find(selector))).await {
+                Ok(found) => found,
+                // The page is between two documents (a click that navigates): not there yet.
+                Err(BrowserError::Protocol { ref message, .. }) if navigating(message) => Value::Bool(false),
+                Err(e) => return Err(bad_selector(selector, e)),
+            };
             if found.as_bool() == Some(true) {
                 return Ok(());
             }
@@ -542,6 +544,13 @@ impl Browser {
             }
         }
     }
+}
+
+/// Whether a CDP error says the page's document went away under the call (a navigation).
+fn navigating(message: &str) -> bool {
+    ["Inspected target navigated or closed", "Execution context was destroyed", "Cannot find context"]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 fn bad_selector(selector: &str, e: BrowserError) -> BrowserError {
