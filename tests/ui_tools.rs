@@ -393,6 +393,18 @@ async fn send_message_in_one_session_is_received_by_another() {
     let got = c.call("communication.receive", json!({"sessionId": b})).await;
     assert_eq!(got["messages"][0]["id"], r["messageId"]);
     assert!(c.events.iter().all(|e| e["type"] != "communication.message"));
+
+    // A subscription ends with the client that made it.
+    assert_eq!(running.state.ui.subscription_count(), 0);
+    let mut other = Client::connect(running.addr).await;
+    other.call("communication.subscribe", json!({"sessionId": b})).await;
+    assert_eq!(running.state.ui.subscription_count(), 1);
+    drop(other);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running.state.ui.subscription_count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the closed client's subscription is still there");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     drop(c);
     running.shutdown().await;
 }

@@ -221,6 +221,22 @@ async fn the_wire_surface_matches_its_snapshot() {
     c.until("communication.message").await;
     s.call(&mut c, "communication.receive", json!({"sessionId": ws})).await;
     s.call(&mut c, "communication.unsubscribe", json!({"subscriptionId": sub["subscriptionId"]})).await;
+    // Push tokens, voice notes, memory (src/platform/apns, src/platform/transcribe, src/embed).
+    let token = "ab".repeat(32);
+    s.call(&mut c, "device.register", json!({"deviceToken": token, "sessionId": session})).await;
+    s.call(&mut c, "device.unregister", json!({"deviceToken": token})).await;
+    s.call(&mut c, "transcribe.listModels", json!({})).await;
+    let notes = format!("{dir}/notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(
+        format!("{notes}/2026-01-01-120000-voice-note.md"),
+        "---\ntype: voice-note\ncreated: 2026-01-01T12:00:00.000Z\nduration: 3\nlanguage: en\nmodel: base\n---\n\n# Voice Note - January 1, 2026 at 12:00 PM\n\nBuy milk.\n",
+    )
+    .unwrap();
+    s.call(&mut c, "voiceNotes.list", json!({})).await;
+    s.call(&mut c, "voiceNotes.delete", json!({"filename": "2026-01-01-120000-voice-note.md"})).await;
+    s.call(&mut c, "memory.getLedger", json!({"workingDirectory": dir})).await;
+    s.call(&mut c, "memory.search", json!({"query": "milk"})).await;
     s.call(&mut c, "no.such", json!({})).await;
     s.events(&c);
 

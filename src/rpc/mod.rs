@@ -59,6 +59,8 @@ pub struct Connection {
     /// Fired once the response to the current request has been sent: a run started by
     /// `agent.prompt` waits for it, so its acknowledgment always precedes its frames.
     pub after_response: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// The `communication.subscribe` ids this client made: they end with the connection.
+    pub subscriptions: Vec<String>,
 }
 
 impl Connection {
@@ -69,6 +71,7 @@ impl Connection {
             bound: None,
             synced: Default::default(),
             after_response: Vec::new(),
+            subscriptions: Vec::new(),
         }
     }
 
@@ -201,8 +204,8 @@ async fn dispatch_method(
         "canvas.export" => canvas::export(state, p).await,
         "communication.send" => communication::send(state, p).await,
         "communication.receive" => communication::receive(state, p).await,
-        "communication.subscribe" => communication::subscribe(state, p).await,
-        "communication.unsubscribe" => communication::unsubscribe(state, p),
+        "communication.subscribe" => communication::subscribe(state, conn, p).await,
+        "communication.unsubscribe" => communication::unsubscribe(state, conn, p),
         "device.register" => handlers::device::register(state, p).await,
         "device.unregister" => handlers::device::unregister(state, p).await,
         "transcribe.audio" => transcribe::audio_method(state, p).await,

@@ -70,6 +70,11 @@ impl UiServices {
         self.subs().remove(id).is_some()
     }
 
+    /// How many subscriptions there are.
+    pub fn subscription_count(&self) -> usize {
+        self.subs().len()
+    }
+
     /// Whether a subscription wants `message`.
     pub fn wanted(&self, message: &BusMessage) -> bool {
         self.subs().values().any(|s| s.matches(message))

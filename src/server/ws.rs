@@ -99,6 +99,9 @@ pub(super) async fn connection(
             break;
         }
     }
+    for id in conn.subscriptions.drain(..) {
+        state.ui.unsubscribe(&id);
+    }
     tracing::debug!(component = "server", client_id = %conn.client_id, "client disconnected");
 }
 

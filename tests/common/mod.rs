@@ -60,7 +60,7 @@ pub async fn start(script: Script) -> Server {
 pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::ServeError> {
     let mock = MockLlm::start(script).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let Running { addr, stop, done } = serve_in(dir.path(), Some(&mock), setup).await?;
+    let Running { addr, stop, done, .. } = serve_in(dir.path(), Some(&mock), setup).await?;
     Ok(Server { addr, mock, dir, stop: Some(stop), done })
 }
 
@@ -68,6 +68,8 @@ pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::
 /// same database).
 pub struct Running {
     pub addr: SocketAddr,
+    /// The server's state, for looking at what no method shows.
+    pub state: Arc<ServerState>,
     stop: tokio::sync::oneshot::Sender<()>,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -110,13 +112,13 @@ pub async fn serve_in(
     let settings = SettingsHandle::load(Sources::new(paths.settings_file(), env.clone())).unwrap();
     let state =
         ServerState::with_event_buffer(StoreHandle::spawn(store), paths, env, settings, setup.event_buffer);
-    let listening = server::bind(setup.config, state).await?;
+    let listening = server::bind(setup.config, state.clone()).await?;
     let addr = listening.addr;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(listening.serve(async move {
         let _ = stopped.await;
     }));
-    Ok(Running { addr, stop, done })
+    Ok(Running { addr, state, stop, done })
 }
 
 impl Server {

@@ -23,7 +23,7 @@ use super::store_error;
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::rpc::params::{opt_bool, opt_str, opt_usize, required_str, Params};
 use crate::rpc::ui::Subscription;
-use crate::rpc::ServerState;
+use crate::rpc::{Connection, ServerState};
 use crate::tools::messaging::{ReceiveFilter, DEFAULT_LIMIT};
 
 async fn existing(state: &ServerState, session: &str) -> Result<(), RpcError> {
@@ -71,8 +71,13 @@ pub async fn receive(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcE
     Ok(json!({ "messages": messages, "unreadCount": unread }))
 }
 
-/// `communication.subscribe`.
-pub async fn subscribe(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+/// `communication.subscribe`: the subscription lasts until `communication.unsubscribe` or
+/// until this client disconnects.
+pub async fn subscribe(
+    state: &Arc<ServerState>,
+    conn: &mut Connection,
+    p: &Params,
+) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?;
     let pattern = opt_str(p, "pattern")?.unwrap_or("*");
     if pattern.is_empty() {
@@ -80,14 +85,16 @@ pub async fn subscribe(state: &Arc<ServerState>, p: &Params) -> Result<Value, Rp
     }
     existing(state, session).await?;
     let id = state.ui.subscribe(Subscription { session_id: session.to_owned(), pattern: pattern.to_owned() });
+    conn.subscriptions.push(id.clone());
     Ok(json!({ "subscribed": true, "subscriptionId": id }))
 }
 
 /// `communication.unsubscribe`.
-pub fn unsubscribe(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+pub fn unsubscribe(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let id = required_str(p, "subscriptionId")?;
     if !state.ui.unsubscribe(id) {
         return Err(RpcError::new(RpcErrorCode::NotFound, format!("no subscription {id}")));
     }
+    conn.subscriptions.retain(|s| s != id);
     Ok(json!({ "unsubscribed": true }))
 }
