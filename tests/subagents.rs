@@ -77,8 +77,19 @@ async fn a_blocking_subagent_runs_to_completion_with_its_events_in_both_logs() {
     );
     assert_eq!(child_log[1]["payload"]["content"], "Count the files in this folder");
 
-    // The parent's log: spawned, completed, and the tool result the model read.
+    // The parent's log: spawned, the child's turn as a status update, completed, and the
+    // tool result the model read.
     let parent_log = server.persisted(&parent);
+    let lifecycle: Vec<&str> =
+        types(&parent_log).into_iter().filter(|t| t.starts_with("subagent.")).collect();
+    assert_eq!(lifecycle, ["subagent.spawned", "subagent.status_update", "subagent.completed"]);
+    let status = parent_log.iter().find(|e| e["type"] == "subagent.status_update").unwrap();
+    assert_eq!(
+        status["payload"],
+        json!({"subagentSessionId": child_id, "status": "running", "currentTurn": 1,
+               "tokenUsage": {"inputTokens": 0, "outputTokens": 0}}),
+        "the child's first turn, before it used any tokens"
+    );
     let spawned = parent_log.iter().find(|e| e["type"] == "subagent.spawned").unwrap();
     assert_eq!(spawned["payload"]["subagentSessionId"], child_id.as_str());
     assert_eq!(spawned["payload"]["spawnType"], "subsession");
@@ -114,6 +125,15 @@ async fn a_blocking_subagent_runs_to_completion_with_its_events_in_both_logs() {
     assert_eq!(spawned["subagentSessionId"], child_id.as_str());
     assert_eq!(spawned["toolCallId"], "toolu_spawn");
     assert_eq!(spawned["task"], "Count the files in this folder");
+    // The live status frame follows the committed status update.
+    let status_frame = c.events.iter().position(|e| e["type"] == "agent.subagent_status").unwrap();
+    let status_pushed = c
+        .events
+        .iter()
+        .position(|e| e["type"] == "event.new" && e["data"]["event"]["type"] == "subagent.status_update")
+        .expect("the status update pushed as event.new");
+    assert!(status_pushed < status_frame);
+    assert_eq!(c.events[status_pushed]["data"]["event"]["id"], status["id"]);
     let status = &on_parent("agent.subagent_status")[0]["data"];
     assert_eq!(status, &json!({"subagentSessionId": child_id, "status": "running", "currentTurn": 1}));
     let forwarded: Vec<String> = on_parent("agent.subagent_event")

@@ -255,6 +255,13 @@ impl PreparedRun {
         self.prepared.persist(&self.store, &self.session).await
     }
 
+    /// The same run with `wrap` put around its provider (a subagent's model calls wait for
+    /// its parent's records, see [`super::subagents`]).
+    pub fn with_provider(mut self, wrap: impl FnOnce(Box<dyn Provider>) -> Box<dyn Provider>) -> Self {
+        self.provider = wrap(self.provider);
+        self
+    }
+
     /// Runs the prompt to the end (see [`run_turn`]); `on_event` hears every step.
     pub async fn run(&self, on_event: impl FnMut(AgentEvent<'_>)) -> Result<TurnOutcome, TurnError> {
         run_turn(self.agent(), &self.session, &self.prompt, on_event).await

@@ -6,9 +6,10 @@
 //! `spawn_type = subsession`, `spawning_session_id`, `spawn_task`, tags `subagent`,
 //! `subsession`, title `Subagent: <task>`), running it through the same
 //! [`super::runner::prepare_run`] as any prompt, tracking it, and the events in the
-//! parent's log, with the TypeScript server's payloads: `subagent.spawned`, then
-//! `subagent.completed` or `subagent.failed`, and `notification.subagent_result` for a
-//! subagent spawned without waiting. Everything live goes to the [`SubagentSink`] as a
+//! parent's log, with the TypeScript server's payloads: `subagent.spawned`, a
+//! `subagent.status_update` each time the child starts a turn, then `subagent.completed` or
+//! `subagent.failed`, and `notification.subagent_result` for a subagent spawned without
+//! waiting. Everything live goes to the [`SubagentSink`] as a
 //! [`SubagentEvent`] (`tron serve` turns them into the `agent.subagent_*` frames).
 //!
 //! Decisions (where the TypeScript server differs, on purpose):
@@ -18,16 +19,21 @@
 //!   `tron chat` call) aborts its running children; each still records how it ended;
 //! - a child is stopped after [`GUARDRAIL_TIMEOUT`] (the TypeScript guardrail) and fails
 //!   with `completionType: "timeout"`;
-//! - `maxTurns` is enforced (the TypeScript in-process path recorded it only).
+//! - `maxTurns` is enforced (the TypeScript in-process path recorded it only);
+//! - `subagent.status_update` is persisted (the TypeScript server declared the event and
+//!   replayed it, but only sent the live `agent.subagent_status` frame), so the parent's
+//!   log says how far each child got, in `tron chat` and after a restart too.
 //!
 //! Must not: print, or shape wire frames (rpc/ does).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +42,7 @@ use super::hooks::HookKind;
 use super::runner::{prepare_run, RunSpec, ToolChoice};
 use super::{AgentEvent, TurnError, TurnOutcome};
 use crate::events::{NewEvent, NewSession, SessionEvent, StoreError, StoreHandle};
-use crate::llm::models;
+use crate::llm::{models, EventStream, Provider, Request};
 use crate::settings::{EnvLookup, Settings};
 use crate::tools::subagent::{
     Entry, QueryAnswer, QueryKind, SpawnRequest, StatusInfo, SubagentControl, SubagentResult, WaitError,
@@ -365,8 +371,32 @@ impl Subagents {
             memory: false,
         };
         let mut timed_out = false;
+        // Each turn the child starts is recorded in the parent's log as
+        // `subagent.status_update` by one writer, in turn order, and before the child's
+        // `subagent.completed` / `subagent.failed` (the writer is drained first). The
+        // child's model call waits for that record ([`AfterStatus`]), so the parent's
+        // frames follow the child's steps in order.
+        let (turns, mut started_turns) = tokio::sync::mpsc::unbounded_channel::<i64>();
+        let turns_started = Arc::new(AtomicU64::new(0));
+        let (recorded, recorded_turns) = tokio::sync::watch::channel(0u64);
+        let status_writer = {
+            let (this, child) = (Arc::clone(&self), child.clone());
+            tokio::spawn(async move {
+                while let Some(turn) = started_turns.recv().await {
+                    this.status_update(&child, turn).await;
+                    recorded.send_modify(|n| *n += 1);
+                }
+            })
+        };
         let outcome: Result<(TurnOutcome, Option<super::runner::PreparedRun>), String> = async {
-            let run = prepare_run(spec).await.map_err(|e| e.to_string())?;
+            let after_status = |inner: Box<dyn Provider>| -> Box<dyn Provider> {
+                Box::new(AfterStatus {
+                    inner: Arc::from(inner),
+                    started: Arc::clone(&turns_started),
+                    recorded: recorded_turns,
+                })
+            };
+            let run = prepare_run(spec).await.map_err(|e| e.to_string())?.with_provider(after_status);
             match run.persist_setup().await {
                 Ok(events) => {
                     for event in &events {
@@ -376,10 +406,18 @@ impl Subagents {
                 Err(e) => tracing::warn!(error = %e, "could not record a subagent's rules and skills"),
             }
             let sink = Arc::clone(&self.sink);
-            let (parent, id) = (self.parent.clone(), child.clone());
+            let (parent, id, turns) = (self.parent.clone(), child.clone(), turns.clone());
+            let started = Arc::clone(&turns_started);
             let result = {
-                let running =
-                    run.run(move |event| sink(&parent, SubagentEvent::Run { child: &id, event: &event }));
+                let running = run.run(move |event| {
+                    if let AgentEvent::Persisted(e) = &event {
+                        if e.event_type.as_str() == "stream.turn_start" {
+                            started.fetch_add(1, Ordering::SeqCst);
+                            let _ = turns.send(e.payload["turn"].as_i64().unwrap_or(1));
+                        }
+                    }
+                    sink(&parent, SubagentEvent::Run { child: &id, event: &event })
+                });
                 tokio::pin!(running);
                 tokio::select! {
                     r = &mut running => r,
@@ -400,6 +438,10 @@ impl Subagents {
             }
         }
         .await;
+        drop(turns);
+        if let Err(e) = status_writer.await {
+            tracing::warn!(error = %e, "a subagent's status writer failed");
+        }
         let duration = started.elapsed().as_millis() as i64;
         let id = child.clone();
         let row = self.env.store.run(move |s| s.session(&id)).await.ok();
@@ -537,6 +579,34 @@ impl Subagents {
             t.result = Some(result);
         }
         self.changed.notify_waiters();
+    }
+
+    /// Records in the parent's log that `child` started its turn `turn`
+    /// (`subagent.status_update`, with the child's token usage so far); the live
+    /// `agent.subagent_status` frame is derived from the committed event.
+    async fn status_update(&self, child: &str, turn: i64) {
+        let (parent, id) = (self.parent.clone(), child.to_owned());
+        let appended = self
+            .env
+            .store
+            .run(move |s| {
+                let row = s.session(&id)?;
+                let payload = json!({
+                    "subagentSessionId": id,
+                    "status": "running",
+                    "currentTurn": turn,
+                    "tokenUsage": {
+                        "inputTokens": row.total_input_tokens,
+                        "outputTokens": row.total_output_tokens,
+                    },
+                });
+                s.append(&parent, NewEvent::raw("subagent.status_update", payload))
+            })
+            .await;
+        match appended {
+            Ok(event) => self.emit(SubagentEvent::Persisted { session: &self.parent, event: &event }),
+            Err(e) => tracing::warn!(error = %e, "could not record a subagent's status"),
+        }
     }
 
     async fn notify(&self, payload: Value) {
@@ -726,6 +796,36 @@ impl Subagents {
                 Ok(QueryAnswer::Output(text.filter(|t| !t.is_empty())))
             }
         }
+    }
+}
+
+/// A child's provider: each model call first waits until the parent's log records every
+/// turn the child has started (`subagent.status_update`, written by another task), so the
+/// parent's status comes before what the child's turn streams. A writer that is gone no
+/// longer holds the child back.
+struct AfterStatus {
+    inner: Arc<dyn Provider>,
+    /// Turns the child started.
+    started: Arc<AtomicU64>,
+    /// Turns recorded in the parent's log.
+    recorded: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Provider for AfterStatus {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn stream(&self, request: Request) -> EventStream {
+        let (inner, wanted, mut recorded) =
+            (Arc::clone(&self.inner), self.started.load(Ordering::SeqCst), self.recorded.clone());
+        Box::pin(
+            futures_util::stream::once(async move {
+                let _ = recorded.wait_for(|n| *n >= wanted).await;
+                inner.stream(request)
+            })
+            .flatten(),
+        )
     }
 }
 

@@ -257,6 +257,8 @@ pub fn context_snapshot(mut snapshot: Value) -> Value {
 
 /// The frames of a parent's subagent event (the TypeScript server's `agent.subagent_*`
 /// events, and the children's own frames); `runs` keeps one [`RunAdapter`] per child.
+/// `agent.subagent_status` and the forwarded `turn_start` are sent for a committed
+/// `subagent.status_update`, after its `event.new`.
 pub fn subagent_frames(
     parent: &str,
     event: &crate::agent::subagents::SubagentEvent<'_>,
@@ -266,7 +268,25 @@ pub fn subagent_frames(
     let on_parent = |kind: &str, data: Value| Event::new(kind, Some(parent), data);
     match event {
         S::Persisted { session, event } => {
-            vec![Event::new("event.new", Some(session), json!({ "event": event }))]
+            let mut out = vec![Event::new("event.new", Some(session), json!({ "event": event }))];
+            // A child's turn start, once committed in the parent's log: the TypeScript
+            // server's `agent.subagent_status`, then the forwarded `turn_start` (persist
+            // before publish; the child's model call waits for this record).
+            if event.event_type.as_str() == "subagent.status_update" {
+                let p = &event.payload;
+                let child = p["subagentSessionId"].as_str().unwrap_or_default();
+                out.push(Event::new(
+                    "agent.subagent_status",
+                    Some(session),
+                    json!({
+                        "subagentSessionId": child,
+                        "status": p["status"],
+                        "currentTurn": p["currentTurn"],
+                    }),
+                ));
+                out.push(forwarded(session, child, "turn_start", json!({ "turn": p["currentTurn"] })));
+            }
+            out
         }
         S::Spawned { child, tool_call_id, task, model, working_directory } => {
             let mut data = json!({
@@ -283,15 +303,7 @@ pub fn subagent_frames(
         S::Run { child, event } => {
             let mut out =
                 runs.entry((*child).to_owned()).or_insert_with(|| RunAdapter::new(child)).frames(event);
-            let forward = |kind: &str, data: Value| {
-                on_parent(
-                    "agent.subagent_event",
-                    json!({
-                        "subagentSessionId": child,
-                        "event": { "type": kind, "data": data, "timestamp": crate::events::now_iso() },
-                    }),
-                )
-            };
+            let forward = |kind: &str, data: Value| forwarded(parent, child, kind, data);
             match event {
                 AgentEvent::Stream(StreamEvent::TextDelta { delta }) => {
                     out.push(forward("text_delta", json!({ "delta": delta })))
@@ -305,14 +317,6 @@ pub fn subagent_frames(
                     json!({ "toolCallId": id, "toolName": name, "success": !result.failed(),
                             "result": result.text_content(), "duration": duration_ms }),
                 )),
-                AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_start" => {
-                    let turn = e.payload["turn"].as_i64().unwrap_or(1);
-                    out.push(on_parent(
-                        "agent.subagent_status",
-                        json!({ "subagentSessionId": child, "status": "running", "currentTurn": turn }),
-                    ));
-                    out.push(forward("turn_start", json!({ "turn": turn })));
-                }
                 AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_end" => {
                     out.push(forward("turn_end", json!({ "turn": e.payload["turn"] })))
                 }
@@ -368,6 +372,19 @@ pub fn subagent_frames(
             vec![on_parent("agent.subagent_result_available", (*payload).clone())]
         }
     }
+}
+
+/// A child's step forwarded to its parent's clients: `agent.subagent_event
+/// {subagentSessionId, event: {type, data, timestamp}}`.
+fn forwarded(parent: &str, child: &str, kind: &str, data: Value) -> Event {
+    Event::new(
+        "agent.subagent_event",
+        Some(parent),
+        json!({
+            "subagentSessionId": child,
+            "event": { "type": kind, "data": data, "timestamp": crate::events::now_iso() },
+        }),
+    )
 }
 
 #[cfg(test)]
