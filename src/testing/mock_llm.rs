@@ -19,7 +19,10 @@
 //! - anything else: `404` with an Anthropic-shaped `not_found_error` body; no response is
 //!   taken from the script.
 //!
-//! The scripted responses are shared by all routes, in order.
+//! The scripted responses are shared by all routes, in order. A test whose answers depend
+//! on the request (concurrent callers such as subagents, ids known only at run time) can
+//! also give a [`Responder`] ([`MockLlm::start_with_responder`]): it is asked first, and the
+//! script serves the requests it leaves (`None`).
 //!
 //! Faults a script can inject, the same way on every route: an HTTP error status with a body
 //! and `retry-after` ([`ScriptedResponse::HttpError`]); in a stream, an in-stream error event
@@ -69,6 +72,16 @@ impl MockLlm {
     ///
     /// Must be called inside a Tokio runtime; the server runs as a task on it.
     pub async fn start(script: Script) -> std::io::Result<MockLlm> {
+        Self::serve(script, None).await
+    }
+
+    /// Starts like [`MockLlm::start`], asking `responder` first for each provider request
+    /// (see [`Responder`]).
+    pub async fn start_with_responder(script: Script, responder: Responder) -> std::io::Result<MockLlm> {
+        Self::serve(script, Some(responder)).await
+    }
+
+    async fn serve(script: Script, responder: Option<Responder>) -> std::io::Result<MockLlm> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -80,6 +93,7 @@ impl MockLlm {
             }),
             emissions: Mutex::default(),
             shutdown: shutdown_rx.clone(),
+            responder,
         });
         let router = Router::new().fallback(handle).with_state(Arc::clone(&shared));
         let mut signal = shutdown_rx;
@@ -287,6 +301,11 @@ pub enum Step {
         ms: u64,
     },
 }
+
+/// Answers a provider request from what it holds (its body, path, headers), or `None` to
+/// leave it to the script. Called once per valid provider request, before the request is
+/// recorded and outside the mock's lock; concurrent requests may call it concurrently.
+pub type Responder = Arc<dyn Fn(&RecordedRequest) -> Option<ScriptedResponse> + Send + Sync>;
 
 /// One request the server received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -504,6 +523,7 @@ struct Shared {
     state: Mutex<ServerState>,
     emissions: Mutex<Vec<Emission>>,
     shutdown: watch::Receiver<bool>,
+    responder: Option<Responder>,
 }
 
 impl Shared {
@@ -549,10 +569,23 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         (_, None) => Ok(()),
     };
 
+    let answerable = format.is_some() && checked.is_ok();
+    let answered = match &shared.responder {
+        Some(responder) if answerable => responder(&recorded),
+        _ => None,
+    };
     let (request_number, next, served, total) = {
         let mut state = shared.lock();
         state.requests.push(recorded);
-        let next = if format.is_some() && checked.is_ok() { state.responses.pop_front() } else { None };
+        let next = match answered {
+            Some(answer) => {
+                // Counted as served, so every answer gets its own response number.
+                state.total += 1;
+                Some(answer)
+            }
+            None if answerable => state.responses.pop_front(),
+            None => None,
+        };
         (state.requests.len(), next, state.total - state.responses.len(), state.total)
     };
     let request_id = format!("req_mock_{request_number:04}");

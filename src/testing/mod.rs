@@ -28,7 +28,7 @@ pub mod mock_llm;
 pub mod openai_chat;
 pub mod openai_responses;
 
-pub use mock_llm::{MockLlm, RecordedRequest, Script, ScriptedResponse, Step};
+pub use mock_llm::{MockLlm, RecordedRequest, Responder, Script, ScriptedResponse, Step};
 
 /// Splits raw server-sent-event text into `(event name, data)` pairs, for tests. The name is
 /// empty for unnamed frames; data that is not JSON (`[DONE]`) comes back as a JSON string.
