@@ -1,9 +1,23 @@
-//! Subagents end to end: the model calls `SpawnSubagent`, `QueryAgent` and `WaitForAgents`
-//! through a real `tron serve` / `tron chat` (mock LLM); the child is a real session in the
-//! same SQLite file, its events are in its own log and its outcome in its parent's.
+//! Subagents: children are real sessions in the same SQLite file, with their events in
+//! their own log and their lifecycle in their parent's (`subagent.spawned`,
+//! `subagent.status_update` per child turn, `subagent.completed` / `subagent.failed`).
+//!
+//! What the model drives (mock LLM, over a real in-process server and WebSocket, or the real
+//! `tron chat` binary):
+//! - a blocking `SpawnSubagent` through the server (both logs, the parent's lifecycle
+//!   order, the `agent.subagent_*` frames, the child's tools) and through `tron chat`;
+//! - two children spawned without waiting, then `WaitForAgents {mode: all}` and
+//!   `QueryAgent {queryType: status}`, through the server and through `tron chat` (the mock
+//!   answers by who asks, so the children run concurrently with the parent);
+//! - a background child's notification; aborting the parent aborts its child (`agent.abort`;
+//!   Ctrl-C of `tron chat` is in tests/agent_run.rs); a `subagent: yes` skill.
+//!
+//! Called directly on a tool registry over a real store (no model choosing the calls): the
+//! other `QueryAgent` query types, the bad-input errors and the `WaitForAgents` timeout.
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +26,7 @@ use serde_json::{json, Value};
 use tron::agent::subagents::{ChildEnv, SubagentEvent, SubagentSink, Subagents};
 use tron::events::{EventStore, NewSession, OpenMode, StoreHandle};
 use tron::settings::Settings;
-use tron::testing::{MockLlm, Script, ScriptedResponse, Step};
+use tron::testing::{MockLlm, RecordedRequest, Responder, Script, ScriptedResponse, Step};
 use tron::tools::{ToolContext, ToolRegistry};
 
 fn types(events: &[Value]) -> Vec<&str> {
@@ -239,6 +253,228 @@ async fn aborting_the_parent_aborts_its_running_subagent() {
     let failed = parent_log.iter().find(|e| e["type"] == "subagent.failed").unwrap();
     assert_eq!(failed["payload"]["recoverable"], false);
     assert_eq!(failed["payload"]["completionType"], "aborted");
+}
+
+/// The model of the two-helper tests, answering by who asks (the parent is offered
+/// `WaitForAgents`, a child never is): the parent spawns two helpers without waiting, then
+/// waits for both (`WaitForAgents`, ids read from its spawn results), asks the first one's
+/// status (`QueryAgent`), and answers; each helper answers its task.
+fn two_helpers() -> Responder {
+    let parent_calls = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |request: &RecordedRequest| {
+        let body = &request.body;
+        if !offers(body, "WaitForAgents") {
+            let task = body["messages"][0]["content"].to_string();
+            let answer =
+                if task.contains("alpha") { "Alpha counted 3 files." } else { "Beta found 2 TODOs." };
+            return Some(ScriptedResponse::text(answer));
+        }
+        let ids = spawned_ids(&body.to_string());
+        Some(match parent_calls.fetch_add(1, Ordering::SeqCst) {
+            0 => ScriptedResponse::stream([
+                Step::ToolCall {
+                    id: "toolu_alpha".into(),
+                    name: "SpawnSubagent".into(),
+                    input: json!({"task": "Task alpha: count the files", "blocking": false}),
+                },
+                Step::ToolCall {
+                    id: "toolu_beta".into(),
+                    name: "SpawnSubagent".into(),
+                    input: json!({"task": "Task beta: find the TODOs", "blocking": false}),
+                },
+            ]),
+            1 => ScriptedResponse::tool_call(
+                "toolu_wait",
+                "WaitForAgents",
+                json!({"sessionIds": ids, "mode": "all"}),
+            ),
+            2 => ScriptedResponse::tool_call(
+                "toolu_query",
+                "QueryAgent",
+                json!({"sessionId": ids[0], "queryType": "status"}),
+            ),
+            _ => ScriptedResponse::text("Both helpers are done: 3 files, 2 TODOs."),
+        })
+    })
+}
+
+/// Whether a provider request offers the tool `name`.
+fn offers(body: &Value, name: &str) -> bool {
+    body["tools"].as_array().is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
+}
+
+/// The child session ids the spawn results in `text` name, in order.
+fn spawned_ids(text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for part in text.split("**Session ID**: ").skip(1) {
+        let id: String = part.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// What a two-helper run leaves: the children's logs, the parent's log (lifecycle events
+/// per child in order, the four tool results, two notifications) and the mock's requests
+/// (both children asked before the parent's call after `WaitForAgents`). The child ids,
+/// alpha first.
+fn check_two_helpers(store: &EventStore, parent: &str, requests: &[RecordedRequest]) -> [String; 2] {
+    let opts = tron::events::ListOptions { include_subagents: true, ..Default::default() };
+    let mut children: Vec<_> = store
+        .list_sessions(&opts)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.spawning_session_id.as_ref().map(|p| p.as_str()) == Some(parent))
+        .collect();
+    children.sort_by_key(|c| c.spawn_task.clone());
+    assert_eq!(children.len(), 2, "two children");
+    let ids = [children[0].id.as_str().to_owned(), children[1].id.as_str().to_owned()];
+    for (child, (task, answer)) in children.iter().zip([
+        ("Task alpha: count the files", "Alpha counted 3 files."),
+        ("Task beta: find the TODOs", "Beta found 2 TODOs."),
+    ]) {
+        assert_eq!(child.spawn_task.as_deref(), Some(task));
+        let log: Vec<Value> = store
+            .events(child.id.as_str())
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        assert_eq!(
+            types(&log),
+            ["session.start", "message.user", "stream.turn_start", "message.assistant", "stream.turn_end"],
+            "{log:#?}"
+        );
+        assert_eq!(log[1]["payload"]["content"], task);
+        assert_eq!(log[3]["payload"]["content"][0]["text"], answer);
+    }
+
+    let events = store.events(parent).unwrap();
+    for e in &events {
+        e.typed().unwrap_or_else(|err| panic!("{}: {err}", e.event_type));
+    }
+    let log: Vec<Value> = events.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+    let count = |kind: &str| log.iter().filter(|e| e["type"] == kind).count();
+    assert_eq!(count("subagent.spawned"), 2);
+    assert_eq!(count("subagent.status_update"), 2, "one turn each");
+    assert_eq!(count("subagent.completed"), 2);
+    assert_eq!(count("subagent.failed"), 0);
+    assert_eq!(count("notification.subagent_result"), 2, "spawned without waiting: both notify");
+    for id in &ids {
+        let at = |kind: &str| {
+            log.iter()
+                .position(|e| e["type"] == kind && e["payload"]["subagentSessionId"] == id.as_str())
+                .unwrap_or_else(|| panic!("no {kind} for {id}"))
+        };
+        assert!(at("subagent.spawned") < at("subagent.status_update"), "{id}");
+        assert!(at("subagent.status_update") < at("subagent.completed"), "{id}");
+    }
+
+    // The four tool results the model read, in call order.
+    let results: Vec<&str> = log
+        .iter()
+        .filter(|e| e["type"] == "tool.result")
+        .map(|e| e["payload"]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(results.len(), 4, "{results:#?}");
+    for (text, id) in results[..2].iter().zip(&ids) {
+        assert!(
+            text.starts_with(
+                "Agent spawned successfully.
+"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(&format!("**Session ID**: {id}")), "{text}");
+    }
+    let waited = results[2];
+    assert!(
+        waited.starts_with(
+            "**Sub-agent(s) Completed**
+
+"
+        ),
+        "{waited}"
+    );
+    for (id, answer) in ids.iter().zip(["Alpha counted 3 files.", "Beta found 2 TODOs."]) {
+        assert!(waited.contains(&format!("### ✅ Session: `{id}`")), "{waited}");
+        assert!(waited.contains(&format!("\n**Output**:\n{answer}\n")), "{waited}");
+    }
+    let status = results[3];
+    assert!(status.starts_with("**Sub-agent Status** ✅"), "{status}");
+    assert!(status.contains(&format!("| **Session ID** | `{}` |", ids[0])), "{status}");
+    assert!(
+        status.contains("| **Status** | completed |") && status.contains("| **Turns** | 1 |"),
+        "{status}"
+    );
+    assert!(status.ends_with("**Task**: Task alpha: count the files"), "{status}");
+    let last = log.iter().rev().find(|e| e["type"] == "message.assistant").unwrap();
+    assert_eq!(last["payload"]["content"][0]["text"], "Both helpers are done: 3 files, 2 TODOs.");
+
+    // The mock: four parent calls, and both children asked before the parent's call that
+    // followed WaitForAgents.
+    let parent_calls: Vec<usize> =
+        (0..requests.len()).filter(|i| offers(&requests[*i].body, "WaitForAgents")).collect();
+    let child_calls: Vec<usize> =
+        (0..requests.len()).filter(|i| !offers(&requests[*i].body, "WaitForAgents")).collect();
+    assert_eq!((parent_calls.len(), child_calls.len()), (4, 2), "{} requests", requests.len());
+    assert!(child_calls.iter().all(|c| *c < parent_calls[2]), "{parent_calls:?} {child_calls:?}");
+    ids
+}
+
+#[tokio::test]
+async fn the_model_spawns_two_helpers_waits_for_both_and_queries_one_through_serve() {
+    let mock = MockLlm::start_with_responder(Script::default(), two_helpers()).await.unwrap();
+    let server = common::start_on(mock, common::Setup::default()).await.unwrap();
+    let mut c = Client::connect(server.addr).await;
+    let parent = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": parent, "prompt": "count files and TODOs in parallel"})).await;
+    let complete = loop {
+        let e = c.until("agent.complete").await;
+        if e["sessionId"] == parent.as_str() {
+            break e;
+        }
+        c.events.retain(|f| !(f["type"] == "agent.complete" && f["sessionId"] != parent.as_str()));
+    };
+    assert_eq!(complete["data"]["success"], true, "{complete}");
+    let ids = check_two_helpers(&server.store(), &parent, &server.mock.requests());
+
+    // The parent's clients saw each child start, run and end.
+    let on_parent = |kind: &str| -> Vec<Value> {
+        c.events.iter().filter(|e| e["type"] == kind && e["sessionId"] == parent.as_str()).cloned().collect()
+    };
+    for kind in ["agent.subagent_spawned", "agent.subagent_status", "agent.subagent_completed"] {
+        let mut seen: Vec<String> = on_parent(kind)
+            .iter()
+            .map(|e| e["data"]["subagentSessionId"].as_str().unwrap().to_owned())
+            .collect();
+        seen.sort();
+        let mut want = ids.to_vec();
+        want.sort();
+        assert_eq!(seen, want, "{kind}");
+    }
+    assert_eq!(on_parent("agent.subagent_result_available").len(), 2);
+}
+
+#[tokio::test]
+async fn the_model_spawns_two_helpers_waits_for_both_and_queries_one_through_tron_chat() {
+    let mock = MockLlm::start_with_responder(Script::default(), two_helpers()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let mut cmd = chat_command(&mock, &db);
+    cmd.args(["--output", "stream-json", "--cwd"]).arg(dir.path()).arg("count files and TODOs in parallel");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |kind: &str| lines.iter().filter(|l| l["type"] == kind).count();
+    assert_eq!((of("subagent_spawned"), of("subagent_completed")), (2, 2), "{stdout}");
+    assert_eq!(lines.last().unwrap()["result"], "Both helpers are done: 3 files, 2 TODOs.");
+
+    let store = EventStore::open(&db, OpenMode::Existing).unwrap();
+    let parent = store.list_sessions(&Default::default()).unwrap().remove(0).id.into_string();
+    check_two_helpers(&store, &parent, &mock.requests());
 }
 
 /// A host over a real store and the mock LLM, as `tron serve` makes one.

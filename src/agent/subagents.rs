@@ -726,12 +726,21 @@ impl Subagents {
                     (None, Some(_)) => "failed",
                     (None, None) => "unknown",
                 };
+                // The turns its log holds (the sessions row's `turn_count` is never counted,
+                // as in the TypeScript store, so it would always say 0).
+                let id = child.to_owned();
+                let turns = self
+                    .env
+                    .store
+                    .run(move |s| Ok(s.messages(&id)?.turn_count))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(QueryAnswer::Status(Box::new(StatusInfo {
                     session_id: child.to_owned(),
                     status: status.to_owned(),
                     spawn_type: row.spawn_type.clone(),
                     task: row.spawn_task.clone().or_else(|| tracked.as_ref().map(|t| t.task.clone())),
-                    turn_count: row.turn_count,
+                    turn_count: turns.max(row.turn_count),
                     input_tokens: row.total_input_tokens,
                     output_tokens: row.total_output_tokens,
                     cost: row.total_cost,

@@ -64,6 +64,13 @@ pub async fn start_with(script: Script, setup: Setup) -> Result<Server, server::
     Ok(Server { addr, mock, dir, stop: Some(stop), done })
 }
 
+/// A server with `setup` over a mock the caller started (e.g. with a responder).
+pub async fn start_on(mock: MockLlm, setup: Setup) -> Result<Server, server::ServeError> {
+    let dir = tempfile::tempdir().unwrap();
+    let Running { addr, stop, done, .. } = serve_in(dir.path(), Some(&mock), setup).await?;
+    Ok(Server { addr, mock, dir, stop: Some(stop), done })
+}
+
 /// A server running over a data dir the caller owns (so a test can restart one over the
 /// same database).
 pub struct Running {
