@@ -188,6 +188,67 @@ fn ctrl_c_mid_tool_kills_the_command_and_closes_every_call() {
 }
 
 #[test]
+fn ctrl_c_during_a_blocking_subagent_aborts_the_child_records_it_and_exits_130() {
+    let rt = runtime();
+    let script = Script::new([
+        ScriptedResponse::tool_call(
+            "toolu_spawn",
+            "SpawnSubagent",
+            json!({"task": "Read every file slowly"}),
+        ),
+        // The child's answer, still streaming when Ctrl-C comes.
+        ScriptedResponse::stream([
+            Step::Text { text: "Reading the first file".into() },
+            Step::DelayMs { ms: 30_000 },
+            Step::Text { text: "never sent".into() },
+        ]),
+    ]);
+    let mock = rt.block_on(MockLlm::start(script)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    let mut run =
+        Running::start(chat(&mock, &db, dir.path(), &["delegate the reading", "--output", "stream-json"]));
+    run.wait_for("\"subagent_spawned\"");
+    // The child has asked the model (it is mid-answer, blocked on the delay).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mock.requests().len() < 2 {
+        assert!(Instant::now() < deadline, "the child never asked the model");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    run.signal("-INT");
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    // The parent's log: the child spawned, started its turn, and failed as aborted; the
+    // spawn's tool call is closed.
+    let (_, events) = session_events(&db);
+    let lifecycle: Vec<&str> = types(&events).into_iter().filter(|t| t.starts_with("subagent.")).collect();
+    assert_eq!(lifecycle, ["subagent.spawned", "subagent.status_update", "subagent.failed"], "{events:#?}");
+    let failed = &events.iter().find(|(t, _)| t == "subagent.failed").unwrap().1;
+    assert_eq!(failed["completionType"], "aborted", "{failed}");
+    assert_eq!(failed["recoverable"], false);
+    assert!(failed["duration"].is_i64());
+    let result = &events.iter().find(|(t, _)| t == "tool.result").expect("the spawn's result").1;
+    assert_eq!(result["toolCallId"], "toolu_spawn");
+    assert!(types(&events).contains(&"notification.interrupted"), "{events:#?}");
+
+    // The child's own log keeps what it had streamed, marked interrupted.
+    let store = EventStore::open(&db, OpenMode::Existing).unwrap();
+    let all = tron::events::ListOptions { include_subagents: true, ..Default::default() };
+    let child = store
+        .list_sessions(&all)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.spawning_session_id.is_some())
+        .expect("the child session");
+    let child_events = store.events(child.id.as_str()).unwrap();
+    let assistant = child_events.iter().find(|e| e.event_type.as_str() == "message.assistant").unwrap();
+    assert_eq!(assistant.payload["stopReason"], "interrupted", "{}", assistant.payload);
+    assert_eq!(mock.requests().len(), 2, "nothing asked the model after Ctrl-C");
+}
+
+#[test]
 fn read_only_calls_run_together_and_results_stay_in_call_order() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
