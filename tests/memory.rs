@@ -1,6 +1,8 @@
 //! The memory ledger end to end: after a run the ledger model (the mock LLM, as
 //! `models.subagent`) writes a `memory.ledger` entry that `memory.getLedger` returns; a
-//! trivial or failed ledger call writes nothing and never breaks the run.
+//! trivial or failed ledger call writes nothing and never breaks the run; a compaction is
+//! followed by an entry (within a run: the run's own entry, after the boundary; a manual
+//! `context.compact`: the entry of what no entry covers yet).
 
 mod common;
 
@@ -147,6 +149,174 @@ async fn a_skipped_garbled_or_failed_ledger_call_writes_nothing_and_the_runs_go_
     assert!(!c.events.iter().any(|e| e["type"] == "agent.memory_updated"));
     let got = c.call("memory.getLedger", json!({"workingDirectory": server.dir()})).await;
     assert_eq!(got["totalCount"], 0);
+}
+
+/// A ledger model's answer: an entry titled `title`.
+fn entry(title: &str) -> ScriptedResponse {
+    ScriptedResponse::text(
+        json!({"title": title, "entryType": "feature", "status": "completed", "tags": ["db"],
+               "input": "", "actions": [], "files": [], "decisions": [], "lessons": [],
+               "thinkingInsights": []})
+        .to_string(),
+    )
+}
+
+/// The session's model answering `text` with `input_tokens` of context.
+fn reply(text: &str, input_tokens: u64) -> ScriptedResponse {
+    ScriptedResponse::stream([
+        Step::Text { text: text.into() },
+        Step::Usage { input_tokens, output_tokens: 20, cache_read_tokens: 0, cache_creation_tokens: 0 },
+    ])
+}
+
+/// A server with the ledger on over `dir`, keeping one turn through a compaction.
+async fn compacting_server(dir: &std::path::Path, mock: &MockLlm) -> common::Running {
+    let settings = r#"{"context": {"compactor": {"preserveRecentCount": 1}}}"#;
+    std::fs::write(dir.join("settings.json"), settings).unwrap();
+    common::serve_in(dir, Some(mock), ledger_on()).await.unwrap()
+}
+
+/// The persisted events of `session` in the database under `dir`, in their TypeScript shapes.
+fn logged(dir: &std::path::Path, session: &str) -> Vec<Value> {
+    let store =
+        tron::events::EventStore::open(dir.join("prod.db"), tron::events::OpenMode::Existing).unwrap();
+    let events = store.events(session).unwrap();
+    for e in &events {
+        e.typed().unwrap_or_else(|err| panic!("{}: {err}", e.event_type));
+    }
+    events.iter().map(|e| serde_json::to_value(e).unwrap()).collect()
+}
+
+/// Waits until the mock has received `n` requests (a ledger call that writes nothing has
+/// no other sign); a minute at most.
+async fn requests_reach(mock: &MockLlm, n: usize) {
+    for _ in 0..6_000 {
+        if mock.requests().len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the mock never received {n} requests");
+}
+
+#[tokio::test]
+async fn a_compaction_within_a_run_is_followed_by_the_runs_ledger_entry() {
+    let mock = MockLlm::start(Script::new([
+        reply("Schema ready.", 1_000),
+        entry("Set up the schema"),
+        // 150,000 of Claude Sonnet 4's 200,000: past the 0.7 threshold.
+        reply("Runner written.", 150_000),
+        entry("Wrote the migration runner"),
+        // The third prompt compacts first (the summarising model), then the session's model
+        // answers, then the ledger model.
+        reply("SUMMARY-OF-EARLIER-WORK: the schema exists.", 500),
+        reply("Tests added.", 2_000),
+        entry("Added tests"),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let running = compacting_server(dir.path(), &mock).await;
+    let mut c = Client::connect(running.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+    for (prompt, title) in [
+        ("First task: set up the database schema", "Set up the schema"),
+        ("Second task: write the migration runner", "Wrote the migration runner"),
+        ("Third task: add tests", "Added tests"),
+    ] {
+        assert_eq!(run(&mut c, &session, prompt).await["success"], true);
+        let updated = c.until("agent.memory_updated").await;
+        assert_eq!(updated["data"]["title"], title);
+    }
+    let compaction =
+        c.events.iter().find(|e| e["type"] == "agent.compaction").expect("the third run compacted");
+    assert_eq!(compaction["data"]["reason"], "threshold_exceeded");
+
+    // compact.boundary, ..., memory.ledger: the run's entry covers the compaction and the run.
+    let log = logged(dir.path(), &session);
+    let at = |pred: &dyn Fn(&Value) -> bool| log.iter().position(pred).unwrap();
+    let boundary = at(&|e| e["type"] == "compact.boundary");
+    let third = at(&|e| e["type"] == "message.user" && e["payload"]["content"] == "Third task: add tests");
+    let ledgers: Vec<usize> = (0..log.len()).filter(|i| log[*i]["type"] == "memory.ledger").collect();
+    assert_eq!(ledgers.len(), 3);
+    let last = *ledgers.last().unwrap();
+    assert!(ledgers[1] < boundary && boundary < third && third < last, "{ledgers:?} {boundary} {third}");
+    assert_eq!(log[boundary + 1]["type"], "compact.summary");
+    assert_eq!(log[last]["payload"]["title"], "Added tests");
+    assert_eq!(
+        log[last]["payload"]["eventRange"]["firstEventId"], log[boundary]["id"],
+        "starts at the boundary"
+    );
+
+    // The ledger model read the third run, not the summarised ones.
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 7);
+    assert_eq!(common::system_of(&requests[6].body), tron::context::memory::LEDGER_PROMPT);
+    let asked = requests[6].body["messages"][0]["content"].to_string();
+    assert!(
+        asked.contains("[USER] Third task: add tests") && asked.contains("[ASSISTANT] Tests added."),
+        "{asked}"
+    );
+    assert!(!asked.contains("Second task"), "{asked}");
+
+    let got = c.call("memory.getLedger", json!({"workingDirectory": dir.path()})).await;
+    assert_eq!(got["totalCount"], 3);
+    assert_eq!(got["entries"][0]["id"], log[last]["id"], "newest first");
+    assert_eq!(got["entries"][0]["title"], "Added tests");
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_manual_compaction_writes_the_ledger_entry_of_what_no_entry_covers_yet() {
+    let mock = MockLlm::start(Script::new([
+        reply("Hello there.", 1_200),
+        ScriptedResponse::text(r#"{"skip": true}"#),
+        reply("Done with two.", 1_300),
+        ScriptedResponse::text(r#"{"skip": true}"#),
+        // context.compact: the summarising model, then the ledger model.
+        ScriptedResponse::text("MANUAL-SUMMARY of the greeting"),
+        entry("Greeted and counted"),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let running = compacting_server(dir.path(), &mock).await;
+    let mut c = Client::connect(running.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+    // Two runs whose ledger calls judged them too small to record.
+    assert_eq!(run(&mut c, &session, "One: greet me").await["success"], true);
+    requests_reach(&mock, 2).await;
+    assert_eq!(run(&mut c, &session, "Two: count to two").await["success"], true);
+    requests_reach(&mock, 4).await;
+    assert!(!logged(dir.path(), &session).iter().any(|e| e["type"] == "memory.ledger"));
+
+    c.events.clear();
+    let compacted = c.call("context.compact", json!({"sessionId": session})).await;
+    assert_eq!(compacted["success"], true, "{compacted}");
+    // Written before the answer: boundary, summary, then the entry covering both runs.
+    let log = logged(dir.path(), &session);
+    let boundary = log.iter().position(|e| e["type"] == "compact.boundary").unwrap();
+    assert_eq!(log[boundary + 1]["type"], "compact.summary");
+    assert_eq!(log[boundary + 2]["type"], "memory.ledger");
+    assert_eq!(log.len(), boundary + 3);
+    let ledger = &log[boundary + 2];
+    assert_eq!(ledger["payload"]["title"], "Greeted and counted");
+    assert_eq!(ledger["payload"]["eventRange"]["firstEventId"], log[0]["id"], "from the session's start");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 6);
+    assert_eq!(common::system_of(&requests[5].body), tron::context::memory::LEDGER_PROMPT);
+    let asked = requests[5].body["messages"][0]["content"].to_string();
+    assert!(asked.contains("[USER] One: greet me") && asked.contains("[USER] Two: count to two"), "{asked}");
+    // Pushed after the compaction's frames.
+    let pushed = c.pushed();
+    let kinds: Vec<&str> = pushed.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["compact.boundary", "compact.summary", "memory.ledger"]);
+    let updated = c.until("agent.memory_updated").await;
+    assert_eq!(updated["data"], json!({"title": "Greeted and counted", "entryType": "feature"}));
+    let got = c.call("memory.getLedger", json!({"workingDirectory": dir.path()})).await;
+    assert_eq!(got["totalCount"], 1);
+    assert_eq!(got["entries"][0]["id"], ledger["id"]);
+    running.shutdown().await;
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //! unknown one); `canAcceptTurn` also needs `estimatedResponseTokens`. Compacting or
 //! clearing a session while it runs is refused with `SESSION_BUSY`. A compaction pushes
 //! `agent.compaction_started`, `event.new` for `compact.boundary` and `compact.summary`,
-//! and then `agent.compaction`; a clear pushes `event.new` for `context.cleared` and then
+//! and then `agent.compaction`; with the memory ledger on, the ledger entry of what no
+//! entry covers yet is then written (fail-silent) before the answer; a clear pushes `event.new` for `context.cleared` and then
 //! `agent.context_cleared`.
 
 use std::sync::Arc;
@@ -150,11 +151,19 @@ pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
         context::compact(&state.store, session, &manager, summarizer.as_ref(), &reason, edited, None)
             .await
             .map_err(|context::ContextError::Store(e)| store_error(e))?;
+    let mut compacted = false;
     for event in &outcome.events {
         state.publish(&Event::new("event.new", Some(session), json!({ "event": event })));
         if event.event_type.as_str() == "compact.boundary" {
+            compacted = true;
             state.publish(&Event::new("agent.compaction", Some(session), compaction_data(&event.payload)));
         }
+    }
+    // The memory ledger after a compaction (fail-silent; `context.memory.ledger.enabled`):
+    // the entry of what no entry covers yet, after the boundary, before the answer.
+    let ledger = settings.get("context.memory.ledger.enabled").and_then(Value::as_bool) != Some(false);
+    if compacted && ledger {
+        super::memory::write_entry(state, session, &settings, model).await;
     }
     let mut v = to_value(&outcome);
     if let Some(obj) = v.as_object_mut() {

@@ -9,10 +9,11 @@ use serde_json::{json, Value};
 use super::store_error;
 use crate::context::memory::{self, LedgerOutcome};
 use crate::core::errors::RpcError;
-use crate::llm::models;
+use crate::llm::models::{self, ModelInfo};
 use crate::rpc::frames::Event;
 use crate::rpc::params::{opt_str_list, opt_usize, required_str, Params};
 use crate::rpc::ServerState;
+use crate::settings::Settings;
 
 /// `memory.getLedger {workingDirectory, limit?, offset?, tags?}` -> `{entries, hasMore,
 /// totalCount}`: the workspace's ledger entries, newest first (50 by default); with `tags`,
@@ -47,18 +48,34 @@ pub async fn update_ledger(state: &Arc<ServerState>, p: &Params) -> Result<Value
     let row = state.store.run(move |s| s.session(&id)).await.map_err(store_error)?;
     let model = models::lookup(&row.latest_model).map_err(|e| RpcError::invalid_params(e.to_string()))?;
     let settings = state.settings.current();
-    let auth_file = state.paths.auth_file();
-    let outcome = memory::write_with(&state.store, &session, &settings, model, &auth_file, &state.env).await;
-    Ok(match outcome {
-        Some(LedgerOutcome::Written { event, title, entry_type }) => {
-            super::skill::publish(state, &session, std::slice::from_ref(&*event));
-            let data = json!({ "title": title, "entryType": entry_type });
-            state.publish(&Event::new("agent.memory_updated", Some(&session), data));
+    Ok(match write_entry(state, &session, &settings, model).await {
+        Some(LedgerOutcome::Written { title, entry_type, .. }) => {
             json!({ "written": true, "title": title, "entryType": entry_type })
         }
         Some(LedgerOutcome::Skipped(reason)) => json!({ "written": false, "reason": reason }),
         None => json!({ "written": false, "reason": "no model with credentials for the ledger" }),
     })
+}
+
+/// Writes the ledger entry of `session`'s latest cycle (fail-silent, see
+/// [`memory::write_with`]) and, when one was written, pushes it (`event.new`, then
+/// `agent.memory_updated {title, entryType}`) and indexes it for `memory.search`. `None`
+/// when no ledger model has credentials.
+pub(crate) async fn write_entry(
+    state: &Arc<ServerState>,
+    session: &str,
+    settings: &Settings,
+    model: &'static ModelInfo,
+) -> Option<LedgerOutcome> {
+    let auth_file = state.paths.auth_file();
+    let outcome = memory::write_with(&state.store, session, settings, model, &auth_file, &state.env).await;
+    if let Some(LedgerOutcome::Written { event, title, entry_type }) = &outcome {
+        super::skill::publish(state, session, std::slice::from_ref(&**event));
+        let data = json!({ "title": title, "entryType": entry_type });
+        state.publish(&Event::new("agent.memory_updated", Some(session), data));
+        state.index_memory();
+    }
+    outcome
 }
 
 /// `memory.search {query, limit?, workspaceId?}` -> `{entries: [{id, type, content, source,
