@@ -366,14 +366,14 @@ impl Subagents {
         };
         let mut timed_out = false;
         let outcome: Result<(TurnOutcome, Option<super::runner::PreparedRun>), String> = async {
-            let run = prepare_run(spec).await.map_err(|e| e.to_string())?;
-            match run.persist_setup().await {
-                Ok(events) => {
-                    for event in &events {
-                        self.emit(SubagentEvent::Persisted { session: &child, event });
-                    }
+            let mut run = prepare_run(spec).await.map_err(|e| e.to_string())?;
+            let setup = run.persist_setup(|event| {
+                if let AgentEvent::Persisted(event) = event {
+                    self.emit(SubagentEvent::Persisted { session: &child, event });
                 }
-                Err(e) => tracing::warn!(error = %e, "could not record a subagent's rules and skills"),
+            });
+            if let Err(e) = setup.await {
+                tracing::warn!(error = %e, "could not record a subagent's rules and skills");
             }
             let sink = Arc::clone(&self.sink);
             let (parent, id) = (self.parent.clone(), child.clone());

@@ -31,8 +31,11 @@ pub mod prompt;
 pub mod rules;
 pub mod summarizer;
 mod tokens;
+pub mod trigger;
 
-pub use compaction::{auto_compact, clear, compact, preview, Compaction, CompactionOutcome, ContextError};
+pub use compaction::{
+    auto_compact, clear, compact, compact_for_run, preview, Compaction, CompactionOutcome, ContextError,
+};
 pub use manager::{ContextManager, ThresholdLevel};
 pub use summarizer::{
     summarizer_for, ExtractedData, KeywordSummarizer, LlmSummarizer, Summarizer, SummaryResult,
