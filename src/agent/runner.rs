@@ -6,8 +6,11 @@
 //! model's credentials, builds the tools (core tools, `TaskManager`, the subagent tools when
 //! the run may spawn subagents) and filters them, reads rules and skills for the system
 //! prompt, loads hooks and guardrails, and picks the compaction summariser. The caller
-//! answers its client, then calls [`PreparedRun::persist_setup`] (the `rules.loaded` and
-//! `skill.added` events) and [`PreparedRun::run`].
+//! answers its client, then calls [`PreparedRun::persist_setup`] (the compaction the prompt
+//! needs first, then the `rules.loaded`, `rules.indexed`, `memory.loaded` and `skill.added`
+//! events) and [`PreparedRun::run`] (the run, then the compaction the trigger asks for).
+//! The tools and the prompt's context come from [`run_context`], which the `context.*`
+//! methods use too, so a snapshot counts what a run sends.
 
 use std::path::PathBuf;
 use std::sync::Arc;
