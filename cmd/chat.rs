@@ -179,11 +179,11 @@ pub fn run(args: ChatArgs) -> Result<()> {
         cancel: cancel.clone(),
         memory: !args.no_memory,
     };
-    let prepared = runtime.block_on(prepare_run(spec))?;
+    let mut prepared = runtime.block_on(prepare_run(spec))?;
     for warning in prepared.warnings() {
         eprintln!("tron chat: {warning}");
     }
-    runtime.block_on(prepared.persist_setup())?;
+    runtime.block_on(prepared.persist_setup(|event| print_event(event, output, progress)))?;
     let mut answer = String::new();
     let result = runtime.block_on(async {
         tokio::spawn(abort_on_signal(cancel.clone()));

@@ -413,3 +413,287 @@ async fn tool_results_that_fill_the_window_compact_in_the_middle_of_a_run() {
     assert!(result < boundary && boundary < last_turn, "{types:?}");
     server.shutdown().await;
 }
+
+/// A server over `dir` with `settings` (JSON text) and the memory ledger `ledger`.
+async fn serve_with(dir: &Path, mock: &MockLlm, settings: &str, ledger: bool) -> common::Running {
+    std::fs::write(dir.join("settings.json"), settings).unwrap();
+    let setup = common::Setup { memory_ledger: ledger, ..Default::default() };
+    common::serve_in(dir, Some(mock), setup).await.unwrap()
+}
+
+/// Characters / 4, rounded up: the estimate the snapshot makes of a text.
+fn tokens_of(text: &str) -> u64 {
+    text.len().div_ceil(4) as u64
+}
+
+#[tokio::test]
+async fn snapshots_count_rules_and_skills_apart_and_list_them() {
+    let mock = MockLlm::start(Script::new([text("Done.", 1_000)])).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &mock).await;
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join(".git")).unwrap();
+    std::fs::write(work.path().join("AGENTS.md"), "SNAPSHOT-RULE: keep functions short.").unwrap();
+    let skill = dir.path().join("skills/helper");
+    std::fs::create_dir_all(&skill).unwrap();
+    let skill_text = "HELPER-SKILL: explain every change.";
+    std::fs::write(skill.join("SKILL.md"), format!("---\ndescription: helps\n---\n{skill_text}")).unwrap();
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(work.path().to_str().unwrap()).await;
+    assert_eq!(prompt(&mut c, &session, "Tidy up, @helper").await["success"], true);
+
+    // What the run sent: the rules section and the skill block sit inside its system prompt.
+    let body = &mock.requests()[0].body;
+    let system = common::system_of(body);
+    let rules_at = system.find("\n\n# Project rules").expect("rules in the prompt");
+    let skills_at = system.find("\n\n<skills>").expect("the skill in the prompt");
+    assert!(rules_at < skills_at && system.contains("SNAPSHOT-RULE") && system.contains(skill_text));
+    let (rules, skills) = (&system[rules_at..skills_at], &system[skills_at..]);
+
+    let detailed = c.call("context.getDetailedSnapshot", json!({"sessionId": session})).await;
+    assert_eq!(detailed["systemPromptContent"], system.as_str(), "the next prompt's system prompt");
+    let b = &detailed["breakdown"];
+    assert_eq!(b["rules"], tokens_of(rules), "{b}");
+    assert_eq!(b["skillContext"], tokens_of(skills), "{b}");
+    assert_eq!(b["systemPrompt"], (system.len() - rules.len() - skills.len()).div_ceil(4) as u64, "{b}");
+    assert_eq!((b["skillRemoval"].as_u64(), b["memory"].as_u64()), (Some(0), Some(0)));
+    // The tools counted are the tools the run sent.
+    let sent: Vec<&str> =
+        body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let counted: Vec<&str> = detailed["capabilitiesContent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(counted, sent);
+    for name in ["SpawnSubagent", "AskUserQuestion", "BrowseTheWeb", "TaskManager"] {
+        assert!(counted.contains(&name), "{name} missing from {counted:?}");
+    }
+    let snap = c.call("context.getSnapshot", json!({"sessionId": session})).await;
+    assert_eq!(&snap["breakdown"], b, "the same counts in the plain snapshot");
+
+    // The skill the prompt added, and the rules file loaded.
+    let evs = events(dir.path(), &session);
+    let store = EventStore::open(dir.path().join("prod.db"), OpenMode::Existing).unwrap();
+    let added = store.events(&session).unwrap().into_iter().find(|e| e.event_type.as_str() == "skill.added");
+    let added_id = added.expect("skill.added").id.as_str().to_owned();
+    assert_eq!(
+        detailed["addedSkills"],
+        json!([{"name": "helper", "source": "global", "addedVia": "mention", "eventId": added_id,
+                "tokens": tokens_of(skill_text)}])
+    );
+    let loaded = &evs.iter().find(|(t, _)| t == "rules.loaded").unwrap().1;
+    let rules_field = &detailed["rules"];
+    assert_eq!(rules_field["totalFiles"], 1);
+    assert_eq!(rules_field["tokens"], loaded["mergedTokens"]);
+    assert_eq!(rules_field["files"], loaded["files"]);
+    assert_eq!(rules_field["files"][0]["relativePath"], "AGENTS.md");
+    assert_eq!(rules_field["files"][0]["level"], "project");
+
+    // Removing the skill: its notice is counted as skillRemoval, and it is no longer listed.
+    c.call("skill.remove", json!({"sessionId": session, "skillName": "helper"})).await;
+    let detailed = c.call("context.getDetailedSnapshot", json!({"sessionId": session})).await;
+    assert_eq!(detailed["addedSkills"], json!([]));
+    assert_eq!(detailed["breakdown"]["skillContext"], 0);
+    let system = detailed["systemPromptContent"].as_str().unwrap();
+    let notice = &system[system.find("\n\n<removed-skills>").expect("the removal notice")..];
+    assert!(notice.contains("@helper"), "{system}");
+    assert_eq!(detailed["breakdown"]["skillRemoval"], tokens_of(notice));
+    server.shutdown().await;
+}
+
+/// A ledger model's answer: an entry titled `title`.
+fn ledger(title: &str) -> ScriptedResponse {
+    text(
+        &json!({"title": title, "entryType": "feature", "lessons": [format!("{title} lesson")]}).to_string(),
+        50,
+    )
+}
+
+/// The persisted event types of `session`.
+fn types(dir: &Path, session: &str) -> Vec<String> {
+    events(dir, session).into_iter().map(|(t, _)| t).collect()
+}
+
+#[tokio::test]
+async fn force_always_compacts_after_each_run_before_the_ledger_entry() {
+    let mock = MockLlm::start(Script::new([
+        text("One done.", 1_000),
+        ledger("First step"),
+        text("Two done.", 1_200),
+        text("FORCED-SUMMARY of the first step.", 40),
+        ledger("Second step"),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = r#"{"context": {"compactor": {"preserveRecentCount": 1, "forceAlways": true}}}"#;
+    let server = serve_with(dir.path(), &mock, settings, true).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+
+    // One turn: the run's own turn is kept, so there is nothing to summarise yet.
+    assert_eq!(prompt(&mut c, &session, "First: read the code").await["success"], true);
+    c.until("agent.memory_updated").await;
+    assert!(!types(dir.path(), &session).contains(&"compact.boundary".to_owned()));
+
+    assert_eq!(prompt(&mut c, &session, "Second: fix the bug").await["success"], true);
+    let at = |kind: &str| c.events.iter().position(|e| e["type"] == kind);
+    let (compaction, complete) =
+        (at("agent.compaction").expect("agent.compaction pushed"), at("agent.complete"));
+    assert!(compaction < complete.unwrap(), "compacted before the run is reported done");
+    assert_eq!(c.events[compaction]["data"]["reason"], "threshold_exceeded");
+    c.until("agent.memory_updated").await;
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 5);
+    let summarize = &requests[3].body;
+    assert_eq!(summarize["model"], "claude-haiku-4-5-20251001");
+    let asked = summarize["messages"].to_string();
+    assert!(asked.contains("First: read the code") && !asked.contains("Second: fix the bug"), "{asked}");
+    // Compaction first, then the ledger entry of the run (the TypeScript order).
+    let t = types(dir.path(), &session);
+    let end = t.iter().rposition(|k| k == "stream.turn_end").unwrap();
+    assert_eq!(&t[end + 1..], ["compact.boundary", "compact.summary", "memory.ledger"], "{t:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn runs_compact_on_the_turn_fallbacks_and_on_progress_signals() {
+    let mock = MockLlm::start(Script::new([
+        text("a done", 1_000),
+        // 60 % of the window: past alertZoneThreshold, under triggerTokenThreshold.
+        text("b done", 120_000),
+        text("FALLBACK-SUMMARY", 40),
+        ScriptedResponse::tool_call("toolu_tag", "Bash", json!({"command": "git tag v9 2>/dev/null; true"})),
+        text("tagged", 2_000),
+        text("PROGRESS-SUMMARY", 40),
+        text("d done", 2_100),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = r#"{"context": {"compactor": {"preserveRecentCount": 1, "defaultTurnFallback": 3,
+        "alertTurnFallback": 2, "alertZoneThreshold": 0.5}}}"#;
+    let server = serve_with(dir.path(), &mock, settings, false).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+    let boundaries =
+        |dir: &Path| events(dir, &session).into_iter().filter(|(t, _)| t == "compact.boundary").count();
+
+    prompt(&mut c, &session, "a: first").await;
+    assert_eq!(boundaries(dir.path()), 0, "1 run of the 3 the default fallback waits for");
+    // The context now holds 60 %: the alert fallback (2 runs) applies.
+    prompt(&mut c, &session, "b: second").await;
+    assert_eq!(boundaries(dir.path()), 1);
+    let asked = mock.requests()[2].body["messages"].to_string();
+    assert!(asked.contains("a: first") && !asked.contains("b: second"), "{asked}");
+    // A tag pushed by Bash is progress: compacted after one run.
+    prompt(&mut c, &session, "c: tag it").await;
+    assert_eq!(boundaries(dir.path()), 2);
+    assert_eq!(mock.requests()[5].body["model"], "claude-haiku-4-5-20251001");
+    // Counted again from the last compaction, which came after the tag: nothing now.
+    prompt(&mut c, &session, "d: go on").await;
+    assert_eq!(boundaries(dir.path()), 2);
+    assert_eq!(mock.requests().len(), 7);
+    let sent = mock.requests()[6].body["messages"].to_string();
+    assert!(sent.contains("PROGRESS-SUMMARY") && !sent.contains("a: first"), "{sent}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_skill_mentioned_in_a_prompt_that_compacts_stays_active() {
+    let mock = MockLlm::start(Script::new([
+        text("First done.", 150_000),
+        text("SKILL-SUMMARY of the first task.", 40),
+        text("Second done.", 1_000),
+        text("Third done.", 1_100),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &mock).await;
+    let skill = dir.path().join("skills/nobash");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(skill.join("SKILL.md"), "---\ndeniedTools: [Bash]\n---\nNOBASH-SKILL: file tools only.")
+        .unwrap();
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+
+    prompt(&mut c, &session, "First task").await;
+    // Past the threshold: this prompt compacts first, then records its skill.
+    prompt(&mut c, &session, "Second task, please @nobash").await;
+    assert!(c.events.iter().any(|e| e["type"] == "agent.compaction"));
+    prompt(&mut c, &session, "Third task").await;
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(requests[1].body["model"], "claude-haiku-4-5-20251001", "the summary");
+    for r in &requests[2..] {
+        let tools: Vec<&str> =
+            r.body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert!(tools.contains(&"Read") && !tools.contains(&"Bash"), "{tools:?}");
+        assert!(common::system_of(&r.body).contains("NOBASH-SKILL"));
+    }
+    let t = types(dir.path(), &session);
+    let pos = |k: &str| t.iter().position(|x| x == k).unwrap();
+    assert!(pos("compact.boundary") < pos("skill.added"), "{t:?}");
+    let prompts: Vec<usize> =
+        t.iter().enumerate().filter(|(_, k)| *k == "message.user").map(|(i, _)| i).collect();
+    assert!(pos("skill.added") < prompts[1], "recorded before its prompt: {t:?}");
+    let detailed = c.call("context.getDetailedSnapshot", json!({"sessionId": session})).await;
+    assert_eq!(detailed["addedSkills"][0]["name"], "nobash");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn workspace_memory_is_injected_into_a_new_sessions_prompts() {
+    let mock = MockLlm::start(Script::new([
+        text("Parser written.", 1_000),
+        text(
+            &json!({"title": "Parser work", "entryType": "feature", "lessons": ["Test unicode input"],
+                    "decisions": [{"choice": "nom", "reason": "fast"}]})
+            .to_string(),
+            50,
+        ),
+        // The second session.
+        text("Lexer written.", 1_000),
+        ledger("Lexer work"),
+        text("Docs written.", 1_100),
+        ledger("Docs work"),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = r#"{"context": {"memory": {"autoInject": {"enabled": true, "count": 3}}}}"#;
+    let server = serve_with(dir.path(), &mock, settings, true).await;
+    let mut c = Client::connect(server.addr).await;
+    let wd = dir.path().to_str().unwrap();
+    let first = c.session(wd).await;
+    prompt(&mut c, &first, "Write the parser").await;
+    c.until("agent.memory_updated").await;
+    assert!(!common::system_of(&mock.requests()[0].body).contains("# Memory"), "nothing to inject yet");
+    assert!(types(dir.path(), &first).iter().all(|t| t != "memory.loaded"));
+
+    let second = c.session(wd).await;
+    prompt(&mut c, &second, "Write the lexer").await;
+    c.until("agent.memory_updated").await;
+    let expected = "# Memory\n\n## Recent sessions in this workspace\n\n### Parser work\n- Test unicode input\n- nom: fast";
+    let system = common::system_of(&mock.requests()[2].body);
+    assert!(system.contains(expected), "{system}");
+    let loaded: Vec<Value> = events(dir.path(), &second)
+        .into_iter()
+        .filter(|(t, _)| t == "memory.loaded")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(loaded, [json!({"count": 1, "tokens": tokens_of(expected), "workspaceId": ""})]);
+
+    // The next prompt carries the same memory: not the entry this session wrote since.
+    prompt(&mut c, &second, "Write the docs").await;
+    c.until("agent.memory_updated").await;
+    assert_eq!(common::system_of(&mock.requests()[4].body), system);
+    assert_eq!(events(dir.path(), &second).iter().filter(|(t, _)| t == "memory.loaded").count(), 1);
+    let snap = c.call("context.getSnapshot", json!({"sessionId": second})).await;
+    assert_eq!(snap["breakdown"]["memory"], tokens_of(&format!("\n\n{expected}")));
+    server.shutdown().await;
+}

@@ -278,3 +278,71 @@ fn tron_chat_builds_the_same_system_prompt() {
         "{system}"
     );
 }
+
+#[tokio::test]
+async fn agents_md_and_claude_md_load_at_every_level_and_the_rules_index_is_recorded_once() {
+    let script = Script::new([ScriptedResponse::text("one"), ScriptedResponse::text("two")]);
+    let server = common::start(script).await;
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    fs::create_dir_all(root.join(".git")).unwrap();
+    write(&root.join("AGENTS.md"), "ROOT-AGENTS");
+    write(&root.join("CLAUDE.md"), "ROOT-CLAUDE");
+    write(&root.join("pkg/AGENTS.md"), "PKG-AGENTS");
+    write(&root.join("pkg/.claude/CLAUDE.md"), "PKG-CLAUDE");
+    write(&root.join("lib/CLAUDE.md"), "LIB-SCOPED");
+    write(&server.dir.path().join("rules/AGENTS.md"), "GLOBAL-AGENTS");
+    write(&server.dir.path().join("rules/CLAUDE.md"), "GLOBAL-CLAUDE");
+    let mut c = common::Client::connect(server.addr).await;
+    let session = c.session(root.join("pkg").to_str().unwrap()).await;
+    prompt(&mut c, &session, json!({"prompt": "hello"})).await;
+    let system = common::system_of(&server.mock.requests()[0].body);
+    let at = |rule: &str| system.find(rule).unwrap_or_else(|| panic!("{rule} missing from {system}"));
+    assert!(at("GLOBAL-AGENTS") < at("GLOBAL-CLAUDE") && at("GLOBAL-CLAUDE") < at("ROOT-AGENTS"));
+    assert!(at("ROOT-AGENTS") < at("ROOT-CLAUDE") && at("ROOT-CLAUDE") < at("PKG-CLAUDE"));
+    assert!(at("PKG-CLAUDE") < at("PKG-AGENTS"), "the agent folder's, then the folder's own");
+    assert!(!system.contains("LIB-SCOPED"), "scoped until touched");
+    let loaded = persisted_of_type(&server, &session, "rules.loaded");
+    assert_eq!(loaded[0]["totalFiles"], 6);
+
+    // The rules index of the project, at the session's start (the TypeScript payload).
+    let indexed = persisted_of_type(&server, &session, "rules.indexed");
+    assert_eq!(
+        indexed,
+        [json!({"totalRules": 5, "globalRules": 2, "scopedRules": 3, "files": [
+            {"relativePath": "AGENTS.md", "isGlobal": true, "scopeDir": "", "sizeBytes": 11},
+            {"relativePath": "CLAUDE.md", "isGlobal": true, "scopeDir": "", "sizeBytes": 11},
+            {"relativePath": "pkg/.claude/CLAUDE.md", "isGlobal": false, "scopeDir": "pkg", "sizeBytes": 10},
+            {"relativePath": "pkg/AGENTS.md", "isGlobal": false, "scopeDir": "pkg", "sizeBytes": 10},
+            {"relativePath": "lib/CLAUDE.md", "isGlobal": false, "scopeDir": "lib", "sizeBytes": 10},
+        ]})]
+    );
+    let kinds: Vec<String> =
+        server.persisted(&session).iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    let pos = |k: &str| kinds.iter().position(|x| x == k).unwrap();
+    assert!(pos("rules.loaded") < pos("rules.indexed") && pos("rules.indexed") < pos("message.user"));
+    prompt(&mut c, &session, json!({"prompt": "again"})).await;
+    assert_eq!(persisted_of_type(&server, &session, "rules.indexed").len(), 1, "once per session");
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_projects_system_md_replaces_the_core_prompt_of_the_request() {
+    let server = common::start(Script::new([ScriptedResponse::text("ok")])).await;
+    let work = tempfile::tempdir().unwrap();
+    write(&work.path().join(".tron/SYSTEM.md"), "PROJECT-CORE: you review code, nothing else.");
+    write(&work.path().join("AGENTS.md"), "RULE-STILL-THERE");
+    write(&server.dir.path().join("SYSTEM.md"), "GLOBAL-CORE: not used when the project has one.");
+    let mut c = common::Client::connect(server.addr).await;
+    let session = c.session(work.path().to_str().unwrap()).await;
+    prompt(&mut c, &session, json!({"prompt": "review"})).await;
+    let system = common::system_of(&server.mock.requests()[0].body);
+    assert!(system.starts_with("PROJECT-CORE: you review code, nothing else.\n\n"), "{system}");
+    assert!(!system.contains("You are Tron") && !system.contains("GLOBAL-CORE"), "{system}");
+    assert!(
+        system.contains(&format!("Current working directory: {}", work.path().display()))
+            && system.contains("RULE-STILL-THERE"),
+        "the other parts stay: {system}"
+    );
+    let _ = server.shutdown().await;
+}

@@ -130,7 +130,15 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "model.list", json!({})).await;
     let created = s.call(&mut c, "session.create", json!({"workingDirectory": dir})).await;
     let session = created["sessionId"].as_str().unwrap().to_owned();
-    s.call(&mut c, "agent.prompt", json!({"sessionId": session, "prompt": "run echo"})).await;
+    // A global rules file and a skill the prompt picks: rules.loaded, skill.added, and the
+    // detailed snapshot's addedSkills and rules.
+    std::fs::create_dir_all(format!("{dir}/rules")).unwrap();
+    std::fs::write(format!("{dir}/rules/AGENTS.md"), "Answer briefly.").unwrap();
+    std::fs::create_dir_all(format!("{dir}/skills/wire-skill")).unwrap();
+    std::fs::write(format!("{dir}/skills/wire-skill/SKILL.md"), "Say what you ran.").unwrap();
+    let skills = json!([{"name": "wire-skill", "source": "global"}]);
+    s.call(&mut c, "agent.prompt", json!({"sessionId": session, "prompt": "run echo", "skills": skills}))
+        .await;
     c.until("agent.ready").await;
     s.call(&mut c, "session.list", json!({})).await;
     s.call(&mut c, "session.resume", json!({"sessionId": session})).await;
@@ -141,7 +149,8 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "tree.getAncestors", json!({"eventId": newest})).await;
     let fork = s.call(&mut c, "session.fork", json!({"sessionId": session})).await;
     s.call(&mut c, "model.switch", json!({"sessionId": session, "model": "claude-haiku-4-5"})).await;
-    let user = server.store().events(&session).unwrap()[1].id.to_string();
+    let events = server.store().events(&session).unwrap();
+    let user = events.iter().find(|e| e.event_type.as_str() == "message.user").unwrap().id.to_string();
     s.call(&mut c, "message.delete", json!({"sessionId": session, "targetEventId": user})).await;
     // Abort once the slow answer is streaming (not on an earlier prompt's delta).
     s.events(&c);
@@ -158,6 +167,7 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "session.resume", json!({})).await;
     s.call(&mut c, "settings.get", json!({})).await;
     s.call(&mut c, "context.getSnapshot", json!({"sessionId": session})).await;
+    s.call(&mut c, "context.getDetailedSnapshot", json!({"sessionId": session})).await;
     s.call(&mut c, "context.canAcceptTurn", json!({"sessionId": session, "estimatedResponseTokens": 1000}))
         .await;
     s.call(&mut c, "skill.list", json!({})).await;

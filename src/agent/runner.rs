@@ -6,8 +6,11 @@
 //! model's credentials, builds the tools (core tools, `TaskManager`, the subagent tools when
 //! the run may spawn subagents) and filters them, reads rules and skills for the system
 //! prompt, loads hooks and guardrails, and picks the compaction summariser. The caller
-//! answers its client, then calls [`PreparedRun::persist_setup`] (the `rules.loaded` and
-//! `skill.added` events) and [`PreparedRun::run`].
+//! answers its client, then calls [`PreparedRun::persist_setup`] (the compaction the prompt
+//! needs first, then the `rules.loaded`, `rules.indexed`, `memory.loaded` and `skill.added`
+//! events) and [`PreparedRun::run`] (the run, then the compaction the trigger asks for).
+//! The tools and the prompt's context come from [`run_context`], which the `context.*`
+//! methods use too, so a snapshot counts what a run sends.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,8 +95,10 @@ pub struct RunSpec {
     pub interactive: Option<crate::tools::interactive::Interactive>,
     /// Aborts the run.
     pub cancel: CancellationToken,
-    /// Whether [`PreparedRun::write_memory`] may write a ledger entry after the run (off for
-    /// subagents, as in the TypeScript server; `context.memory.ledger.enabled` decides too).
+    /// Whether the run's memory upkeep happens: the compaction the trigger asks for at its
+    /// end (see [`PreparedRun::run`]) and the ledger entry [`PreparedRun::write_memory`]
+    /// writes (`context.memory.ledger.enabled` decides too). Off for subagents, as in the
+    /// TypeScript server, where both were its memory-ledger hook's work.
     pub memory: bool,
 }
 
@@ -135,6 +140,10 @@ pub struct PreparedRun {
     settings: TurnSettings,
     gate: Gate,
     prepared: Prepared,
+    /// The tools before the prompt's skills took theirs away, and what the prompt's context
+    /// was built from: to build it again when a compaction comes before the prompt.
+    offered: ToolRegistry,
+    setup: PromptSetup,
 }
 
 impl std::fmt::Debug for PreparedRun {
@@ -155,6 +164,109 @@ pub fn known_tools(settings: &Settings) -> Vec<String> {
     names
 }
 
+/// What a run's tools and system prompt are built from: [`prepare_run`] and the
+/// `context.*` methods both build them with [`run_context`], so a context snapshot counts
+/// exactly the tools and prompt a run of the session sends.
+pub struct ContextSpec<'a> {
+    /// The event store.
+    pub store: &'a StoreHandle,
+    /// The settings in force.
+    pub settings: &'a Settings,
+    /// The data dir (`~/.tron`).
+    pub data_dir: &'a std::path::Path,
+    /// Environment lookups.
+    pub env: &'a EnvLookup,
+    /// The session.
+    pub session: &'a str,
+    /// Its working directory.
+    pub working_dir: &'a std::path::Path,
+    /// Its model.
+    pub model: &'static ModelInfo,
+    /// The prompt (its `@mentions` activate skills; "" for none).
+    pub prompt: &'a str,
+    /// Skills picked for the session.
+    pub skills: Vec<String>,
+    /// One-shot skills.
+    pub spells: Vec<String>,
+    /// Replaces the core system prompt.
+    pub system_override: Option<String>,
+    /// Which tools to offer.
+    pub tools: &'a ToolChoice,
+    /// See [`RunSpec::subagents`].
+    pub subagents: Option<Arc<Subagents>>,
+    /// See [`RunSpec::browser`].
+    pub browser: Option<Arc<dyn crate::tools::browser::BrowserControl>>,
+    /// See [`RunSpec::interactive`].
+    pub interactive: Option<&'a crate::tools::interactive::Interactive>,
+}
+
+/// A run's tools and prompt context (see [`run_context`]).
+#[derive(Debug)]
+pub struct RunContext {
+    /// The tools the run offers.
+    pub tools: ToolRegistry,
+    /// The prompt's context (system prompt, events to persist, snapshot parts).
+    pub prepared: Prepared,
+    /// The tools before the skills took theirs away.
+    pub offered: ToolRegistry,
+    /// What `prepared` was built from (to build it again after a compaction).
+    pub setup: PromptSetup,
+}
+
+/// A run's tools and prompt context (see [`ContextSpec`]): every tool the run offers
+/// (core tools, `TaskManager`, the browser tools, `NotifyApp` when APNS is configured, the
+/// subagent and interactive tools when given, the web tools the model can use), filtered
+/// by the [`ToolChoice`], and the prompt's context; then the tools its skills deny are taken
+/// out.
+pub async fn run_context(spec: ContextSpec<'_>) -> Result<RunContext, PrepareError> {
+    let ContextSpec { store, settings, data_dir, env, session, working_dir, model, .. } = spec;
+    let auth_file = data_dir.join("auth.json");
+    let mut tools = crate::tools::core_tools(settings);
+    tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(store.clone(), session)));
+    for tool in crate::tools::browser::tools(spec.browser, session) {
+        tools.register(tool);
+    }
+    // NotifyApp only when APNS is configured (as in the TypeScript server).
+    if let Some(notify) = crate::tools::notify_app::for_session(store, data_dir, env, session).await {
+        tools.register(notify);
+    }
+    if let Some(subagents) = spec.subagents {
+        for tool in crate::tools::subagent::tools(subagents) {
+            tools.register(tool);
+        }
+    }
+    if let Some(services) = spec.interactive {
+        for tool in crate::tools::interactive::tools(services, session) {
+            tools.register(tool);
+        }
+    }
+    for tool in crate::tools::web::tools_for_run(settings, model, &auth_file, env.clone()) {
+        tools.register(tool);
+    }
+    tools.retain(|name| spec.tools.keeps(name));
+    let setup = PromptSetup {
+        working_dir: working_dir.to_owned(),
+        data_dir: data_dir.to_owned(),
+        provider: model.provider,
+        prompt: spec.prompt.to_owned(),
+        skills: spec.skills,
+        spells: spec.spells,
+        system_override: spec.system_override,
+        discover_standalone: settings.rules.discover_standalone_files,
+        available_tools: tools.names(),
+        memory: (settings.get("context.memory.autoInject.enabled").and_then(Value::as_bool) == Some(true))
+            .then(|| {
+                prompt::memory::clamp_count(
+                    settings.get("context.memory.autoInject.count").and_then(Value::as_u64),
+                )
+            }),
+    };
+    let prepared = prompt::prepare(store, session, setup.clone()).await?;
+    let offered = tools.clone();
+    tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
+    Ok(RunContext { tools, prepared, offered, setup })
+}
+
 /// Sets up a run (see the module doc). Fails, persisting nothing, when the model has no
 /// credentials or a skill asked for does not exist.
 pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
@@ -170,42 +282,24 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
             super::setup::anthropic_account(&settings),
         )?
     };
-    let mut tools = crate::tools::core_tools(&settings);
-    tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(store.clone(), &session)));
-    for tool in crate::tools::browser::tools(spec.browser.clone(), &session) {
-        tools.register(tool);
-    }
-    // NotifyApp only when APNS is configured (as in the TypeScript server).
-    if let Some(notify) = crate::tools::notify_app::for_session(&store, &data_dir, &env, &session).await {
-        tools.register(notify);
-    }
-    if let Some(subagents) = &spec.subagents {
-        for tool in crate::tools::subagent::tools(subagents.clone()) {
-            tools.register(tool);
-        }
-    }
-    if let Some(services) = &spec.interactive {
-        for tool in crate::tools::interactive::tools(services, &session) {
-            tools.register(tool);
-        }
-    }
-    for tool in crate::tools::web::tools_for_run(&settings, model, &auth_file, env.clone()) {
-        tools.register(tool);
-    }
-    tools.retain(|name| spec.tools.keeps(name));
-    let setup = PromptSetup {
-        working_dir: working_dir.clone(),
-        data_dir: data_dir.clone(),
-        provider: model.provider,
-        prompt: spec.prompt.clone(),
+    let RunContext { tools, prepared, offered, setup } = run_context(ContextSpec {
+        store: &store,
+        settings: &settings,
+        data_dir: &data_dir,
+        env: &env,
+        session: &session,
+        working_dir: &working_dir,
+        model,
+        prompt: &spec.prompt,
         skills: spec.skills,
         spells: spec.spells,
         system_override: spec.system_override,
-        discover_standalone: settings.rules.discover_standalone_files,
-        available_tools: tools.names(),
-    };
-    let prepared = prompt::prepare(&store, &session, setup).await?;
-    tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
+        tools: &spec.tools,
+        subagents: spec.subagents,
+        browser: spec.browser,
+        interactive: spec.interactive.as_ref(),
+    })
+    .await?;
     // Hook and guardrail discovery reads the filesystem: off the runtime.
     let gate = {
         let (tree, cwd, data) = (settings.tree().clone(), working_dir.clone(), data_dir.clone());
@@ -245,14 +339,46 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
         settings: turn,
         gate,
         prepared,
+        offered,
+        setup,
     })
 }
 
 impl PreparedRun {
     /// Persists what the setup found (`rules.loaded` when the rules changed, `skill.added`
-    /// per newly activated skill) and returns the committed events.
-    pub async fn persist_setup(&self) -> Result<Vec<SessionEvent>, StoreError> {
-        self.prepared.persist(&self.store, &self.session).await
+    /// per newly activated skill); `on_event` hears every event committed, which are also
+    /// returned.
+    ///
+    /// When the prompt takes the context over the compaction threshold, the compaction
+    /// comes first (`PreCompact` hooks, `compact.boundary`, `compact.summary`), and the
+    /// prompt's context is built again after it: a compaction resets the session's skills
+    /// and touched paths, so the skills this prompt picks or mentions are recorded after
+    /// the boundary and stay active for the next prompt.
+    pub async fn persist_setup(
+        &mut self,
+        mut on_event: impl FnMut(AgentEvent<'_>),
+    ) -> Result<Vec<SessionEvent>, StoreError> {
+        let mut committed = Vec::new();
+        let mut keep = |event: AgentEvent<'_>| {
+            if let AgentEvent::Persisted(e) = &event {
+                committed.push((*e).clone());
+            }
+            on_event(event);
+        };
+        if crate::context::auto_compact(self.agent(), &self.session, Some(&self.prompt), &mut keep).await? {
+            let prepared =
+                prompt::prepare(&self.store, &self.session, self.setup.clone()).await.map_err(|e| {
+                    StoreError::Invalid(format!("setting up the prompt again after compacting: {e}"))
+                })?;
+            self.tools = self.offered.clone();
+            self.tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
+            self.settings.system = Some(prepared.system.clone());
+            self.prepared = prepared;
+        }
+        for event in self.prepared.persist(&self.store, &self.session).await? {
+            keep(AgentEvent::Persisted(&event));
+        }
+        Ok(committed)
     }
 
     /// The same run with `wrap` put around its provider (a subagent's model calls wait for
@@ -262,9 +388,26 @@ impl PreparedRun {
         self
     }
 
-    /// Runs the prompt to the end (see [`run_turn`]); `on_event` hears every step.
+    /// Runs the prompt to the end (see [`run_turn`]); `on_event` hears every step. A run of
+    /// a session's own prompt (not a subagent's) that ended (completed or failed, but not
+    /// aborted or refused by a hook) ends with the compaction the [`Trigger`] asks for
+    /// (see [`crate::context::trigger`]), before the caller writes the memory ledger.
+    ///
+    /// [`Trigger`]: crate::context::trigger::Trigger
     pub async fn run(&self, on_event: impl FnMut(AgentEvent<'_>)) -> Result<TurnOutcome, TurnError> {
-        run_turn(self.agent(), &self.session, &self.prompt, on_event).await
+        let mut on_event = on_event;
+        let result = run_turn(self.agent(), &self.session, &self.prompt, &mut on_event).await;
+        let ended =
+            !matches!(result, Err(TurnError::Aborted | TurnError::PromptBlocked(_) | TurnError::Store(_)));
+        if self.memory && ended {
+            let trigger = crate::context::trigger::Trigger::from_settings(&self.config.compactor);
+            if let Err(e) =
+                crate::context::compact_for_run(self.agent(), &self.session, &trigger, &mut on_event).await
+            {
+                tracing::warn!(session = %self.session, error = %e, "the compaction after the run failed");
+            }
+        }
+        result
     }
 
     /// Runs the hooks of `kind` for `session` (which may be another session than the run's,

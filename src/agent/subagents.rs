@@ -396,14 +396,14 @@ impl Subagents {
                     recorded: recorded_turns,
                 })
             };
-            let run = prepare_run(spec).await.map_err(|e| e.to_string())?.with_provider(after_status);
-            match run.persist_setup().await {
-                Ok(events) => {
-                    for event in &events {
-                        self.emit(SubagentEvent::Persisted { session: &child, event });
-                    }
+            let mut run = prepare_run(spec).await.map_err(|e| e.to_string())?.with_provider(after_status);
+            let setup = run.persist_setup(|event| {
+                if let AgentEvent::Persisted(event) = event {
+                    self.emit(SubagentEvent::Persisted { session: &child, event });
                 }
-                Err(e) => tracing::warn!(error = %e, "could not record a subagent's rules and skills"),
+            });
+            if let Err(e) = setup.await {
+                tracing::warn!(error = %e, "could not record a subagent's rules and skills");
             }
             let sink = Arc::clone(&self.sink);
             let (parent, id, turns) = (self.parent.clone(), child.clone(), turns.clone());

@@ -8,7 +8,8 @@
 //! restart is exactly the one the model is sent right after compacting. `context.clear`
 //! persists `context.cleared {tokensBefore, tokensAfter, reason: "manual"}`.
 //!
-//! Reasons: `threshold_exceeded` (automatic, before a prompt) and `manual` (on request).
+//! Reasons: `threshold_exceeded` (automatic: before a prompt or a model call, and at the end
+//! of a run when the [`super::trigger`] asks for it) and `manual` (on request).
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use serde_json::json;
 use super::manager::ContextManager;
 use super::summarizer::{transcript, ExtractedData, Summarizer};
 use super::tokens::estimate_text_tokens;
+use super::trigger::Trigger;
 use crate::agent::{Agent, AgentEvent};
 use crate::events::{NewEvent, SessionEvent, StoreError, StoreHandle};
 use crate::settings::Settings;
@@ -225,14 +227,54 @@ pub async fn auto_compact(
     // The prompt as it will be sent: a user message of its text.
     let prompt_tokens =
         prompt.map_or(0, |p| super::estimate_message_tokens(&crate::core::messages::Message::user(p)));
-    // Mid-run, the run's own turn (its prompt, tool calls and results) is never summarised.
-    let min_kept = if prompt.is_some() { 0 } else { 1 };
     // Cheap check first: the provider's last count, when valid, needs no reconstruction.
     let window = super::manager::provider_window(agent.store, session).await?;
     let limit = agent.settings.model.context_window as f64;
     if window > 0 && ((window + prompt_tokens) as f64) < config.threshold * limit {
         return Ok(false);
     }
+    let manager = run_context(agent, session, config).await?;
+    if manager.messages.is_empty() || !manager.should_compact_with(prompt_tokens) {
+        return Ok(false);
+    }
+    // Mid-run, the run's own turn (its prompt, tool calls and results) is never summarised.
+    let min_kept = if prompt.is_some() { 0 } else { 1 };
+    compact_run_context(agent, session, config, manager, min_kept, on_event).await
+}
+
+/// The compaction at the end of a run that the [`Trigger`] asks for (its reason, `None`
+/// when it asked for none or there was nothing to summarise); the run's own turn is kept.
+/// `PreCompact` hooks run first, as for [`auto_compact`]; the boundary's reason is
+/// `threshold_exceeded`, the TypeScript server's for every automatic compaction.
+pub async fn compact_for_run(
+    agent: Agent<'_>,
+    session: &str,
+    trigger: &Trigger,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<Option<String>, StoreError> {
+    let Some(config) = &agent.settings.compaction else { return Ok(None) };
+    let manager = run_context(agent, session, config).await?;
+    let limit = manager.context_limit();
+    let ratio = if limit == 0 { 0.0 } else { manager.current_tokens() as f64 / limit as f64 };
+    let id = session.to_owned();
+    let events = agent.store.run(move |s| s.head_chain(&id)).await?;
+    let Some(reason) = trigger.reason(ratio, &events) else { return Ok(None) };
+    if manager.messages.is_empty() {
+        return Ok(None);
+    }
+    let compacted = compact_run_context(agent, session, config, manager, 1, on_event).await?;
+    if compacted {
+        tracing::info!(session, reason, "compacted the context after the run");
+    }
+    Ok(compacted.then_some(reason))
+}
+
+/// The context a run's next model call would be sent with.
+async fn run_context(
+    agent: Agent<'_>,
+    session: &str,
+    config: &Compaction,
+) -> Result<ContextManager, StoreError> {
     let mut manager = ContextManager::load(
         agent.store,
         session,
@@ -244,9 +286,19 @@ pub async fn auto_compact(
     .await?;
     manager.threshold = config.threshold;
     manager.preserve_recent = config.preserve_recent;
-    if manager.messages.is_empty() || !manager.should_compact_with(prompt_tokens) {
-        return Ok(false);
-    }
+    Ok(manager)
+}
+
+/// Compacts a run's context (`manager`), keeping at least `min_kept` turns: `PreCompact`
+/// hooks, then `compact.boundary` and `compact.summary`. Whether it compacted.
+async fn compact_run_context(
+    agent: Agent<'_>,
+    session: &str,
+    config: &Compaction,
+    mut manager: ContextManager,
+    min_kept: usize,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<bool, StoreError> {
     // Fewer turns than are kept: keep as many as still leaves something to summarise.
     manager.preserve_recent = manager.preserve_recent.max(min_kept);
     while manager.split_point() == 0 && manager.preserve_recent > min_kept {

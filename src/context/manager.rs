@@ -10,6 +10,7 @@
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
+use super::prompt::PromptParts;
 use super::tokens::{estimate_message_tokens, estimate_text_tokens};
 use crate::core::content::{ContentBlock, MessageContent};
 use crate::core::messages::Message;
@@ -45,14 +46,25 @@ impl ThresholdLevel {
     }
 }
 
-/// Token counts by part of the context.
+/// Token counts by part of the context. The rules, the workspace memory, the skills and the
+/// removed-skills notice sit inside the system prompt; `system_prompt` counts the rest of it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Breakdown {
     pub system_prompt: u64,
     pub tools: u64,
     pub rules: u64,
+    pub memory: u64,
+    pub skill_context: u64,
+    pub skill_removal: u64,
     pub messages: u64,
+}
+
+impl Breakdown {
+    /// Every part but the messages: what the context holds with no conversation.
+    pub fn overhead(&self) -> u64 {
+        self.system_prompt + self.tools + self.rules + self.memory + self.skill_context + self.skill_removal
+    }
 }
 
 /// The `context.getSnapshot` result.
@@ -114,6 +126,8 @@ pub struct ContextManager {
     pub model: &'static ModelInfo,
     /// The system prompt ("" when none).
     pub system_prompt: String,
+    /// The parts of the system prompt counted apart (see [`ContextManager::with_parts`]).
+    pub parts: PromptParts,
     /// The tools offered.
     pub tools: Vec<ToolDefinition>,
     /// The reconstructed messages.
@@ -152,6 +166,7 @@ impl ContextManager {
         Ok(Self {
             model,
             system_prompt: system.or(rec.system_prompt).unwrap_or_default(),
+            parts: PromptParts::default(),
             tools,
             messages,
             event_ids,
@@ -161,6 +176,13 @@ impl ContextManager {
         })
     }
 
+    /// Counts `parts` of the system prompt apart in [`ContextManager::breakdown`]; each must
+    /// be text of the system prompt (see [`PromptParts`]).
+    pub fn with_parts(mut self, parts: PromptParts) -> Self {
+        self.parts = parts;
+        self
+    }
+
     /// The model's context window.
     pub fn context_limit(&self) -> u64 {
         self.model.context_window
@@ -168,17 +190,21 @@ impl ContextManager {
 
     /// Tokens of the system prompt and of the tools.
     pub fn overhead(&self) -> u64 {
-        let b = self.breakdown();
-        b.system_prompt + b.tools
+        self.breakdown().overhead()
     }
 
-    /// Token counts by part (estimates).
+    /// Token counts by part (estimates: characters / 4, rounded up, per part).
     pub fn breakdown(&self) -> Breakdown {
         let tools: usize = self.tools.iter().map(|t| serde_json::to_string(t).map_or(0, |s| s.len())).sum();
+        let p = &self.parts;
+        let apart = p.rules.len() + p.memory.len() + p.skills.len() + p.removed_skills.len();
         Breakdown {
-            system_prompt: estimate_text_tokens(&self.system_prompt),
+            system_prompt: self.system_prompt.len().saturating_sub(apart).div_ceil(4) as u64,
             tools: tools.div_ceil(4) as u64,
-            rules: 0,
+            rules: estimate_text_tokens(&p.rules),
+            memory: estimate_text_tokens(&p.memory),
+            skill_context: estimate_text_tokens(&p.skills),
+            skill_removal: estimate_text_tokens(&p.removed_skills),
             messages: self.messages.iter().map(estimate_message_tokens).sum(),
         }
     }
@@ -189,7 +215,7 @@ impl ContextManager {
             return self.api_tokens;
         }
         let b = self.breakdown();
-        b.system_prompt + b.tools + b.rules + b.messages
+        b.overhead() + b.messages
     }
 
     /// Whether `extra` more tokens (e.g. the next prompt) take the context over the threshold.
@@ -365,6 +391,7 @@ mod tests {
         ContextManager {
             model: models::lookup("claude-sonnet-4-5").unwrap(),
             system_prompt: "x".repeat(400),
+            parts: PromptParts::default(),
             tools: Vec::new(),
             event_ids: vec![None; messages.len()],
             messages,
@@ -394,6 +421,19 @@ mod tests {
         let check = m.can_accept_turn(limit);
         assert!(!check.can_proceed && check.needs_compaction && check.would_exceed_limit);
         assert_eq!(m.snapshot().threshold_level, ThresholdLevel::Critical);
+    }
+
+    #[test]
+    fn rules_memory_and_skills_are_counted_apart_from_the_rest_of_the_prompt() {
+        let m = manager(vec![], 1);
+        let whole = m.breakdown();
+        let (rules, skills) = ("r".repeat(80), "s".repeat(41));
+        let mut m = m.with_parts(PromptParts { rules, skills, ..Default::default() });
+        m.system_prompt = "x".repeat(400 - 80 - 41) + &m.parts.rules + &m.parts.skills;
+        let b = m.breakdown();
+        assert_eq!((b.rules, b.skill_context, b.memory, b.skill_removal), (20, 11, 0, 0));
+        assert_eq!(b.system_prompt, 70, "279 characters are left");
+        assert_eq!(b.overhead(), whole.overhead() + 1, "the parts only add their rounding");
     }
 
     #[test]

@@ -9,9 +9,12 @@
 //! ([`compaction`]): automatic when the context crosses
 //! `context.compactor.triggerTokenThreshold` of the model's window, or on request;
 //! persisted as `compact.boundary` then `compact.summary` (and `context.clear` as
-//! `context.cleared`) with the TypeScript payload fields. Also the system prompt
-//! ([`prompt`]: core prompt, provider part, `SYSTEM.md` overrides, rules and skills) and the
-//! rules files ([`rules`]: AGENTS.md / CLAUDE.md discovery, path-scoped rules, `rules.loaded`),
+//! `context.cleared`) with the TypeScript payload fields; and after a run when the
+//! [`trigger`] asks for it (`forceAlways`, progress signals, run-count fallbacks). Also the
+//! system prompt ([`prompt`]: core prompt, provider part, `SYSTEM.md` overrides, rules,
+//! workspace memory and skills, each counted apart in the snapshot), the rules files
+//! ([`rules`]: AGENTS.md / CLAUDE.md discovery, path-scoped rules, `rules.loaded`,
+//! `rules.indexed`),
 //! and the memory ledger ([`memory`]: a `memory.ledger` entry a small model writes after a run).
 //!
 //! Must not: rebuild messages itself (that is [`crate::events::reconstruct`]; compaction only
@@ -31,8 +34,11 @@ pub mod prompt;
 pub mod rules;
 pub mod summarizer;
 mod tokens;
+pub mod trigger;
 
-pub use compaction::{auto_compact, clear, compact, preview, Compaction, CompactionOutcome, ContextError};
+pub use compaction::{
+    auto_compact, clear, compact, compact_for_run, preview, Compaction, CompactionOutcome, ContextError,
+};
 pub use manager::{ContextManager, ThresholdLevel};
 pub use summarizer::{
     summarizer_for, ExtractedData, KeywordSummarizer, LlmSummarizer, Summarizer, SummaryResult,

@@ -1,25 +1,27 @@
 //! The system prompt: a core prompt, a part for the model's provider, the working
-//! directory, the rules files, and the session's active skills.
+//! directory, the rules files, the workspace memory ([`memory`], when
+//! `context.memory.autoInject` is on), and the session's active skills.
 //!
 //! The core prompt is tron's own ([`CORE_PROMPT`]); a `SYSTEM.md` replaces it, looked up as
 //! the TypeScript server documents: the project's `.claude/SYSTEM.md` or `.tron/SYSTEM.md`
 //! (the working directory, then the repository root), else the global
 //! `<data dir>/SYSTEM.md` (or `<data dir>/rules/SYSTEM.md`); files over 100 KiB are
 //! ignored. An explicit prompt (`tron chat --system`) replaces both. The provider part,
-//! the working directory, rules and skills are always added.
+//! the working directory, rules, memory and skills are always added.
 //!
 //! [`session::prepare`] does this for one prompt of a session, the same way for
 //! `tron serve` and `tron chat`.
 //!
 //! Must not: persist events itself (it returns them; the caller appends), or know the wire.
 
+pub mod memory;
 pub mod session;
 
 use std::path::{Path, PathBuf};
 
 use crate::llm::models::ProviderKind;
 
-pub use session::{prepare, PrepareError, Prepared, PromptSetup};
+pub use session::{prepare, AddedSkill, PrepareError, Prepared, PromptSetup};
 
 /// tron's core prompt.
 pub const CORE_PROMPT: &str = "\
@@ -83,6 +85,8 @@ pub struct SystemPrompt {
     pub working_dir: String,
     /// The rules text (see [`super::rules::Rules::text`]).
     pub rules: String,
+    /// The workspace memory (`context.memory.autoInject`, see [`session`]); empty when off.
+    pub memory: String,
     /// The `<skills>` block.
     pub skills: String,
     /// The removed-skills notice.
@@ -92,10 +96,31 @@ pub struct SystemPrompt {
     pub tasks: String,
 }
 
+/// The parts of a built system prompt that the context snapshot counts on their own
+/// (`breakdown.rules`, `memory`, `skillContext`, `skillRemoval`): each is the text exactly
+/// as it appears in the prompt, separators included, so the rest of the prompt is what
+/// `breakdown.systemPrompt` counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromptParts {
+    /// The rules section (its heading and the rules files).
+    pub rules: String,
+    /// The workspace memory section.
+    pub memory: String,
+    /// The active skills' blocks.
+    pub skills: String,
+    /// The removed-skills notice.
+    pub removed_skills: String,
+}
+
 impl SystemPrompt {
-    /// The prompt text: core, provider part, working directory, then rules and skills when
-    /// there are any.
+    /// The prompt text: core, provider part, working directory, then rules, memory and
+    /// skills when there are any.
     pub fn build(&self) -> String {
+        self.build_with_parts().0
+    }
+
+    /// [`SystemPrompt::build`] and the parts of it the snapshot counts apart.
+    pub fn build_with_parts(&self) -> (String, PromptParts) {
         let mut out = self.core.trim().to_owned();
         for part in [self.provider.trim(), &format!("Current working directory: {}", self.working_dir)] {
             if !part.is_empty() {
@@ -103,20 +128,26 @@ impl SystemPrompt {
                 out.push_str(part);
             }
         }
+        let mut parts = PromptParts::default();
         if !self.rules.trim().is_empty() {
-            out.push_str(
+            parts.rules = format!(
                 "\n\n# Project rules\n\nThese instructions come from the project's AGENTS.md / CLAUDE.md files; \
-                 follow them.\n\n",
+                 follow them.\n\n{}",
+                self.rules.trim()
             );
-            out.push_str(self.rules.trim());
+            out.push_str(&parts.rules);
         }
-        for block in [&self.skills, &self.removed_skills] {
-            if !block.trim().is_empty() {
-                out.push_str("\n\n");
-                out.push_str(block.trim());
+        for (text, part) in [
+            (&self.memory, &mut parts.memory),
+            (&self.skills, &mut parts.skills),
+            (&self.removed_skills, &mut parts.removed_skills),
+        ] {
+            if !text.trim().is_empty() {
+                *part = format!("\n\n{}", text.trim());
+                out.push_str(part);
             }
         }
-        Self::with_tasks(out, &self.tasks)
+        (Self::with_tasks(out, &self.tasks), parts)
     }
 
     /// `prompt` with the task summary as its last section (nothing when `tasks` is empty).

@@ -1,21 +1,28 @@
 //! Rules files: the AGENTS.md / CLAUDE.md instructions a session's system prompt carries.
 //!
-//! Found as the TypeScript server finds them (names `AGENTS.md`, `agents.md`, `CLAUDE.md`,
-//! `claude.md`, in that order; agent folders `.claude`, `.tron`, `.agent`):
-//! - global: the first of `<data dir>/rules/<name>`, then `<data dir>/<name>` (level
-//!   `global`, depth -1);
+//! Found where the TypeScript server looks for them (names `AGENTS.md` and `CLAUDE.md` in any
+//! case; agent folders `.claude`, `.tron`, `.agent`), every rules file of a level being
+//! loaded:
+//! - global: the files in `<data dir>/rules/`, then in `<data dir>/` (level `global`,
+//!   depth -1);
 //! - project: at the repository root (the nearest folder up from the working directory that
-//!   holds `.git`; the working directory when there is none), the first of
-//!   `<agent dir>/<name>`, then `<name>` (level `project`, depth 0);
-//! - directory: in each folder from the root down to the working directory, the first of
-//!   its agent folders' files, then its own (level `directory`, depth = folders below the
-//!   root);
+//!   holds `.git`; the working directory when there is none), the files in its agent
+//!   folders, then its own (level `project`, depth 0);
+//! - directory: the same for each folder below the root down to the working directory
+//!   (level `directory`, depth = folders below the root);
 //! - path-scoped: every other rules file under the root (at most 10 folders deep, skipping
 //!   hidden, dependency and build folders, at most 10,000 folders; standalone files only when
 //!   `context.rules.discoverStandaloneFiles`), scoped to its folder (the agent folder's
 //!   parent). A scoped rule joins the prompt once the session's tool calls touched a path
 //!   under its folder (a `file_path` / `path` argument), until the next compaction or
 //!   clear.
+//!
+//! Within a folder the files come in name order (`AGENTS.md` before `CLAUDE.md`); a file
+//! reached twice (a symlink, or another case of the same name on a case-insensitive
+//! filesystem) is loaded once. One deliberate difference from the TypeScript loader, which
+//! took only the first file of each folder on the way to the working directory but every
+//! file of the other folders: tron loads both `AGENTS.md` and `CLAUDE.md` everywhere, so a
+//! folder's rules do not depend on whether the working directory is inside it.
 //!
 //! Files are read afresh for every prompt, so an edited rules file reaches the next prompt;
 //! a `rules.loaded` event (the TypeScript payload) is written when the set of files or their
@@ -31,10 +38,10 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
-use crate::events::types::{RulesFileInfo, RulesLoadedPayload};
+use crate::events::types::{RulesFileInfo, RulesIndexedFile, RulesIndexedPayload, RulesLoadedPayload};
 use crate::events::SessionEvent;
 
-/// Rules file names, in order of preference.
+/// Rules file names (matched in any case).
 pub const RULE_FILE_NAMES: [&str; 4] = ["AGENTS.md", "agents.md", "CLAUDE.md", "claude.md"];
 /// Agent folders that may hold a rules file, in order of preference.
 pub const AGENT_DIRS: [&str; 3] = [".claude", ".tron", ".agent"];
@@ -133,15 +140,12 @@ pub fn discover(working_dir: &Path, opts: &RulesOptions) -> Rules {
     let mut rules = Rules { working_dir: working_dir.to_owned(), root: root.clone(), ..Default::default() };
     let mut seen = HashSet::new();
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let global = [opts.data_dir.join("rules"), opts.data_dir.clone()]
-        .iter()
-        .find_map(|d| first_file(d, &RULE_FILE_NAMES.map(PathBuf::from)));
-    if let Some((path, content)) = global {
+    for path in [opts.data_dir.join("rules"), opts.data_dir.clone()].iter().flat_map(|d| rule_files_in(d)) {
+        let Some(content) = read_new(&path, &mut seen) else { continue };
         let label = match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
             Some(rest) => format!("~/{}", slash(rest)),
             None => path.display().to_string(),
         };
-        seen.insert(canonical(&path));
         rules.always.push(RuleFile {
             path,
             label,
@@ -151,7 +155,8 @@ pub fn discover(working_dir: &Path, opts: &RulesOptions) -> Rules {
             scope_dir: None,
         });
     }
-    // The root, then each folder down to the working directory.
+    // The root, then each folder down to the working directory: every rules file of the
+    // folder's agent folders, then its own.
     let below: Vec<PathBuf> = working_dir
         .strip_prefix(&root)
         .map(|rel| rel.components().map(|c| PathBuf::from(c.as_os_str())).collect())
@@ -161,24 +166,12 @@ pub fn discover(working_dir: &Path, opts: &RulesOptions) -> Rules {
         if depth > 0 {
             dir.push(&below[depth - 1]);
         }
-        let candidates: Vec<PathBuf> = AGENT_DIRS
-            .iter()
-            .flat_map(|a| RULE_FILE_NAMES.iter().map(move |n| Path::new(a).join(n)))
-            .chain(RULE_FILE_NAMES.iter().map(PathBuf::from))
-            .collect();
-        if let Some((path, content)) = first_file(&dir, &candidates) {
-            if seen.insert(canonical(&path)) {
-                let level = if depth == 0 { RulesLevel::Project } else { RulesLevel::Directory };
-                let label = slash(path.strip_prefix(&root).unwrap_or(&path));
-                rules.always.push(RuleFile {
-                    path,
-                    label,
-                    level,
-                    depth: depth as i64,
-                    content,
-                    scope_dir: None,
-                });
-            }
+        let files = AGENT_DIRS.iter().map(|a| dir.join(a)).chain([dir.clone()]);
+        for path in files.flat_map(|d| rule_files_in(&d)) {
+            let Some(content) = read_new(&path, &mut seen) else { continue };
+            let level = if depth == 0 { RulesLevel::Project } else { RulesLevel::Directory };
+            let label = slash(path.strip_prefix(&root).unwrap_or(&path));
+            rules.always.push(RuleFile { path, label, level, depth: depth as i64, content, scope_dir: None });
         }
     }
     let mut found = Found { seen, rules: Vec::new() };
@@ -220,7 +213,7 @@ fn scan(root: &Path, dir: &Path, depth: usize, standalone: bool, budget: &mut us
             files.extend(rule_files_in(&e.path()));
         } else if kind.is_dir() && !name.starts_with('.') && !EXCLUDED_DIRS.contains(&name.as_str()) {
             subdirs.push(e.path());
-        } else if kind.is_file() && standalone && is_rule_name(&name) {
+        } else if standalone && is_rule_name(&name) && e.path().is_file() {
             files.push(e.path());
         }
     }
@@ -260,12 +253,12 @@ fn is_rule_name(name: &str) -> bool {
     matches!(name.to_lowercase().as_str(), "agents.md" | "claude.md")
 }
 
-/// The rules files directly in `dir` (any case of the names), sorted.
+/// The rules files directly in `dir` (any case of the names; symlinks followed), sorted.
 fn rule_files_in(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.path().is_file())
         .filter(|e| e.file_name().to_str().is_some_and(is_rule_name))
         .map(|e| e.path())
         .collect();
@@ -273,14 +266,14 @@ fn rule_files_in(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The first of `dir/<candidate>` that is a readable file.
-fn first_file(dir: &Path, candidates: &[PathBuf]) -> Option<(PathBuf, String)> {
-    candidates.iter().map(|c| dir.join(c)).find_map(|p| {
-        if !p.is_file() {
-            return None;
-        }
-        std::fs::read_to_string(&p).ok().map(|text| (p, text))
-    })
+/// The text of the rules file at `path`, unless it is one already in `seen` (by its real
+/// path: a symlink or another case of the same file on a case-insensitive filesystem) or
+/// cannot be read.
+fn read_new(path: &Path, seen: &mut HashSet<PathBuf>) -> Option<String> {
+    if !seen.insert(canonical(path)) {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -357,6 +350,39 @@ impl Rules {
         }
     }
 
+    /// The `rules.indexed` payload: every rules file of the project (not the global ones),
+    /// each with the folder it applies to (`scopeDir`, from the root; `""` and `isGlobal`
+    /// for the root's own files), as the TypeScript rules index classifies them.
+    pub fn indexed_payload(&self) -> RulesIndexedPayload {
+        let files: Vec<RulesIndexedFile> = self
+            .always
+            .iter()
+            .chain(&self.scoped)
+            .filter(|r| r.level != RulesLevel::Global)
+            .map(|r| {
+                let scope = match &r.scope_dir {
+                    Some(dir) => dir.clone(),
+                    None => slash(rule_folder(r.path.strip_prefix(&self.root).unwrap_or(&r.path))),
+                };
+                RulesIndexedFile {
+                    relative_path: r.label.clone(),
+                    is_global: scope.is_empty(),
+                    scope_dir: scope,
+                    size_bytes: r.content.len() as i64,
+                    extra: Default::default(),
+                }
+            })
+            .collect();
+        let global = files.iter().filter(|f| f.is_global).count() as i64;
+        RulesIndexedPayload {
+            total_rules: files.len() as i64,
+            global_rules: global,
+            scoped_rules: files.len() as i64 - global,
+            files,
+            extra: Default::default(),
+        }
+    }
+
     /// A hash of the files in the prompt and their content.
     pub fn fingerprint(&self, activated: &[&RuleFile]) -> u64 {
         let mut h = DefaultHasher::new();
@@ -396,6 +422,15 @@ impl Rules {
             }
         }
         out
+    }
+}
+
+/// The folder a rules file (from the root) applies to: its own, or the agent folder's parent.
+fn rule_folder(path: &Path) -> &Path {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    match dir.file_name().and_then(|n| n.to_str()) {
+        Some(name) if AGENT_DIRS.contains(&name) => dir.parent().unwrap_or(Path::new("")),
+        _ => dir,
     }
 }
 

@@ -241,9 +241,10 @@ pub fn compaction_data(boundary: &Value) -> Value {
 }
 
 /// A context snapshot (`context.getSnapshot`) as the iOS app decodes it: the TypeScript
-/// `breakdown` (`systemPrompt`, `tools`, `rules`, `messages`) plus, as 0, the keys newer app
-/// versions require (`capabilities`: the tools' tokens again; `environment`, `memory`,
-/// `skillIndex`, `skillContext`, `skillRemoval`, `jobResults`).
+/// `breakdown` (`systemPrompt`, `tools`, `rules`, `messages`, and `memory`, `skillContext`,
+/// `skillRemoval` as [`crate::context::manager::Breakdown`] counts them) plus the keys newer
+/// app versions require (`capabilities`: the tools' tokens again; `environment`,
+/// `skillIndex`, `jobResults` as 0: tron has no such parts).
 pub fn context_snapshot(mut snapshot: Value) -> Value {
     if let Some(b) = snapshot.get_mut("breakdown").and_then(Value::as_object_mut) {
         let tools = b.get("tools").cloned().unwrap_or(json!(0));

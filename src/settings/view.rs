@@ -230,6 +230,14 @@ pub struct CompactorSettings {
     pub trigger_token_threshold: f64,
     /// Most recent turns kept as they were (5).
     pub preserve_recent_count: usize,
+    /// Compact after every run (for testing the compaction; false).
+    pub force_always: bool,
+    /// Share of the window from which the shorter run fallback applies (0.50).
+    pub alert_zone_threshold: f64,
+    /// Runs since the last compaction after which a run compacts (8).
+    pub default_turn_fallback: usize,
+    /// The same in the alert zone (5).
+    pub alert_turn_fallback: usize,
 }
 
 /// `context.rules.*`

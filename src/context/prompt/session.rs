@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::{find_override, provider_part, SystemPrompt, CORE_PROMPT};
+use super::memory::WorkspaceMemory;
+use super::{find_override, provider_part, PromptParts, SystemPrompt, CORE_PROMPT};
 use crate::agent::skills::{self, SessionSkills, Skill, SkillRegistry};
 use crate::context::rules::{self, LoadedTracker, Rules, RulesOptions};
+use crate::events::types::RulesLoadedPayload;
 use crate::events::{NewEvent, SessionEvent, StoreError, StoreHandle};
 use crate::llm::models::ProviderKind;
 
@@ -32,6 +34,9 @@ pub struct PromptSetup {
     pub discover_standalone: bool,
     /// The tools the run would offer (for allow-list skills).
     pub available_tools: Vec<String>,
+    /// `context.memory.autoInject`: how many workspace ledger entries a new session's
+    /// prompt carries (see [`super::memory`]); `None` when off.
+    pub memory: Option<usize>,
 }
 
 /// A prompt's context, ready to run.
@@ -46,7 +51,32 @@ pub struct Prepared {
     pub events: Vec<NewEvent>,
     /// Names of the skills in the prompt.
     pub active_skills: Vec<String>,
+    /// The parts of [`Prepared::system`] the context snapshot counts apart.
+    pub parts: PromptParts,
+    /// The rules files in the prompt (the `rules.loaded` payload, whether or not one is
+    /// written for this prompt).
+    pub rules: RulesLoadedPayload,
+    /// The skills the session added (`skill.added`, this prompt's included) that are still
+    /// active, in the order they were added.
+    pub added_skills: Vec<AddedSkill>,
     fingerprint: u64,
+}
+
+/// A skill the session added (the iOS app's `AddedSkillInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddedSkill {
+    /// The skill's name.
+    pub name: String,
+    /// `global` or `project`.
+    pub source: String,
+    /// `mention` or `explicit`.
+    pub added_via: String,
+    /// The `skill.added` event (empty for a pick of this prompt not yet persisted).
+    pub event_id: String,
+    /// Estimated tokens of the skill's content; absent when the skill is no longer on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
 }
 
 /// Why a prompt could not be set up.
@@ -100,11 +130,34 @@ pub async fn prepare(
     };
     // The open tasks, as the TypeScript server gave them to every run.
     let tasks = store.run(|s| Ok(crate::events::tasks::task_context(s))).await?;
-    let mut prepared = build(session, &setup, &events, &rules, &registry, core)?;
+    let memory = workspace_memory(store, session, &setup, &events).await?;
+    let memory = memory.as_ref().map(|(m, new)| (m, *new));
+    let mut prepared = build(session, &setup, &events, &rules, &registry, core, memory)?;
     if let Some(tasks) = tasks {
         prepared.system = SystemPrompt::with_tasks(prepared.system, &tasks);
     }
     Ok(prepared)
+}
+
+/// The workspace memory `session`'s prompt carries (see [`super::memory`]), and whether it
+/// is new (its `memory.loaded` is to be written): the entries its `memory.loaded` counted,
+/// or on a session's first prompt the workspace's latest.
+async fn workspace_memory(
+    store: &StoreHandle,
+    session: &str,
+    setup: &PromptSetup,
+    events: &[SessionEvent],
+) -> Result<Option<(WorkspaceMemory, bool)>, StoreError> {
+    let Some(count) = setup.memory else { return Ok(None) };
+    if let Some(loaded) = events.iter().rev().find(|e| e.event_type.as_str() == "memory.loaded") {
+        let count = loaded.payload["count"].as_u64().map_or(count, |c| c as usize);
+        let until = Some(loaded.timestamp.clone());
+        return Ok(super::memory::load(store, session, count, until).await?.map(|m| (m, false)));
+    }
+    if events.iter().any(|e| e.event_type.as_str() == "message.user") {
+        return Ok(None);
+    }
+    Ok(super::memory::load(store, session, count, None).await?.map(|m| (m, true)))
 }
 
 /// [`prepare`] after the reading: pure, for tests.
@@ -115,6 +168,7 @@ fn build(
     rules: &Rules,
     registry: &SkillRegistry,
     core_override: Option<String>,
+    memory: Option<(&WorkspaceMemory, bool)>,
 ) -> Result<Prepared, PrepareError> {
     let unknown = |name: &str| PrepareError::UnknownSkill {
         name: name.to_owned(),
@@ -136,11 +190,35 @@ fn build(
         let value = serde_json::to_value(&payload).unwrap_or(Value::Null);
         out.push(NewEvent::raw("rules.loaded", value));
     }
+    // At the session's start: the project's rules index (when it has scoped rules) and the
+    // workspace memory, after `rules.loaded` as the TypeScript server wrote them.
+    let has = |kind: &str| events.iter().any(|e| e.event_type.as_str() == kind);
+    if !has("message.user") && !has("rules.indexed") {
+        let index = rules.indexed_payload();
+        if index.scoped_rules > 0 {
+            out.push(NewEvent::raw("rules.indexed", serde_json::to_value(&index).unwrap_or(Value::Null)));
+        }
+    }
+    if let Some((memory, true)) = memory {
+        out.push(NewEvent::raw("memory.loaded", memory.loaded_payload()));
+    }
 
     // Skills: the session's, plus explicit picks and known @mentions (recorded), plus
     // auto-injected ones and spells (not recorded).
     let state = SessionSkills::from_events(events);
     let mut names: Vec<String> = state.active.iter().map(|a| a.name.clone()).collect();
+    let tokens = |name: &str| registry.get(name).map(|s| crate::context::estimate_text_tokens(&s.content));
+    let mut added_skills: Vec<AddedSkill> = state
+        .active
+        .iter()
+        .map(|a| AddedSkill {
+            name: a.name.clone(),
+            source: a.source.clone(),
+            added_via: a.added_via.clone(),
+            event_id: a.event_id.clone(),
+            tokens: tokens(&a.name),
+        })
+        .collect();
     let picks = setup.skills.iter().map(|n| (n.clone(), "explicit"));
     let mentioned = skills::mentions(&setup.prompt).into_iter().filter(|n| registry.get(n).is_some());
     for (name, via) in picks.chain(mentioned.map(|n| (n, "mention"))) {
@@ -149,6 +227,13 @@ fn build(
         }
         let source = registry.get(&name).map_or("global", |s| s.source.as_str());
         out.push(NewEvent::raw("skill.added", json!({"skillName": name, "source": source, "addedVia": via})));
+        added_skills.push(AddedSkill {
+            name: name.clone(),
+            source: source.to_owned(),
+            added_via: via.to_owned(),
+            event_id: String::new(),
+            tokens: tokens(&name),
+        });
         names.push(name);
     }
     for skill in registry.list(None) {
@@ -176,11 +261,12 @@ fn build(
         active.into_iter().partition(|s| delegates && s.frontmatter.subagent == skills::SubagentMode::Yes);
     let removed: Vec<String> = state.removed.iter().filter(|r| !names.contains(r)).cloned().collect();
 
-    let system = SystemPrompt {
+    let (system, parts) = SystemPrompt {
         core: setup.system_override.clone().or(core_override).unwrap_or_else(|| CORE_PROMPT.to_owned()),
         provider: provider_part(setup.provider).to_owned(),
         working_dir: setup.working_dir.display().to_string(),
         rules: rules.text(&activated),
+        memory: memory.map(|(m, _)| m.content.clone()).unwrap_or_default(),
         skills: [skills::skills_block(&active), skills::subagent_skills_block(&delegated)]
             .into_iter()
             .filter(|b| !b.is_empty())
@@ -189,7 +275,7 @@ fn build(
         removed_skills: skills::removed_block(&removed),
         tasks: String::new(),
     }
-    .build();
+    .build_with_parts();
     let mut denied_tools = skills::denied_tools(&active, &setup.available_tools);
     for tool in plan.iter().flat_map(|p| &p.blocked_tools) {
         if !denied_tools.contains(tool) {
@@ -201,6 +287,9 @@ fn build(
         denied_tools,
         events: out,
         active_skills: active.iter().chain(&delegated).map(|s| s.name.clone()).collect(),
+        parts,
+        rules: payload,
+        added_skills,
         fingerprint,
     })
 }
@@ -233,6 +322,7 @@ mod tests {
             system_override: None,
             discover_standalone: true,
             available_tools: vec!["Read".into(), "Bash".into()],
+            memory: None,
         }
     }
 
@@ -249,7 +339,7 @@ mod tests {
             &RulesOptions { data_dir: s.data_dir.clone(), discover_standalone: true },
         );
         let registry = SkillRegistry::discover(&s.data_dir, &[tmp.path()]);
-        let p = build("sess_prep_1", &s, &[], &rules, &registry, None).unwrap();
+        let p = build("sess_prep_1", &s, &[], &rules, &registry, None, None).unwrap();
         assert!(p.system.starts_with(CORE_PROMPT), "{}", p.system);
         assert!(p.system.contains("Use tabs.") && p.system.contains("<skill name=\"helper\">"));
         assert!(p.system.contains(&format!("Current working directory: {}", tmp.path().display())));
@@ -263,14 +353,14 @@ mod tests {
 
         let mut bad = s.clone();
         bad.skills = vec!["missing".into()];
-        let err = build("sess_prep_1", &bad, &[], &rules, &registry, None).unwrap_err();
+        let err = build("sess_prep_1", &bad, &[], &rules, &registry, None, None).unwrap_err();
         assert_eq!(err.to_string(), "unknown skill \"missing\" (skills: helper)");
 
         let mut explicit = s;
         explicit.system_override = Some("Custom.".into());
         explicit.prompt = "no mentions".into();
-        let p =
-            build("sess_prep_2", &explicit, &[], &rules, &registry, Some("From SYSTEM.md".into())).unwrap();
+        let p = build("sess_prep_2", &explicit, &[], &rules, &registry, Some("From SYSTEM.md".into()), None)
+            .unwrap();
         assert!(p.system.starts_with("Custom.\n\n"), "{}", p.system);
         assert!(p.denied_tools.is_empty() && p.active_skills.is_empty());
     }

@@ -31,6 +31,7 @@ fn parts_come_in_order_and_empty_ones_are_left_out() {
         provider: provider_part(ProviderKind::OpenAi).into(),
         working_dir: "/w".into(),
         rules: "<!-- Rules: AGENTS.md (project) -->\nR".into(),
+        memory: String::new(),
         skills: "<skills>S</skills>".into(),
         removed_skills: String::new(),
         tasks: String::new(),

@@ -17,9 +17,9 @@ fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let repo = tmp.path().join("repo");
     fs::create_dir_all(repo.join(".git")).unwrap();
     write(&data.join("rules/AGENTS.md"), "global rule");
-    write(&data.join("AGENTS.md"), "second global, ignored");
+    write(&data.join("AGENTS.md"), "second global");
     write(&repo.join(".claude/CLAUDE.md"), "project rule in .claude");
-    write(&repo.join("AGENTS.md"), "root standalone, ignored (the agent folder wins)");
+    write(&repo.join("AGENTS.md"), "root standalone");
     write(&repo.join("pkg/agents.md"), "pkg rule");
     write(&repo.join("pkg/app/.tron/AGENTS.md"), "app rule");
     write(&repo.join("pkg/app/inner/CLAUDE.md"), "inner scoped rule");
@@ -47,7 +47,9 @@ fn discovers_every_level_from_the_working_dir_to_the_repo_root() {
         always,
         [
             ("global rule", RulesLevel::Global, -1),
+            ("second global", RulesLevel::Global, -1),
             ("project rule in .claude", RulesLevel::Project, 0),
+            ("root standalone", RulesLevel::Project, 0),
             ("pkg rule", RulesLevel::Directory, 1),
             ("app rule", RulesLevel::Directory, 2),
         ]
@@ -62,12 +64,28 @@ fn discovers_every_level_from_the_working_dir_to_the_repo_root() {
             ("lib/AGENTS.md", "lib"),
         ]
     );
+    let indexed = rules.indexed_payload();
+    let index: Vec<(&str, &str, bool)> =
+        indexed.files.iter().map(|f| (f.relative_path.as_str(), f.scope_dir.as_str(), f.is_global)).collect();
+    assert_eq!(
+        index,
+        [
+            (".claude/CLAUDE.md", "", true),
+            ("AGENTS.md", "", true),
+            ("pkg/agents.md", "pkg", false),
+            ("pkg/app/.tron/AGENTS.md", "pkg/app", false),
+            ("pkg/app/inner/CLAUDE.md", "pkg/app/inner", false),
+            ("lib/deep/.agent/claude.md", "lib/deep", false),
+            ("lib/AGENTS.md", "lib", false),
+        ]
+    );
+    assert_eq!((indexed.total_rules, indexed.global_rules, indexed.scoped_rules), (7, 2, 5));
     let text = rules.text(&[]);
     assert!(text.starts_with("<!-- Rules: "), "{text}");
     for part in ["global rule", "project rule in .claude", "pkg rule", "app rule"] {
         assert!(text.contains(part), "{part} missing from {text}");
     }
-    assert!(!text.contains("inner scoped rule") && !text.contains("ignored"));
+    assert!(!text.contains("inner scoped rule"));
 
     // Without standalone discovery only agent-folder files are scoped.
     let rules = discover(&wd, &opts(&data, false));
@@ -107,11 +125,11 @@ fn touched_paths_activate_scoped_rules_until_compaction() {
     assert!(text.contains("inner scoped rule") && text.contains("lib scoped rule"));
 
     let payload = rules.loaded_payload(&active);
-    assert_eq!(payload.total_files, 6);
+    assert_eq!(payload.total_files, 8);
     assert_eq!(payload.dynamic_rules_count, Some(3));
     assert_eq!(payload.files[0].level, "global");
     assert_eq!(payload.files[0].depth, -1);
-    assert_eq!(payload.files[3].relative_path, ".tron/AGENTS.md", "relative to the working dir");
+    assert_eq!(payload.files[5].relative_path, ".tron/AGENTS.md", "relative to the working dir");
     assert!(payload.files[1].relative_path.starts_with('/'), "outside the working dir: absolute");
     assert_eq!(payload.merged_tokens, estimate_tokens(&text));
     let v = serde_json::to_value(&payload).unwrap();
@@ -119,6 +137,31 @@ fn touched_paths_activate_scoped_rules_until_compaction() {
 
     events.push(event("compact.boundary", json!({})));
     assert!(rules.touched_paths(&events).is_empty());
+}
+
+#[test]
+fn every_rules_file_of_a_folder_is_loaded_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    fs::create_dir_all(repo.join(".git")).unwrap();
+    write(&repo.join("AGENTS.md"), "root agents");
+    write(&repo.join("CLAUDE.md"), "root claude");
+    write(&repo.join(".tron/CLAUDE.md"), "root tron claude");
+    write(&repo.join("pkg/AGENTS.md"), "pkg agents");
+    write(&repo.join("pkg/CLAUDE.md"), "pkg claude");
+    write(&repo.join("lib/AGENTS.md"), "lib agents");
+    write(&repo.join("lib/.claude/CLAUDE.md"), "lib claude");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(repo.join("pkg/AGENTS.md"), repo.join("pkg/claude.md")).unwrap();
+    let rules = discover(&repo.join("pkg"), &opts(&tmp.path().join("nodata"), true));
+    let always: Vec<&str> = rules.always.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        always,
+        [".tron/CLAUDE.md", "AGENTS.md", "CLAUDE.md", "pkg/AGENTS.md", "pkg/CLAUDE.md"],
+        "both names at the root and below it; the symlink to pkg/AGENTS.md once"
+    );
+    let scoped: Vec<&str> = rules.scoped.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(scoped, ["lib/.claude/CLAUDE.md", "lib/AGENTS.md"], "and in scoped folders");
 }
 
 #[test]

@@ -73,7 +73,7 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         cancel: cancel.clone(),
         memory: true,
     };
-    let prepared = prepare_run(spec).await.map_err(|e| match e {
+    let mut prepared = prepare_run(spec).await.map_err(|e| match e {
         RunSetupError::Provider(e) => RpcError::new(RpcErrorCode::Unauthorized, e.to_string()),
         RunSetupError::UnknownSkill(e) => RpcError::invalid_params(e),
         RunSetupError::Store(e) => store_error(e),
@@ -88,11 +88,16 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         // Start once the acknowledgment is out (or the connection is gone), so it always
         // precedes the run's frames.
         let _ = acknowledged.await;
-        match prepared.persist_setup().await {
-            Ok(events) => super::skill::publish(&state, &session, &events),
-            Err(e) => tracing::warn!(error = %e, "could not record the prompt's rules and skills"),
-        }
         let mut adapter = RunAdapter::new(&session);
+        // The prompt's rules and skills (after the compaction it may need first).
+        let setup = prepared.persist_setup(|event| {
+            for frame in adapter.frames(&event) {
+                state.publish(&frame);
+            }
+        });
+        if let Err(e) = setup.await {
+            tracing::warn!(error = %e, "could not record the prompt's rules and skills");
+        }
         // The text of the model call in progress, for `partialContent` when aborted.
         let state_text = std::sync::Mutex::new(String::new());
         state.publish(&Event::new("agent.turn_start", Some(&session), json!({})));

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::store_error;
+use crate::agent::runner::{run_context, ContextSpec, ToolChoice};
+use crate::context::prompt::{PrepareError, Prepared};
 use crate::context::{self, ContextManager};
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::llm::models::{self, ModelInfo};
@@ -23,33 +25,56 @@ use crate::rpc::frames::Event;
 use crate::rpc::params::{opt_str, required_str, Params};
 use crate::rpc::ServerState;
 use crate::settings::Settings;
-use crate::tools::core_tools;
 
 /// The session's context, its model and the settings in force: the system prompt and the
-/// tools its next prompt would be sent with (core prompt, rules, skills; skill denials).
+/// tools its next prompt would be sent with, built as `agent.prompt` builds them (see
+/// [`crate::agent::runner::run_context`]), with the prompt's context.
 async fn load(
     state: &Arc<ServerState>,
     session: &str,
-) -> Result<(ContextManager, &'static ModelInfo, Arc<Settings>), RpcError> {
+) -> Result<(ContextManager, Prepared, &'static ModelInfo, Arc<Settings>), RpcError> {
     let id = session.to_owned();
     let row = state.store.run(move |s| s.session(&id)).await.map_err(store_error)?;
     let model = models::lookup(&row.latest_model).map_err(|e| RpcError::invalid_params(e.to_string()))?;
     let settings = state.settings.current();
-    let prepared = super::skill::prepare_prompt(state, &row, model, "", &settings, &Params::new()).await?;
-    let mut tools = core_tools(&settings);
-    tools.register(Arc::new(crate::tools::task_manager::TaskManagerTool::new(state.store.clone(), session)));
-    tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
+    let working_dir =
+        crate::platform::worktree::journal::working_dir(&state.store, session, &row.working_directory).await;
+    let interactive = crate::rpc::ui::interactive(state);
+    let context = run_context(ContextSpec {
+        store: &state.store,
+        settings: &settings,
+        data_dir: &state.paths.data_dir,
+        env: &state.env,
+        session,
+        working_dir: std::path::Path::new(&working_dir),
+        model,
+        prompt: "",
+        skills: Vec::new(),
+        spells: Vec::new(),
+        system_override: None,
+        tools: &ToolChoice::default(),
+        subagents: Some(state.subagents(session)),
+        browser: Some(state.browser()),
+        interactive: Some(&interactive),
+    })
+    .await
+    .map_err(|e| match e {
+        PrepareError::UnknownSkill { .. } => RpcError::invalid_params(e.to_string()),
+        PrepareError::Store(e) => store_error(e),
+    })?;
+    let prepared = context.prepared;
     let manager = ContextManager::load(
         &state.store,
         session,
         model,
-        Some(prepared.system),
-        tools.definitions(),
+        Some(prepared.system.clone()),
+        context.tools.definitions(),
         &settings,
     )
     .await
-    .map_err(store_error)?;
-    Ok((manager, model, settings))
+    .map_err(store_error)?
+    .with_parts(prepared.parts.clone());
+    Ok((manager, prepared, model, settings))
 }
 
 fn to_value(v: impl serde::Serialize) -> Value {
@@ -70,15 +95,18 @@ fn not_while_running(state: &ServerState, session: &str) -> Result<(), RpcError>
 /// thresholdLevel, breakdown}`.
 pub async fn snapshot(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?;
-    let (manager, _, _) = load(state, session).await?;
+    let (manager, ..) = load(state, session).await?;
     Ok(context_snapshot(to_value(manager.snapshot())))
 }
 
 /// `context.getDetailedSnapshot {sessionId}` -> the snapshot plus `messages`,
-/// `systemPromptContent`, `toolsContent`, `addedSkills`.
+/// `systemPromptContent`, `toolsContent`, `capabilitiesContent`, `addedSkills` (the active
+/// skills the session added: `{name, source, addedVia, eventId, tokens?}`) and, when the
+/// prompt has rules files, `rules` (`{files: [{path, relativePath, level, depth,
+/// sizeBytes}], totalFiles, tokens}`).
 pub async fn detailed_snapshot(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?;
-    let (manager, _, _) = load(state, session).await?;
+    let (manager, prepared, ..) = load(state, session).await?;
     let mut v = context_snapshot(to_value(manager.snapshot()));
     v["messages"] = to_value(manager.message_infos());
     v["systemPromptContent"] = json!(manager.system_prompt);
@@ -89,14 +117,21 @@ pub async fn detailed_snapshot(state: &Arc<ServerState>, p: &Params) -> Result<V
         .iter()
         .map(|t| json!({"name": t.name, "description": t.description}))
         .collect::<Vec<_>>());
-    v["addedSkills"] = json!([]);
+    v["addedSkills"] = to_value(&prepared.added_skills);
+    if prepared.rules.total_files > 0 {
+        v["rules"] = json!({
+            "files": prepared.rules.files,
+            "totalFiles": prepared.rules.total_files,
+            "tokens": prepared.rules.merged_tokens,
+        });
+    }
     Ok(v)
 }
 
 /// `context.shouldCompact {sessionId}` -> `{shouldCompact}`.
 pub async fn should_compact(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?;
-    let (manager, _, _) = load(state, session).await?;
+    let (manager, ..) = load(state, session).await?;
     Ok(json!({ "shouldCompact": manager.should_compact() }))
 }
 
@@ -113,7 +148,7 @@ pub async fn can_accept_turn(state: &Arc<ServerState>, p: &Params) -> Result<Val
                 RpcError::invalid_params("estimatedResponseTokens must be a non-negative number")
             })?,
     };
-    let (manager, _, _) = load(state, session).await?;
+    let (manager, ..) = load(state, session).await?;
     Ok(to_value(manager.can_accept_turn(tokens)))
 }
 
@@ -122,7 +157,7 @@ pub async fn can_accept_turn(state: &Arc<ServerState>, p: &Params) -> Result<Val
 /// nothing.
 pub async fn preview_compaction(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?;
-    let (manager, model, settings) = load(state, session).await?;
+    let (manager, _, model, settings) = load(state, session).await?;
     let env = state.env.clone();
     let summarizer = context::summarizer_for(&settings, model, &state.paths.auth_file(), move |n| env(n));
     let outcome = context::preview(&manager, summarizer.as_ref()).await;
@@ -140,7 +175,7 @@ pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
     let edited = opt_str(p, "editedSummary")?.filter(|s| !s.trim().is_empty()).map(str::to_owned);
     let reason = opt_str(p, "reason")?.unwrap_or("manual").to_owned();
     not_while_running(state, session)?;
-    let (manager, model, settings) = load(state, session).await?;
+    let (manager, _, model, settings) = load(state, session).await?;
     let env = state.env.clone();
     let summarizer = context::summarizer_for(&settings, model, &state.paths.auth_file(), move |n| env(n));
     if edited.is_some() || manager.split_point() > 0 {
@@ -178,7 +213,7 @@ pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
 pub async fn clear(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?;
     not_while_running(state, session)?;
-    let (manager, _, _) = load(state, session).await?;
+    let (manager, ..) = load(state, session).await?;
     let (before, after, event) = context::clear(&state.store, session, &manager)
         .await
         .map_err(|context::ContextError::Store(e)| store_error(e))?;

@@ -24,15 +24,12 @@ use serde_json::{json, Value};
 
 use super::store_error;
 use crate::agent::skills::{SessionSkills, SkillRegistry, SkillSource};
-use crate::context::prompt::{self, PrepareError, Prepared, PromptSetup};
 use crate::context::rules::repo_root;
 use crate::core::errors::{RpcError, RpcErrorCode};
-use crate::events::{NewEvent, SessionEvent, SessionRow};
-use crate::llm::models::ModelInfo;
+use crate::events::{NewEvent, SessionEvent};
 use crate::rpc::frames::Event;
 use crate::rpc::params::{opt_bool, opt_str, required_str, Params};
 use crate::rpc::ServerState;
-use crate::settings::Settings;
 
 /// The skills visible to `session` (its working directory's project skills and the global
 /// ones), or only the global ones without a session.
@@ -152,32 +149,4 @@ pub(crate) fn skill_names(p: &Params, key: &str) -> Result<Vec<String>, RpcError
             .collect(),
         Some(_) => Err(bad()),
     }
-}
-
-/// Sets up an `agent.prompt` run of `session`: its system prompt (core, provider part,
-/// rules, skills), the tools its skills deny, and the events to persist before it runs.
-/// A bad `skills` / `spells` param or an unknown skill is `INVALID_PARAMS`.
-pub async fn prepare_prompt(
-    state: &Arc<ServerState>,
-    row: &SessionRow,
-    model: &ModelInfo,
-    prompt_text: &str,
-    settings: &Settings,
-    p: &Params,
-) -> Result<Prepared, RpcError> {
-    let setup = PromptSetup {
-        working_dir: PathBuf::from(&row.working_directory),
-        data_dir: state.paths.data_dir.clone(),
-        provider: model.provider,
-        prompt: prompt_text.to_owned(),
-        skills: skill_names(p, "skills")?,
-        spells: skill_names(p, "spells")?,
-        system_override: None,
-        discover_standalone: settings.rules.discover_standalone_files,
-        available_tools: crate::tools::core_tools(settings).names(),
-    };
-    prompt::prepare(&state.store, row.id.as_str(), setup).await.map_err(|e| match e {
-        PrepareError::UnknownSkill { .. } => RpcError::invalid_params(e.to_string()),
-        PrepareError::Store(e) => store_error(e),
-    })
 }
