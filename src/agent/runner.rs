@@ -5,9 +5,11 @@
 //! [`prepare_run`] does everything that can fail before anything is persisted: it finds the
 //! model's credentials, builds the tools (core tools, `TaskManager`, the subagent tools when
 //! the run may spawn subagents) and filters them, reads rules and skills for the system
-//! prompt, loads hooks and guardrails, and picks the compaction summariser. The caller
-//! answers its client, then calls [`PreparedRun::persist_setup`] (the `rules.loaded` and
-//! `skill.added` events) and [`PreparedRun::run`].
+//! prompt, loads hooks and guardrails (with the built-in hooks; `builtin:memory-ledger` when
+//! the run keeps a ledger), and picks the compaction summariser. The caller answers its
+//! client, waits for the session's background hooks of earlier runs
+//! ([`PreparedRun::wait_background`]), then calls [`PreparedRun::persist_setup`] (the
+//! `rules.loaded` and `skill.added` events) and [`PreparedRun::run`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,10 +17,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::hooks::{gate, HookKind, HookResult};
+use super::hooks::{builtin, gate, HookKind, HookResult};
 use super::subagents::Subagents;
 use super::{provider_for, run_turn, AgentEvent, Gate, SetupError, TurnError, TurnOutcome, TurnSettings};
-use crate::context::prompt::{self, PrepareError, Prepared, PromptSetup};
+use crate::context::prompt::{self, LiveSystem, PrepareError, Prepared, PromptSetup};
 use crate::events::{SessionEvent, StoreError, StoreHandle};
 use crate::llm::models::ModelInfo;
 use crate::llm::Provider;
@@ -92,8 +94,9 @@ pub struct RunSpec {
     pub interactive: Option<crate::tools::interactive::Interactive>,
     /// Aborts the run.
     pub cancel: CancellationToken,
-    /// Whether [`PreparedRun::write_memory`] may write a ledger entry after the run (off for
-    /// subagents, as in the TypeScript server; `context.memory.ledger.enabled` decides too).
+    /// Whether the run writes a memory ledger entry when it ends (`builtin:memory-ledger`;
+    /// off for subagents, as in the TypeScript server; `context.memory.ledger.enabled`
+    /// decides too).
     pub memory: bool,
 }
 
@@ -123,10 +126,6 @@ impl From<PrepareError> for RunSetupError {
 /// A run that is set up and ready (see the module doc).
 pub struct PreparedRun {
     store: StoreHandle,
-    config: Arc<Settings>,
-    data_dir: PathBuf,
-    env: EnvLookup,
-    memory: bool,
     session: String,
     prompt: String,
     provider: Box<dyn Provider>,
@@ -135,6 +134,7 @@ pub struct PreparedRun {
     settings: TurnSettings,
     gate: Gate,
     prepared: Prepared,
+    live: LiveSystem,
 }
 
 impl std::fmt::Debug for PreparedRun {
@@ -206,14 +206,20 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     };
     let prepared = prompt::prepare(&store, &session, setup).await?;
     tools.retain(|name| !prepared.denied_tools.iter().any(|d| d == name));
-    // Hook and guardrail discovery reads the filesystem: off the runtime.
-    let gate = {
-        let (tree, cwd, data) = (settings.tree().clone(), working_dir.clone(), data_dir.clone());
-        let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-        tokio::task::spawn_blocking(move || Gate::load(&tree, &cwd, home.as_deref(), &data))
-            .await
-            .map_err(|e| StoreError::Invalid(format!("loading hooks and guardrails failed: {e}")))?
-    };
+    let mut gate = load_gate(&settings, &working_dir, &data_dir, &env).await?;
+    let ledger_enabled =
+        settings.get("context.memory.ledger.enabled").and_then(Value::as_bool) != Some(false);
+    if spec.memory && ledger_enabled {
+        gate.register(Arc::new(builtin::MemoryLedger {
+            store: store.clone(),
+            session: session.clone(),
+            settings: Arc::clone(&settings),
+            model,
+            auth_file: auth_file.clone(),
+            env: env.clone(),
+            late: gate.late_events().clone(),
+        }));
+    }
     let summarizer = {
         let env = env.clone();
         crate::context::summarizer_for(&settings, model, &auth_file, move |n| env(n))
@@ -231,12 +237,9 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     };
     let mut ctx = ToolContext::new(working_dir);
     ctx.cancel = spec.cancel;
+    let live = LiveSystem::new(&prepared);
     Ok(PreparedRun {
         store,
-        config: settings,
-        data_dir,
-        env,
-        memory: spec.memory,
         session,
         prompt: spec.prompt,
         provider,
@@ -245,7 +248,55 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
         settings: turn,
         gate,
         prepared,
+        live,
     })
+}
+
+/// The hooks (with the built-ins the settings leave on) and guardrails of a session working
+/// in `working_dir`. Discovery reads the filesystem: done off the runtime.
+pub async fn load_gate(
+    settings: &Settings,
+    working_dir: &std::path::Path,
+    data_dir: &std::path::Path,
+    env: &EnvLookup,
+) -> Result<Gate, StoreError> {
+    let (tree, cwd, data) = (settings.tree().clone(), working_dir.to_owned(), data_dir.to_owned());
+    let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    tokio::task::spawn_blocking(move || Gate::load(&tree, &cwd, home.as_deref(), &data))
+        .await
+        .map_err(|e| StoreError::Invalid(format!("loading hooks and guardrails failed: {e}")))
+}
+
+/// `PreCompact` hooks for a compaction asked for outside a run (`context.compact`) of
+/// `session` working in `working_dir`, whose context holds `current_tokens` of a model with
+/// `context_window` tokens: the continuation note `builtin:pre-compact` asked for (for
+/// [`crate::context::compact`]) and the hook events persisted.
+#[allow(clippy::too_many_arguments)]
+pub async fn pre_compact_hooks(
+    store: &StoreHandle,
+    settings: &Settings,
+    data_dir: &std::path::Path,
+    env: &EnvLookup,
+    session: &str,
+    working_dir: &std::path::Path,
+    current_tokens: u64,
+    context_window: u64,
+) -> Result<(Option<String>, Vec<SessionEvent>), StoreError> {
+    let gate = load_gate(settings, working_dir, data_dir, env).await?;
+    let site = gate::Site { gate: &gate, store, working_dir, run_id: None, cancel: None };
+    // The TypeScript context: the tokens now and the target (70% of the window).
+    let fields = serde_json::json!({
+        "currentTokens": current_tokens,
+        "targetTokens": (context_window as f64 * 0.7).floor() as u64,
+    });
+    let mut events = Vec::new();
+    let mut on_event = |e: AgentEvent<'_>| {
+        if let AgentEvent::Persisted(e) = e {
+            events.push(e.clone());
+        }
+    };
+    let run = gate::run_at(site, session, HookKind::PreCompact, fields, None, &mut on_event).await?;
+    Ok((builtin::continuation(&run), events))
 }
 
 impl PreparedRun {
@@ -270,7 +321,7 @@ impl PreparedRun {
         on_event: impl FnMut(AgentEvent<'_>),
     ) -> Result<HookResult, StoreError> {
         let mut on_event = on_event;
-        gate::run_hooks(self.agent(), session, kind, fields, None, &mut on_event).await
+        Ok(gate::run_hooks(self.agent(), session, kind, fields, None, &mut on_event).await?.result)
     }
 
     /// The tools offered, after every filter.
@@ -293,29 +344,22 @@ impl PreparedRun {
         &self.ctx.cancel
     }
 
-    /// Waits (at most `timeout`) for background hooks to finish.
+    /// Waits (at most `timeout`) for the session's background hooks to finish: those of
+    /// earlier runs before this one starts (so their events, e.g. the memory ledger entry,
+    /// never interleave with this run's), this run's before a process exits. Whether all
+    /// ended.
     pub async fn wait_background(&self, timeout: std::time::Duration) -> bool {
-        self.gate.wait_background(timeout).await
+        let ended = self.gate.wait_background(&self.session, timeout).await;
+        if !ended {
+            tracing::warn!(session = %self.session, "background hooks still running after {timeout:?}; going on");
+        }
+        ended
     }
 
-    /// Writes the memory ledger entry of the run that just ended (see
-    /// [`crate::context::memory`]), when enabled: `None` when off or no ledger model has
-    /// credentials. Never fails (fail-silent, as the TypeScript server).
-    pub async fn write_memory(&self) -> Option<crate::context::memory::LedgerOutcome> {
-        let enabled =
-            self.config.get("context.memory.ledger.enabled").and_then(Value::as_bool) != Some(false);
-        if !self.memory || !enabled {
-            return None;
-        }
-        crate::context::memory::write_with(
-            &self.store,
-            &self.session,
-            &self.config,
-            self.settings.model,
-            &self.data_dir.join("auth.json"),
-            &self.env,
-        )
-        .await
+    /// Sends the events the run's background hooks append after the run (the memory
+    /// ledger's `memory.ledger`, `hook.background_completed`) to `sink`, once committed.
+    pub fn on_late_event(&self, sink: impl Fn(&SessionEvent) + Send + Sync + 'static) {
+        self.gate.late_events().set(sink);
     }
 
     fn agent(&self) -> super::Agent<'_> {
@@ -326,6 +370,7 @@ impl PreparedRun {
             ctx: &self.ctx,
             settings: &self.settings,
             gate: Some(&self.gate),
+            live: Some(&self.live),
         }
     }
 }

@@ -47,6 +47,11 @@ pub struct Prepared {
     /// Names of the skills in the prompt.
     pub active_skills: Vec<String>,
     fingerprint: u64,
+    /// The parts [`Prepared::system`] was built from, the rules found and the paths the
+    /// session touched (for [`super::LiveSystem`]).
+    pub(super) parts: SystemPrompt,
+    pub(super) rules: Rules,
+    pub(super) touched: Vec<String>,
 }
 
 /// Why a prompt could not be set up.
@@ -102,7 +107,8 @@ pub async fn prepare(
     let tasks = store.run(|s| Ok(crate::events::tasks::task_context(s))).await?;
     let mut prepared = build(session, &setup, &events, &rules, &registry, core)?;
     if let Some(tasks) = tasks {
-        prepared.system = SystemPrompt::with_tasks(prepared.system, &tasks);
+        prepared.parts.tasks = tasks;
+        prepared.system = prepared.parts.build();
     }
     Ok(prepared)
 }
@@ -128,7 +134,8 @@ fn build(
     let mut out = Vec::new();
 
     // Rules: always-on files plus the scoped ones the session's tool calls activated.
-    let activated = rules.activated(&rules.touched_paths(events));
+    let touched = rules.touched_paths(events);
+    let activated = rules.activated(&touched);
     let payload = rules.loaded_payload(&activated);
     let fingerprint = rules.fingerprint(&activated);
     let last = events.iter().rev().find(|e| e.event_type.as_str() == "rules.loaded").map(|e| &e.payload);
@@ -176,7 +183,7 @@ fn build(
         active.into_iter().partition(|s| delegates && s.frontmatter.subagent == skills::SubagentMode::Yes);
     let removed: Vec<String> = state.removed.iter().filter(|r| !names.contains(r)).cloned().collect();
 
-    let system = SystemPrompt {
+    let parts = SystemPrompt {
         core: setup.system_override.clone().or(core_override).unwrap_or_else(|| CORE_PROMPT.to_owned()),
         provider: provider_part(setup.provider).to_owned(),
         working_dir: setup.working_dir.display().to_string(),
@@ -188,8 +195,8 @@ fn build(
             .join("\n\n"),
         removed_skills: skills::removed_block(&removed),
         tasks: String::new(),
-    }
-    .build();
+    };
+    let system = parts.build();
     let mut denied_tools = skills::denied_tools(&active, &setup.available_tools);
     for tool in plan.iter().flat_map(|p| &p.blocked_tools) {
         if !denied_tools.contains(tool) {
@@ -202,6 +209,9 @@ fn build(
         events: out,
         active_skills: active.iter().chain(&delegated).map(|s| s.name.clone()).collect(),
         fingerprint,
+        parts,
+        rules: rules.clone(),
+        touched,
     })
 }
 
