@@ -352,6 +352,58 @@ mod tests {
         assert_eq!(continuation(&HookRun::default()), None);
     }
 
+    #[tokio::test]
+    async fn the_memory_ledger_skips_a_refused_prompt_and_tells_what_it_wrote() {
+        use crate::events::{EventStore, NewSession};
+        use crate::testing::{MockLlm, Script, ScriptedResponse};
+        let entry = r#"{"title": "Did it", "entryType": "feature", "actions": ["did it"]}"#;
+        let mock = MockLlm::start(Script::new([ScriptedResponse::text(entry)])).await.unwrap();
+        let store = EventStore::open_in_memory().unwrap();
+        let new = NewSession {
+            working_directory: "/tmp".into(),
+            model: "claude-sonnet-4-5".into(),
+            ..Default::default()
+        };
+        let session = store.create_session(new).unwrap().0.id.into_string();
+        let store = StoreHandle::spawn(store);
+        store
+            .append(&session, crate::events::NewEvent::raw("message.user", json!({"content": "do it"})))
+            .await
+            .unwrap();
+        let base = mock.base_url();
+        let env: EnvLookup = Arc::new(move |n: &str| match n {
+            "ANTHROPIC_API_KEY" => Some("sk-ant-test".into()),
+            "TRON_ANTHROPIC_BASE_URL" => Some(base.clone()),
+            _ => None,
+        });
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let late = LateEvents::default();
+        let seen = Arc::clone(&told);
+        late.set(move |e: &SessionEvent| seen.lock().unwrap().push(e.payload["title"].clone()));
+        let hook = MemoryLedger {
+            store: store.clone(),
+            session: session.clone(),
+            settings: Arc::new(Settings::defaults()),
+            model: crate::llm::models::lookup("claude-sonnet-4-5").unwrap(),
+            auth_file: PathBuf::from("/nonexistent/auth.json"),
+            env,
+            late,
+        };
+        assert_eq!(hook.run(&json!({"stopReason": "blocked"})).await.unwrap(), HookResult::proceed());
+        assert!(mock.requests().is_empty(), "a refused prompt asks no ledger model");
+        assert_eq!(hook.run(&json!({"stopReason": "interrupted"})).await.unwrap(), HookResult::proceed());
+        assert_eq!(mock.requests().len(), 1);
+        assert_eq!(*told.lock().unwrap(), [json!("Did it")]);
+        let kinds: Vec<String> = store
+            .run(move |s| s.events(&session))
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.event_type.as_str().to_owned())
+            .collect();
+        assert_eq!(kinds.last().map(String::as_str), Some("memory.ledger"));
+    }
+
     #[test]
     fn settings_turn_built_ins_off() {
         assert!(enabled(&json!({}), "postToolUse"));
