@@ -206,12 +206,9 @@ pub fn run(args: ChatArgs) -> Result<()> {
             }
             subagents.wait_idle().await;
         }
-        // The memory ledger entry of this run (fail-silent; `context.memory.ledger.enabled`).
-        if !matches!(result, Err(TurnError::PromptBlocked(_))) {
-            prepared.write_memory().await;
-        }
-        // Background hooks end (or get 30 s) before the process exits.
-        prepared.wait_background(std::time::Duration::from_secs(30)).await;
+        // Background hooks (the memory ledger entry of this run, written by the `Stop` hook
+        // `builtin:memory-ledger`) end, or get their time, before the process exits.
+        prepared.wait_background(tron::agent::hooks::engine::DRAIN_TIMEOUT).await;
         browser.close_all().await;
         result
     });

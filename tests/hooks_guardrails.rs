@@ -336,7 +336,19 @@ fn stop_and_session_end_hooks_run_when_a_run_fails_and_pre_compact_before_a_comp
     assert_eq!(compact["hookType"], "PreCompact");
     assert_eq!(compact["currentTokens"], 150_000);
     assert_eq!(compact["targetTokens"], 140_000);
-    assert!(case.events().iter().any(|(t, _)| t == "compact.boundary"));
+    let events = case.events();
+    assert!(events.iter().any(|(t, _)| t == "compact.boundary"));
+    // builtin:pre-compact (priority 100) before the file; at 150,000 of a 140,000 target it
+    // writes a checkpoint note that ends the persisted summary and so reaches the model.
+    let pre: Vec<_> =
+        of_type(&events, "hook.completed").into_iter().filter(|p| p["hookEvent"] == "PreCompact").collect();
+    assert_eq!(pre[0]["hookNames"], json!(["builtin:pre-compact", "project:pre-compact"]));
+    assert_eq!(pre[0]["result"], "continue");
+    let note = "## Session Continuation (Post-Compaction)\n\n*Checkpoint at 150000 tokens*\n\nSession history is preserved in the event store.";
+    let summary = of_type(&events, "compact.summary")[0]["summary"].as_str().unwrap().to_owned();
+    assert!(summary.ends_with(note), "{summary}");
+    let sent = mock.requests().pop().unwrap().body["messages"].to_string();
+    assert!(sent.contains("*Checkpoint at 150000 tokens*"), "{sent}");
 }
 
 #[tokio::test]
@@ -420,4 +432,115 @@ esac"#,
     let results = of_type(&events, "tool.result");
     assert_eq!(results[1]["content"], "Tool execution blocked: SSH Protection: Cannot modify protected path");
     assert_eq!(of_type(&events, "hook.completed")[0]["result"], "modify");
+}
+
+/// Writes an executable hook script into `work`'s `.agent/hooks`.
+fn project_hook(work: &Path, name: &str, body: &str) {
+    let hooks = work.join(".agent/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join(name), format!("#!/bin/bash\n{body}\n")).unwrap();
+    std::fs::set_permissions(hooks.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test]
+async fn after_agent_abort_stop_and_session_end_hooks_still_run_with_stop_reason_interrupted() {
+    let script = Script::new([ScriptedResponse::stream([
+        Step::Text { text: "Working on it".into() },
+        Step::DelayMs { ms: 30_000 },
+    ])]);
+    let server = common::start(script).await;
+    let work = Path::new(&server.dir()).to_owned();
+    // Each hook takes a moment before it writes what it was given: had the abort stopped
+    // it, nothing would be written.
+    for (name, out) in [("stop.sh", "stop.json"), ("session-end.sh", "end.json")] {
+        let body =
+            format!("ctx=$(cat); sleep 0.3; echo \"$ctx\" > {out}; echo '{{\"action\":\"continue\"}}'");
+        project_hook(&work, name, &body);
+    }
+    let mut c = common::Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "go"})).await;
+    c.until("agent.text_delta").await;
+    assert_eq!(c.call("agent.abort", json!({"sessionId": session})).await["aborted"], true);
+    let complete = c.until("agent.complete").await;
+    assert_eq!(complete["data"]["interrupted"], true, "{complete}");
+    c.until("agent.ready").await;
+
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(work.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    };
+    let stop = read("stop.json");
+    assert_eq!((stop["hookType"].clone(), stop["stopReason"].clone()), (json!("Stop"), json!("interrupted")));
+    assert!(stop.get("finalMessage").is_none(), "{stop}");
+    assert_eq!(read("end.json")["hookType"], "SessionEnd");
+    let log = server.persisted(&session);
+    let completed: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["type"] == "hook.completed")
+        .map(|e| &e["payload"])
+        .filter(|p| p["hookEvent"] == "Stop" || p["hookEvent"] == "SessionEnd")
+        .collect();
+    assert_eq!(completed.len(), 2, "{log:#?}");
+    for p in completed {
+        assert_eq!(p["result"], "continue", "{p}");
+        assert!(p.get("reason").is_none(), "{p}");
+    }
+    let _ = server.shutdown().await;
+}
+
+#[tokio::test]
+async fn context_compact_runs_pre_compact_hooks_as_an_automatic_compaction_does() {
+    let mock = MockLlm::start(Script::new([
+        ScriptedResponse::text("one"),
+        ScriptedResponse::text("two"),
+        ScriptedResponse::text("SUMMARY"),
+    ]))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = json!({"context": {"compactor": {"preserveRecentCount": 1}}});
+    std::fs::write(dir.path().join("settings.json"), settings.to_string()).unwrap();
+    project_hook(dir.path(), "pre-compact.sh", r#"cat > compact.json; echo '{"action":"continue"}'"#);
+    let running = common::serve_in(dir.path(), Some(&mock), common::Setup::default()).await.unwrap();
+    let mut c = common::Client::connect(running.addr).await;
+    let session = c.session(dir.path().to_str().unwrap()).await;
+    for prompt in ["first", "second"] {
+        c.events.clear();
+        c.call("agent.prompt", json!({"sessionId": session, "prompt": prompt})).await;
+        c.until("agent.ready").await;
+    }
+    let compacted = c.call("context.compact", json!({"sessionId": session})).await;
+    assert_eq!(compacted["success"], true, "{compacted}");
+
+    let hook: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("compact.json")).unwrap()).unwrap();
+    assert_eq!(hook["hookType"], "PreCompact");
+    assert_eq!(hook["targetTokens"], 140_000);
+    assert!(hook["currentTokens"].as_u64().unwrap() > 0, "{hook}");
+    let store =
+        tron::events::EventStore::open(dir.path().join("prod.db"), tron::events::OpenMode::Existing).unwrap();
+    let log: Vec<(String, Value)> = store
+        .events(&session)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event_type.as_str().to_owned(), e.payload.clone()))
+        .collect();
+    let at = |kind: &str| {
+        log.iter()
+            .position(|(t, p)| t == kind && (kind != "hook.triggered" || p["hookEvent"] == "PreCompact"))
+    };
+    let triggered = at("hook.triggered").expect("PreCompact hooks ran");
+    assert!(triggered < at("compact.boundary").unwrap(), "hooks before the compaction");
+    let names = &log[triggered].1["hookNames"];
+    assert_eq!(names, &json!(["builtin:pre-compact", "project:pre-compact"]));
+    assert!(log[triggered].1.get("runId").is_none(), "not in a run");
+    // Far below the target: no checkpoint note in the summary.
+    let (_, summary) = log.iter().find(|(t, _)| t == "compact.summary").unwrap();
+    assert!(!summary["summary"].as_str().unwrap().contains("Session Continuation"), "{summary}");
+    assert!(c
+        .pushed()
+        .iter()
+        .any(|e| e["type"] == "hook.completed" && e["payload"]["hookEvent"] == "PreCompact"));
+    running.shutdown().await;
 }

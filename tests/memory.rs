@@ -1,8 +1,9 @@
 //! The memory ledger end to end: after a run the ledger model (the mock LLM, as
-//! `models.subagent`) writes a `memory.ledger` entry that `memory.getLedger` returns; a
-//! trivial or failed ledger call writes nothing and never breaks the run; a compaction is
-//! followed by an entry (within a run: the run's own entry, after the boundary; a manual
-//! `context.compact`: the entry of what no entry covers yet).
+//! `models.subagent`) writes a `memory.ledger` entry that `memory.getLedger` returns, from
+//! the background `Stop` hook `builtin:memory-ledger`; a trivial or failed ledger call writes
+//! nothing and never breaks the run; a session's next prompt waits for the ledger write; a
+//! compaction is followed by an entry (within a run: the run's own entry, after the boundary;
+//! a manual `context.compact`: the entry of what no entry covers yet).
 
 mod common;
 
@@ -24,6 +25,18 @@ async fn run(c: &mut Client, session: &str, prompt: &str) -> Value {
     c.events.clear();
     c.call("agent.prompt", json!({"sessionId": session, "prompt": prompt})).await;
     c.until("agent.complete").await["data"].clone()
+}
+
+/// The payload of the first event of type `kind` pushed (as `event.new`) since the events
+/// were last cleared that `matches`, waiting for it.
+async fn pushed(c: &mut Client, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        if let Some(e) = c.pushed().into_iter().find(|e| e["type"] == kind && matches(&e["payload"])) {
+            return e["payload"].clone();
+        }
+        let frame = c.recv().await;
+        c.events.push(frame);
+    }
 }
 
 #[tokio::test]
@@ -53,6 +66,16 @@ async fn a_run_leaves_a_ledger_entry_that_get_ledger_returns() {
     let updated = c.until("agent.memory_updated").await;
     assert_eq!(updated["sessionId"], session.as_str());
     assert_eq!(updated["data"], json!({"title": "Printed a greeting", "entryType": "feature"}));
+    // The ledger is the background Stop hook builtin:memory-ledger.
+    let started = pushed(&mut c, "hook.background_started", |_| true).await;
+    assert_eq!(started["hookNames"], json!(["builtin:memory-ledger"]));
+    assert_eq!(started["hookEvent"], "Stop");
+    let id = started["executionId"].clone();
+    let done = pushed(&mut c, "hook.background_completed", |p| p["executionId"] == id).await;
+    assert_eq!(
+        (done["hookNames"].clone(), done["result"].clone()),
+        (json!(["builtin:memory-ledger"]), json!("continue"))
+    );
 
     // The ledger request: the small model, the ledger prompt, the cycle as a transcript.
     let requests = server.mock.requests();
@@ -133,17 +156,35 @@ async fn a_skipped_garbled_or_failed_ledger_call_writes_nothing_and_the_runs_go_
     .unwrap();
     let mut c = Client::connect(server.addr).await;
     let session = c.session(&server.dir()).await;
-    for (prompt, expected_requests) in [("hi", 2), ("and?", 4), ("more", 6)] {
+    // Prompt after prompt: each run waits for the previous run's ledger call, so the
+    // requests come in script order.
+    for prompt in ["hi", "and?", "more"] {
         assert_eq!(run(&mut c, &session, prompt).await["success"], true);
-        // The ledger call ends (quietly) before the next prompt.
-        for _ in 0..200 {
-            if server.mock.requests().len() >= expected_requests {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    let started = pushed(&mut c, "hook.background_started", |_| true).await;
+    let id = started["executionId"].clone();
+    pushed(&mut c, "hook.background_completed", |p| p["executionId"] == id).await;
+    let asked: Vec<String> =
+        server.mock.requests().iter().map(|r| r.body["model"].as_str().unwrap().to_owned()).collect();
+    let (session_model, ledger_model) = ("claude-sonnet-4-20250514", "claude-haiku-4-5-20251001");
+    assert_eq!(
+        asked,
+        [session_model, ledger_model, session_model, ledger_model, session_model, ledger_model]
+    );
+    // No ledger event landed inside a later run: each run's events follow the previous
+    // run's ledger hook completion.
+    let log = server.persisted(&session);
+    let kinds: Vec<&str> = log.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let users: Vec<usize> =
+        kinds.iter().enumerate().filter(|(_, t)| **t == "message.user").map(|(i, _)| i).collect();
+    let ledger_done: Vec<usize> = kinds
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t == "hook.background_completed")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(ledger_done.len(), 3, "{kinds:?}");
+    assert!(ledger_done[0] < users[1] && ledger_done[1] < users[2], "{kinds:?}");
     let log = server.persisted(&session);
     assert!(!log.iter().any(|e| e["type"] == "memory.ledger"), "no entry was written");
     assert!(!c.events.iter().any(|e| e["type"] == "agent.memory_updated"));
@@ -243,10 +284,12 @@ async fn a_compaction_within_a_run_is_followed_by_the_runs_ledger_entry() {
     assert!(ledgers[1] < boundary && boundary < third && third < last, "{ledgers:?} {boundary} {third}");
     assert_eq!(log[boundary + 1]["type"], "compact.summary");
     assert_eq!(log[last]["payload"]["title"], "Added tests");
-    assert_eq!(
-        log[last]["payload"]["eventRange"]["firstEventId"], log[boundary]["id"],
-        "starts at the boundary"
-    );
+    // It starts after the previous entry, at the boundary or at the hook events before it
+    // (the previous entry's `hook.background_completed`, `PreCompact`'s hook events).
+    let first =
+        log.iter().position(|e| e["id"] == log[last]["payload"]["eventRange"]["firstEventId"]).unwrap();
+    assert!(ledgers[1] < first && first <= boundary, "starts at the boundary: {first} {boundary}");
+    assert!(log[first..boundary].iter().all(|e| e["type"].as_str().unwrap().starts_with("hook.")));
 
     // The ledger model read the third run, not the summarised ones.
     let requests = mock.requests();
@@ -309,7 +352,8 @@ async fn a_manual_compaction_writes_the_ledger_entry_of_what_no_entry_covers_yet
     assert!(asked.contains("[USER] One: greet me") && asked.contains("[USER] Two: count to two"), "{asked}");
     // Pushed after the compaction's frames.
     let pushed = c.pushed();
-    let kinds: Vec<&str> = pushed.iter().filter_map(|e| e["type"].as_str()).collect();
+    let kinds: Vec<&str> =
+        pushed.iter().filter_map(|e| e["type"].as_str()).filter(|k| !k.starts_with("hook.")).collect();
     assert_eq!(kinds, ["compact.boundary", "compact.summary", "memory.ledger"]);
     let updated = c.until("agent.memory_updated").await;
     assert_eq!(updated["data"], json!({"title": "Greeted and counted", "entryType": "feature"}));

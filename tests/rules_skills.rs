@@ -89,15 +89,28 @@ async fn nested_rules_reach_the_system_prompt_and_changes_are_picked_up() {
     prompt(&mut c, &session, json!({"prompt": "read the notes"})).await;
     let system = common::system_of(&server.mock.requests()[1].body);
     assert!(system.contains("APP-RULE-V2") && !system.contains("short functions"), "{system}");
-    assert_eq!(persisted_of_type(&server, &session, "rules.loaded").len(), 2);
+    let loaded = persisted_of_type(&server, &session, "rules.loaded");
+    assert_eq!(loaded[1]["totalFiles"], 4, "the edit, before the prompt: {loaded:?}");
 
-    // The Read under inner/ activated its scoped rule for the next prompt.
+    // The Read under inner/ (tracked by builtin:post-tool-use) activated its scoped rule for
+    // the model call right after it, in the same run, with a rules.loaded.
+    let system = common::system_of(&server.mock.requests()[2].body);
+    assert!(system.contains("INNER-RULE") && !system.contains("OTHER-RULE"), "{system}");
+    let post = persisted_of_type(&server, &session, "hook.completed");
+    let post: Vec<&Value> = post.iter().filter(|p| p["hookEvent"] == "PostToolUse").collect();
+    assert_eq!(post.len(), 1);
+    assert_eq!(post[0]["hookNames"], json!(["builtin:post-tool-use"]));
+    assert_eq!(post[0]["toolCallId"], "toolu_1");
+    let loaded = persisted_of_type(&server, &session, "rules.loaded");
+    assert_eq!(loaded.len(), 3);
+    assert_eq!(loaded[2]["totalFiles"], 5);
+    assert!(loaded[2]["runId"].is_string(), "written by the run: {}", loaded[2]);
+    // ... and the next prompt keeps it, without another rules.loaded.
     prompt(&mut c, &session, json!({"prompt": "and now?"})).await;
     let system = common::system_of(&server.mock.requests()[3].body);
     assert!(system.contains("INNER-RULE") && !system.contains("OTHER-RULE"), "{system}");
     let loaded = persisted_of_type(&server, &session, "rules.loaded");
     assert_eq!(loaded.len(), 3);
-    assert_eq!(loaded[2]["totalFiles"], 5);
     let _ = server.shutdown().await;
 }
 

@@ -688,3 +688,58 @@ async fn a_subagent_skill_is_delegated_to_a_subagent_with_its_model_and_tool_lim
     };
     assert!(r.failed() && r.text_content().contains("unknown skill \"nope\""), "{}", r.text_content());
 }
+
+#[tokio::test]
+async fn subagent_stop_hooks_run_in_the_parent_when_a_subagent_fails() {
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_fail", "SpawnSubagent", json!({"task": "Break things"})),
+        ScriptedResponse::anthropic_error(400, "invalid_request_error", "no such thing", None),
+        ScriptedResponse::text("The helper failed."),
+    ]);
+    let server = start(script).await;
+    let hooks = server.dir.path().join(".agent/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let hook = hooks.join("subagent-stop.sh");
+    std::fs::write(
+        &hook,
+        "#!/bin/bash\ncat >> stops.jsonl; echo >> stops.jsonl; echo '{\"action\":\"continue\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut c = Client::connect(server.addr).await;
+    let parent = c.session(&server.dir()).await;
+    c.call("agent.prompt", json!({"sessionId": parent, "prompt": "delegate"})).await;
+    let failed = c.until("agent.subagent_failed").await;
+    assert_eq!(failed["data"]["completionType"], "error", "{failed}");
+    // The hook's events reach the parent (pushed as event.new) once it ran.
+    let completed = loop {
+        let found = c
+            .pushed()
+            .into_iter()
+            .find(|e| e["type"] == "hook.completed" && e["payload"]["hookEvent"] == "SubagentStop");
+        if let Some(e) = found {
+            break e;
+        }
+        let frame = c.recv().await;
+        c.events.push(frame);
+    };
+    assert_eq!(completed["sessionId"], parent.as_str());
+    assert_eq!(completed["payload"]["hookNames"], json!(["project:subagent-stop"]));
+    assert_eq!(completed["payload"]["result"], "continue");
+
+    let child = child_of(&server, &parent);
+    let stops = std::fs::read_to_string(server.dir.path().join("stops.jsonl")).unwrap();
+    let stop: Value = serde_json::from_str(stops.lines().next().unwrap()).unwrap();
+    assert_eq!(stop["hookType"], "SubagentStop");
+    assert_eq!(stop["sessionId"], parent.as_str());
+    assert_eq!(stop["subagentId"], child.id.as_str());
+    assert_eq!(stop["stopReason"], "error");
+    assert_eq!(stop["result"]["success"], false);
+    assert!(stop["result"]["error"].as_str().unwrap().contains("no such thing"), "{stop}");
+    let parent_log = server.persisted(&parent);
+    let triggered = parent_log
+        .iter()
+        .find(|e| e["type"] == "hook.triggered" && e["payload"]["hookEvent"] == "SubagentStop")
+        .expect("hook.triggered in the parent's log");
+    assert_eq!(triggered["payload"]["hookNames"], json!(["project:subagent-stop"]));
+}

@@ -5,12 +5,15 @@
 //! [`prepare_run`] does everything that can fail before anything is persisted: it finds the
 //! model's credentials, builds the tools (core tools, `TaskManager`, the subagent tools when
 //! the run may spawn subagents) and filters them, reads rules and skills for the system
-//! prompt, loads hooks and guardrails, and picks the compaction summariser. The caller
-//! answers its client, then calls [`PreparedRun::persist_setup`] (the compaction the prompt
-//! needs first, then the `rules.loaded`, `rules.indexed`, `memory.loaded` and `skill.added`
-//! events) and [`PreparedRun::run`] (the run, then the compaction the trigger asks for).
-//! The tools and the prompt's context come from [`run_context`], which the `context.*`
-//! methods use too, so a snapshot counts what a run sends.
+//! prompt, loads hooks and guardrails (with the built-in hooks; `builtin:memory-ledger` when
+//! the run keeps a ledger), and picks the compaction summariser. The caller answers its
+//! client, waits for the session's background hooks of earlier runs
+//! ([`PreparedRun::wait_background`]), then calls [`PreparedRun::persist_setup`] (the
+//! compaction the prompt needs first, then the `rules.loaded`, `rules.indexed`,
+//! `memory.loaded` and `skill.added` events) and [`PreparedRun::run`] (the run, then the
+//! compaction the trigger asks for, then the ledger hook's entry). The tools and the
+//! prompt's context come from [`run_context`], which the `context.*` methods use too, so a
+//! snapshot counts what a run sends.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,10 +21,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::hooks::{gate, HookKind, HookResult};
+use super::hooks::{builtin, gate, HookKind, HookResult};
 use super::subagents::Subagents;
 use super::{provider_for, run_turn, AgentEvent, Gate, SetupError, TurnError, TurnOutcome, TurnSettings};
-use crate::context::prompt::{self, PrepareError, Prepared, PromptSetup};
+use crate::context::prompt::{self, LiveSystem, PrepareError, Prepared, PromptSetup};
 use crate::events::{SessionEvent, StoreError, StoreHandle};
 use crate::llm::models::ModelInfo;
 use crate::llm::Provider;
@@ -96,8 +99,8 @@ pub struct RunSpec {
     /// Aborts the run.
     pub cancel: CancellationToken,
     /// Whether the run's memory upkeep happens: the compaction the trigger asks for at its
-    /// end (see [`PreparedRun::run`]) and the ledger entry [`PreparedRun::write_memory`]
-    /// writes (`context.memory.ledger.enabled` decides too). Off for subagents, as in the
+    /// end (see [`PreparedRun::run`]) and the ledger entry `builtin:memory-ledger` writes
+    /// after it (`context.memory.ledger.enabled` decides too). Off for subagents, as in the
     /// TypeScript server, where both were its memory-ledger hook's work.
     pub memory: bool,
 }
@@ -128,10 +131,6 @@ impl From<PrepareError> for RunSetupError {
 /// A run that is set up and ready (see the module doc).
 pub struct PreparedRun {
     store: StoreHandle,
-    config: Arc<Settings>,
-    data_dir: PathBuf,
-    env: EnvLookup,
-    memory: bool,
     session: String,
     prompt: String,
     provider: Box<dyn Provider>,
@@ -140,10 +139,16 @@ pub struct PreparedRun {
     settings: TurnSettings,
     gate: Gate,
     prepared: Prepared,
+    config: Arc<Settings>,
+    memory: bool,
     /// The tools before the prompt's skills took theirs away, and what the prompt's context
     /// was built from: to build it again when a compaction comes before the prompt.
     offered: ToolRegistry,
     setup: PromptSetup,
+    live: LiveSystem,
+    /// Told when the run and its trigger compaction are over: the ledger hook, started by
+    /// `Stop`, waits for it so its entry comes after the compaction (the TypeScript order).
+    run_done: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for PreparedRun {
@@ -300,14 +305,22 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
         interactive: spec.interactive.as_ref(),
     })
     .await?;
-    // Hook and guardrail discovery reads the filesystem: off the runtime.
-    let gate = {
-        let (tree, cwd, data) = (settings.tree().clone(), working_dir.clone(), data_dir.clone());
-        let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-        tokio::task::spawn_blocking(move || Gate::load(&tree, &cwd, home.as_deref(), &data))
-            .await
-            .map_err(|e| StoreError::Invalid(format!("loading hooks and guardrails failed: {e}")))?
-    };
+    let mut gate = load_gate(&settings, &working_dir, &data_dir, &env).await?;
+    let ledger_enabled =
+        settings.get("context.memory.ledger.enabled").and_then(Value::as_bool) != Some(false);
+    let (run_done, after_run) = tokio::sync::watch::channel(false);
+    if spec.memory && ledger_enabled {
+        gate.register(Arc::new(builtin::MemoryLedger {
+            store: store.clone(),
+            session: session.clone(),
+            settings: Arc::clone(&settings),
+            model,
+            auth_file: auth_file.clone(),
+            env: env.clone(),
+            late: gate.late_events().clone(),
+            after_run,
+        }));
+    }
     let summarizer = {
         let env = env.clone();
         crate::context::summarizer_for(&settings, model, &auth_file, move |n| env(n))
@@ -325,12 +338,9 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
     };
     let mut ctx = ToolContext::new(working_dir);
     ctx.cancel = spec.cancel;
+    let live = LiveSystem::new(&prepared);
     Ok(PreparedRun {
         store,
-        config: settings,
-        data_dir,
-        env,
-        memory: spec.memory,
         session,
         prompt: spec.prompt,
         provider,
@@ -341,7 +351,58 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
         prepared,
         offered,
         setup,
+        live,
+        run_done,
+        config: settings,
+        memory: spec.memory,
     })
+}
+
+/// The hooks (with the built-ins the settings leave on) and guardrails of a session working
+/// in `working_dir`. Discovery reads the filesystem: done off the runtime.
+pub async fn load_gate(
+    settings: &Settings,
+    working_dir: &std::path::Path,
+    data_dir: &std::path::Path,
+    env: &EnvLookup,
+) -> Result<Gate, StoreError> {
+    let (tree, cwd, data) = (settings.tree().clone(), working_dir.to_owned(), data_dir.to_owned());
+    let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    tokio::task::spawn_blocking(move || Gate::load(&tree, &cwd, home.as_deref(), &data))
+        .await
+        .map_err(|e| StoreError::Invalid(format!("loading hooks and guardrails failed: {e}")))
+}
+
+/// `PreCompact` hooks for a compaction asked for outside a run (`context.compact`) of
+/// `session` working in `working_dir`, whose context holds `current_tokens` of a model with
+/// `context_window` tokens: the continuation note `builtin:pre-compact` asked for (for
+/// [`crate::context::compact`]) and the hook events persisted.
+#[allow(clippy::too_many_arguments)]
+pub async fn pre_compact_hooks(
+    store: &StoreHandle,
+    settings: &Settings,
+    data_dir: &std::path::Path,
+    env: &EnvLookup,
+    session: &str,
+    working_dir: &std::path::Path,
+    current_tokens: u64,
+    context_window: u64,
+) -> Result<(Option<String>, Vec<SessionEvent>), StoreError> {
+    let gate = load_gate(settings, working_dir, data_dir, env).await?;
+    let site = gate::Site { gate: &gate, store, working_dir, run_id: None, cancel: None };
+    // The TypeScript context: the tokens now and the target (70% of the window).
+    let fields = serde_json::json!({
+        "currentTokens": current_tokens,
+        "targetTokens": (context_window as f64 * 0.7).floor() as u64,
+    });
+    let mut events = Vec::new();
+    let mut on_event = |e: AgentEvent<'_>| {
+        if let AgentEvent::Persisted(e) = e {
+            events.push(e.clone());
+        }
+    };
+    let run = gate::run_at(site, session, HookKind::PreCompact, fields, None, &mut on_event).await?;
+    Ok((builtin::continuation(&run), events))
 }
 
 impl PreparedRun {
@@ -391,7 +452,7 @@ impl PreparedRun {
     /// Runs the prompt to the end (see [`run_turn`]); `on_event` hears every step. A run of
     /// a session's own prompt (not a subagent's) that ended (completed or failed, but not
     /// aborted or refused by a hook) ends with the compaction the [`Trigger`] asks for
-    /// (see [`crate::context::trigger`]), before the caller writes the memory ledger.
+    /// (see [`crate::context::trigger`]), before `builtin:memory-ledger` writes its entry.
     ///
     /// [`Trigger`]: crate::context::trigger::Trigger
     pub async fn run(&self, on_event: impl FnMut(AgentEvent<'_>)) -> Result<TurnOutcome, TurnError> {
@@ -407,6 +468,8 @@ impl PreparedRun {
                 tracing::warn!(session = %self.session, error = %e, "the compaction after the run failed");
             }
         }
+        // Nobody may be listening (no ledger hook): that is fine.
+        let _ = self.run_done.send(true);
         result
     }
 
@@ -420,7 +483,7 @@ impl PreparedRun {
         on_event: impl FnMut(AgentEvent<'_>),
     ) -> Result<HookResult, StoreError> {
         let mut on_event = on_event;
-        gate::run_hooks(self.agent(), session, kind, fields, None, &mut on_event).await
+        Ok(gate::run_hooks(self.agent(), session, kind, fields, None, &mut on_event).await?.result)
     }
 
     /// The tools offered, after every filter.
@@ -443,29 +506,22 @@ impl PreparedRun {
         &self.ctx.cancel
     }
 
-    /// Waits (at most `timeout`) for background hooks to finish.
+    /// Waits (at most `timeout`) for the session's background hooks to finish: those of
+    /// earlier runs before this one starts (so their events, e.g. the memory ledger entry,
+    /// never interleave with this run's), this run's before a process exits. Whether all
+    /// ended.
     pub async fn wait_background(&self, timeout: std::time::Duration) -> bool {
-        self.gate.wait_background(timeout).await
+        let ended = self.gate.wait_background(&self.session, timeout).await;
+        if !ended {
+            tracing::warn!(session = %self.session, "background hooks still running after {timeout:?}; going on");
+        }
+        ended
     }
 
-    /// Writes the memory ledger entry of the run that just ended (see
-    /// [`crate::context::memory`]), when enabled: `None` when off or no ledger model has
-    /// credentials. Never fails (fail-silent, as the TypeScript server).
-    pub async fn write_memory(&self) -> Option<crate::context::memory::LedgerOutcome> {
-        let enabled =
-            self.config.get("context.memory.ledger.enabled").and_then(Value::as_bool) != Some(false);
-        if !self.memory || !enabled {
-            return None;
-        }
-        crate::context::memory::write_with(
-            &self.store,
-            &self.session,
-            &self.config,
-            self.settings.model,
-            &self.data_dir.join("auth.json"),
-            &self.env,
-        )
-        .await
+    /// Sends the events the run's background hooks append after the run (the memory
+    /// ledger's `memory.ledger`, `hook.background_completed`) to `sink`, once committed.
+    pub fn on_late_event(&self, sink: impl Fn(&SessionEvent) + Send + Sync + 'static) {
+        self.gate.late_events().set(sink);
     }
 
     fn agent(&self) -> super::Agent<'_> {
@@ -476,6 +532,7 @@ impl PreparedRun {
             ctx: &self.ctx,
             settings: &self.settings,
             gate: Some(&self.gate),
+            live: Some(&self.live),
         }
     }
 }

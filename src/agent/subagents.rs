@@ -388,7 +388,7 @@ impl Subagents {
                 }
             })
         };
-        let outcome: Result<(TurnOutcome, Option<super::runner::PreparedRun>), String> = async {
+        let (outcome, run): (Result<TurnOutcome, String>, Option<super::runner::PreparedRun>) = async {
             let after_status = |inner: Box<dyn Provider>| -> Box<dyn Provider> {
                 Box::new(AfterStatus {
                     inner: Arc::from(inner),
@@ -396,7 +396,10 @@ impl Subagents {
                     recorded: recorded_turns,
                 })
             };
-            let mut run = prepare_run(spec).await.map_err(|e| e.to_string())?.with_provider(after_status);
+            let mut run = match prepare_run(spec).await {
+                Ok(run) => run.with_provider(after_status),
+                Err(e) => return (Err(e.to_string()), None),
+            };
             let setup = run.persist_setup(|event| {
                 if let AgentEvent::Persisted(event) = event {
                     self.emit(SubagentEvent::Persisted { session: &child, event });
@@ -428,14 +431,15 @@ impl Subagents {
                     }
                 }
             };
-            match result {
-                Ok(outcome) => Ok((outcome, Some(run))),
+            let outcome = match result {
+                Ok(outcome) => Ok(outcome),
                 Err(TurnError::Aborted) if timed_out => {
                     Err(format!("Subagent guardrail timeout exceeded ({}ms)", GUARDRAIL_TIMEOUT.as_millis()))
                 }
                 Err(TurnError::Aborted) => Err("Subagent was aborted".to_owned()),
                 Err(e) => Err(e.to_string()),
-            }
+            };
+            (outcome, Some(run))
         }
         .await;
         drop(turns);
@@ -447,7 +451,7 @@ impl Subagents {
         let row = self.env.store.run(move |s| s.session(&id)).await.ok();
         let (input, output_tokens) = row.map_or((0, 0), |r| (r.total_input_tokens, r.total_output_tokens));
         match outcome {
-            Ok((outcome, run)) => {
+            Ok(outcome) => {
                 let turns = outcome.turn;
                 let output = outcome.message.text();
                 let stop_reason = outcome.stop_reason.as_str().to_owned();
@@ -504,19 +508,17 @@ impl Subagents {
                     }
                     self.notify(note).await;
                 }
-                if let Some(run) = run {
-                    let fields = json!({
-                        "subagentId": child,
-                        "stopReason": "completed",
-                        "result": {
-                            "success": true, "turns": turns, "output": output,
-                            "tokenUsage": {"inputTokens": input, "outputTokens": output_tokens},
-                            "duration": duration, "completionType": summary.completion_type,
-                            "truncated": summary.truncated,
-                        },
-                    });
-                    self.subagent_stop(&run, fields).await;
-                }
+                let fields = json!({
+                    "subagentId": child,
+                    "stopReason": "completed",
+                    "result": {
+                        "success": true, "turns": turns, "output": output,
+                        "tokenUsage": {"inputTokens": input, "outputTokens": output_tokens},
+                        "duration": duration, "completionType": summary.completion_type,
+                        "truncated": summary.truncated,
+                    },
+                });
+                self.subagent_stop(run.as_ref(), fields).await;
             }
             Err(error) => {
                 let completion_type = if timed_out {
@@ -568,6 +570,13 @@ impl Subagents {
                     }))
                     .await;
                 }
+                // SubagentStop for a child that failed too: how it ended, and why.
+                let fields = json!({
+                    "subagentId": child,
+                    "stopReason": completion_type,
+                    "result": { "success": false, "error": error, "duration": duration },
+                });
+                self.subagent_stop(run.as_ref(), fields).await;
             }
         }
     }
@@ -618,8 +627,9 @@ impl Subagents {
         self.emit(SubagentEvent::ResultAvailable { payload: &payload });
     }
 
-    /// `SubagentStop` hooks, in the parent's log.
-    async fn subagent_stop(&self, run: &super::runner::PreparedRun, fields: Value) {
+    /// `SubagentStop` hooks, in the parent's log: with the child's hooks when its run was
+    /// set up (`run`), else with hooks loaded for its working directory.
+    async fn subagent_stop(&self, run: Option<&super::runner::PreparedRun>, fields: Value) {
         let sink = Arc::clone(&self.sink);
         let parent = self.parent.clone();
         let on_event = move |event: AgentEvent<'_>| {
@@ -627,9 +637,39 @@ impl Subagents {
                 sink(&parent, SubagentEvent::Persisted { session: &parent, event: e });
             }
         };
-        if let Err(e) = run.run_hooks(&self.parent, HookKind::SubagentStop, fields, on_event).await {
+        let ran = match run {
+            Some(run) => {
+                run.run_hooks(&self.parent, HookKind::SubagentStop, fields, on_event).await.map(drop)
+            }
+            None => self.subagent_stop_without_run(fields, on_event).await,
+        };
+        if let Err(e) = ran {
             tracing::warn!(error = %e, "SubagentStop hooks failed");
         }
+    }
+
+    /// `SubagentStop` hooks for a child whose run could not be set up.
+    async fn subagent_stop_without_run(
+        &self,
+        fields: Value,
+        mut on_event: impl FnMut(AgentEvent<'_>),
+    ) -> Result<(), crate::events::StoreError> {
+        let parent = self.parent.clone();
+        let row = self.env.store.run(move |s| s.session(&parent)).await?;
+        let working_dir = PathBuf::from(row.working_directory);
+        let settings = (self.env.settings)();
+        let gate =
+            super::runner::load_gate(&settings, &working_dir, &self.env.data_dir, &self.env.env).await?;
+        let site = super::hooks::gate::Site {
+            gate: &gate,
+            store: &self.env.store,
+            working_dir: &working_dir,
+            run_id: None,
+            cancel: None,
+        };
+        super::hooks::gate::run_at(site, &self.parent, HookKind::SubagentStop, fields, None, &mut on_event)
+            .await?;
+        Ok(())
     }
 
     /// A child's result from its parent's log (a child of an earlier server run).

@@ -109,6 +109,9 @@ pub(crate) struct Ran {
     /// Whether a tool asked to end the run after this round of calls (`stopTurn`: the
     /// tools that wait for the user, e.g. `AskUserQuestion`).
     pub stop: bool,
+    /// The files the calls touched, as `builtin:post-tool-use` tracked them (as the calls
+    /// named them), in order.
+    pub touched: Vec<String>,
 }
 
 /// Runs `calls` (from the assistant message of `turn`), persisting each call and result.
@@ -120,7 +123,7 @@ pub(crate) async fn run_calls(
     on_event: &mut impl FnMut(AgentEvent<'_>),
 ) -> Result<Ran, StoreError> {
     let cancel = &agent.ctx.cancel;
-    let mut ran = Ran { count: 0, aborted: false, stop: false };
+    let mut ran = Ran { count: 0, aborted: false, stop: false, touched: Vec::new() };
     let mut rest = calls;
     while !rest.is_empty() {
         if cancel.is_cancelled() {
@@ -152,7 +155,10 @@ pub(crate) async fn run_calls(
             persist_result(agent, session, call, &result, duration_ms, interrupted, on_event).await?;
             if refusal.is_none() {
                 // Hooks: `PostToolUse`, for calls that ran.
-                super::hooks::gate::after_tool(agent, session, call, &result, duration_ms, on_event).await?;
+                let tracked =
+                    super::hooks::gate::after_tool(agent, session, call, &result, duration_ms, on_event)
+                        .await?;
+                ran.touched.extend(tracked);
             }
         }
     }
@@ -446,6 +452,7 @@ mod tests {
             ctx: &ctx,
             settings: &settings,
             gate: None,
+            live: None,
         };
         let mut seen = Vec::new();
         run_calls(agent, &session, 1, calls, &mut |e| match e {

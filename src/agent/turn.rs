@@ -147,6 +147,19 @@ pub struct Agent<'a> {
     pub settings: &'a TurnSettings,
     /// Hooks and guardrails (see [`crate::agent::hooks::gate`]); `None`: none.
     pub gate: Option<&'a crate::agent::Gate>,
+    /// The system prompt as the run goes (path-scoped rules the run activates join it);
+    /// `None`: [`TurnSettings::system`] throughout.
+    pub live: Option<&'a crate::context::prompt::LiveSystem>,
+}
+
+impl Agent<'_> {
+    /// The system prompt for the next model call.
+    pub fn system_prompt(&self) -> Option<String> {
+        match self.live {
+            Some(live) => Some(live.current()),
+            None => self.settings.system.clone(),
+        }
+    }
 }
 
 /// Runs `prompt` in `session` until the model stops asking for tools.
@@ -251,6 +264,10 @@ async fn run_prompt(
             return Err(interrupted(agent, session, turn, &mut on_event).await);
         }
         persist(agent, session, turn_end(turn, &message, cost, record), &mut on_event).await?;
+        // Path-scoped rules the calls' files activate reach the next model call.
+        if let Some(loaded) = agent.live.and_then(|live| live.touch(session, &ran.touched)) {
+            persist(agent, session, loaded, &mut on_event).await?;
+        }
         // A tool that waits for the user (`stopTurn`) ends the run here; the user's answer
         // is the session's next prompt.
         if ran.stop {
@@ -268,6 +285,9 @@ async fn run_prompt(
         // call if they did (the run's own turn is kept).
         if crate::context::auto_compact(agent, session, None, &mut on_event).await? {
             window = last_window(agent, session).await?;
+            if let Some(loaded) = agent.live.and_then(|live| live.compacted(session)) {
+                persist(agent, session, loaded, &mut on_event).await?;
+            }
         }
     }
     Err(TurnError::TooManyTurns(settings.max_turns))
@@ -335,7 +355,7 @@ async fn model_call(
     let model = settings.model;
     let request = Request {
         model: model.id.to_owned(),
-        system: settings.system.clone(),
+        system: agent.system_prompt(),
         messages,
         tools: tools.definitions(),
         max_tokens: settings.max_tokens.unwrap_or(model.max_output),

@@ -10,6 +10,10 @@
 //!
 //! Reasons: `threshold_exceeded` (automatic: before a prompt or a model call, and at the end
 //! of a run when the [`super::trigger`] asks for it) and `manual` (on request).
+//!
+//! `PreCompact` hooks run before both; when `builtin:pre-compact` makes a checkpoint (the
+//! context is at 80% of the target or more) its continuation note ends the persisted
+//! summary (see [`crate::agent::hooks::builtin`]).
 
 use std::sync::Arc;
 
@@ -100,11 +104,13 @@ fn turns(messages: &[crate::core::messages::Message]) -> usize {
     messages.iter().filter(|m| super::manager::is_real_user_turn(m)).count()
 }
 
-/// Summarises the messages before the split (or takes `edited`), without persisting.
+/// Summarises the messages before the split (or takes `edited`), without persisting;
+/// `continuation` (a `PreCompact` checkpoint note) ends the persisted summary.
 async fn plan(
     manager: &ContextManager,
     summarizer: &dyn Summarizer,
     edited: Option<String>,
+    continuation: Option<&str>,
 ) -> CompactionOutcome {
     let tokens_before = manager.current_tokens();
     let split = manager.split_point();
@@ -117,11 +123,14 @@ async fn plan(
             (r.narrative, Some(r.extracted_data))
         }
     };
-    let persisted_summary = if kept.is_empty() {
+    let mut persisted_summary = if kept.is_empty() {
         summary.clone()
     } else {
         format!("{summary}\n\n{KEPT_HEADING}\n\n{}", transcript(kept, KEPT_RESULT_CHARS).trim_end())
     };
+    if let Some(note) = continuation.filter(|n| !n.trim().is_empty()) {
+        persisted_summary = format!("{persisted_summary}\n\n{}", note.trim_end());
+    }
     let tokens_after = manager.overhead() + estimate_text_tokens(&persisted_summary) + WRAPPER_TOKENS;
     let ratio = if tokens_before == 0 { 1.0 } else { tokens_after as f64 / tokens_before as f64 };
     CompactionOutcome {
@@ -140,14 +149,16 @@ async fn plan(
 
 /// What compacting would do, changing nothing (`context.previewCompaction`).
 pub async fn preview(manager: &ContextManager, summarizer: &dyn Summarizer) -> CompactionOutcome {
-    plan(manager, summarizer, None).await
+    plan(manager, summarizer, None, None).await
 }
 
 /// Compacts `session` (whose context is `manager`): summarises all but the kept turns (or
 /// uses `edited`, a summary the user wrote) and persists `compact.boundary` and
-/// `compact.summary`, stamped with `run_id` when given. When there is nothing to summarise
-/// (no more turns than are kept, and no edited summary) nothing is persisted and the
-/// outcome reports the context unchanged.
+/// `compact.summary` (ended by `continuation`, a `PreCompact` checkpoint note, when
+/// given), stamped with `run_id` when given. When there is nothing to summarise (no more
+/// turns than are kept, and no edited summary) nothing is persisted and the outcome reports
+/// the context unchanged.
+#[allow(clippy::too_many_arguments)]
 pub async fn compact(
     store: &StoreHandle,
     session: &str,
@@ -156,8 +167,9 @@ pub async fn compact(
     reason: &str,
     edited: Option<String>,
     run_id: Option<&str>,
+    continuation: Option<&str>,
 ) -> Result<CompactionOutcome, ContextError> {
-    let mut outcome = plan(manager, summarizer, edited.clone()).await;
+    let mut outcome = plan(manager, summarizer, edited.clone(), continuation).await;
     if edited.is_none() && manager.split_point() == 0 {
         outcome.tokens_after = outcome.tokens_before;
         outcome.compression_ratio = 1.0;
@@ -279,7 +291,7 @@ async fn run_context(
         agent.store,
         session,
         agent.settings.model,
-        agent.settings.system.clone(),
+        agent.system_prompt(),
         agent.tools.definitions(),
         &Settings::defaults(),
     )
@@ -312,7 +324,7 @@ async fn compact_run_context(
         "currentTokens": manager.current_tokens(),
         "targetTokens": (agent.settings.model.context_window as f64 * 0.7).floor() as u64,
     });
-    crate::agent::hooks::gate::run_hooks(
+    let hooks = crate::agent::hooks::gate::run_hooks(
         agent,
         session,
         crate::agent::hooks::HookKind::PreCompact,
@@ -321,9 +333,11 @@ async fn compact_run_context(
         on_event,
     )
     .await?;
+    let note = crate::agent::hooks::builtin::continuation(&hooks);
     let run = agent.settings.run_id.as_deref();
+    let summarizer = config.summarizer.as_ref();
     let outcome =
-        compact(agent.store, session, &manager, config.summarizer.as_ref(), "threshold_exceeded", None, run)
+        compact(agent.store, session, &manager, summarizer, "threshold_exceeded", None, run, note.as_deref())
             .await
             .map_err(|ContextError::Store(e)| e)?;
     tracing::info!(

@@ -10,10 +10,12 @@
 //! the working directory, rules, memory and skills are always added.
 //!
 //! [`session::prepare`] does this for one prompt of a session, the same way for
-//! `tron serve` and `tron chat`.
+//! `tron serve` and `tron chat`; [`live::LiveSystem`] keeps it up to date while the prompt
+//! runs (path-scoped rules the run activates join it before the next model call).
 //!
 //! Must not: persist events itself (it returns them; the caller appends), or know the wire.
 
+pub mod live;
 pub mod memory;
 pub mod session;
 
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::llm::models::ProviderKind;
 
+pub use live::LiveSystem;
 pub use session::{prepare, AddedSkill, PrepareError, Prepared, PromptSetup};
 
 /// tron's core prompt.

@@ -407,14 +407,8 @@ impl Rules {
             }
             let args = &e.payload["arguments"];
             for key in ["file_path", "filePath", "path"] {
-                let Some(raw) = args.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
-                    continue;
-                };
-                let full = normalize(
-                    &self.working_dir.join(crate::settings::paths::expand_tilde(Path::new(raw.trim()))),
-                );
-                if let Ok(rel) = full.strip_prefix(&self.root) {
-                    let rel = slash(rel);
+                let Some(raw) = args.get(key).and_then(Value::as_str) else { continue };
+                if let Some(rel) = self.touched_path(raw) {
                     if !out.contains(&rel) {
                         out.push(rel);
                     }
@@ -422,6 +416,17 @@ impl Rules {
             }
         }
         out
+    }
+
+    /// `raw` (a path as a tool call named it: relative to the working directory, absolute,
+    /// or with `~`) from the root, `/`-separated; `None` when empty or outside the root.
+    pub fn touched_path(&self, raw: &str) -> Option<String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        let full = normalize(&self.working_dir.join(crate::settings::paths::expand_tilde(Path::new(raw))));
+        full.strip_prefix(&self.root).ok().map(slash)
     }
 }
 

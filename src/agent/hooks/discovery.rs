@@ -13,13 +13,22 @@
 //! TypeScript server did (default export object with `handler`, `<Kind>Hook` export, or a
 //! `handler` function) — skipped with a warning when no such runtime is on `PATH`.
 //!
+//! A module's export object may set its `priority`, `timeout` (ms) and `mode`
+//! (`"background"`), as the TypeScript server read them; a priority prefix or a
+//! `.background` in the file name wins over them. They are read once per file version by a
+//! short run of the runtime (bounded by `hooks.discoveryTimeoutMs`); a module that cannot
+//! be imported is skipped with a warning, as upstream did.
+//!
 //! tron additions: an executable file without an extension is a hook too
 //! (`.agent/hooks/pre-tool-use`), and a stem ending in `.background`
 //! (`post-tool-use.background.sh`) makes a non-blocking hook (ignored for the kinds that
 //! must block: `PreToolUse`, `UserPromptSubmit`, `PreCompact`).
 
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -69,6 +78,8 @@ pub struct DiscoveredHook {
     pub priority: i64,
     /// Whether it runs in the background (never for forced-blocking kinds).
     pub background: bool,
+    /// Its own time limit (a module's `timeout`); `hooks.defaultTimeoutMs` when `None`.
+    pub timeout: Option<Duration>,
     /// How it is started.
     pub launch: Launch,
 }
@@ -87,6 +98,9 @@ pub fn discover(
         Some(list) => list.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect(),
         None => [".ts", ".js", ".mjs", ".sh"].map(String::from).to_vec(),
     };
+    let describe_timeout = Duration::from_millis(
+        settings.pointer("/hooks/discoveryTimeoutMs").and_then(Value::as_u64).unwrap_or(10_000),
+    );
     let mut dirs = vec![(working_dir.join(text("projectDir", ".agent/hooks")), HookSource::Project)];
     if let Some(home) = home {
         dirs.push((home.join(text("userDir", ".config/tron/hooks")), HookSource::User));
@@ -106,7 +120,7 @@ pub fn discover(
         files.sort();
         for path in files {
             let Some(file) = path.file_name().and_then(|f| f.to_str()).map(str::to_owned) else { continue };
-            match hook_file(&path, &file, source, &extensions) {
+            match hook_file(&path, &file, source, &extensions, describe_timeout) {
                 Ok(Some(hook)) => {
                     hooks.retain(|h| h.name != hook.name);
                     hooks.push(hook);
@@ -129,6 +143,7 @@ fn hook_file(
     file: &str,
     source: HookSource,
     extensions: &[String],
+    describe_timeout: Duration,
 ) -> Result<Option<DiscoveredHook>, String> {
     let meta = match std::fs::metadata(path) {
         Ok(m) if m.is_file() => m,
@@ -154,9 +169,9 @@ fn hook_file(
         Some((digits, rest))
             if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty() =>
         {
-            (digits.parse::<i64>().unwrap_or(0), rest)
+            (digits.parse::<i64>().ok(), rest)
         }
-        _ => (0, stem),
+        _ => (None, stem),
     };
     let Some(kind) = HookKind::from_file_stem(name) else { return Ok(None) };
     let launch = match ext {
@@ -179,16 +194,59 @@ fn hook_file(
         ".sh" => Launch::Interpreter(PathBuf::from("bash")),
         _ => return Err(format!("hook {} skipped: it is not executable", path.display())),
     };
-    let background = background && !kind.forced_blocking();
+    let declared = match &launch {
+        Launch::Module(runtime) => module_settings(runtime, path, &meta, kind, describe_timeout)
+            .map_err(|e| format!("hook {} skipped: its module could not be loaded: {e}", path.display()))?,
+        _ => Declared::default(),
+    };
+    let background = (background || declared.background) && !kind.forced_blocking();
     Ok(Some(DiscoveredHook {
         name: format!("{}:{name}", source.as_str()),
         path: path.to_owned(),
         kind,
         source,
-        priority,
+        priority: priority.or(declared.priority).unwrap_or(0),
         background,
+        timeout: declared.timeout,
         launch,
     }))
+}
+
+/// What a hook module's export object sets for itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Declared {
+    priority: Option<i64>,
+    timeout: Option<Duration>,
+    background: bool,
+}
+
+/// The settings the module at `path` declares (see the module doc), from a cache keyed by
+/// the file's modification time and size, else read with [`super::runner::describe`].
+fn module_settings(
+    runtime: &Path,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    kind: HookKind,
+    timeout: Duration,
+) -> Result<Declared, String> {
+    type Cache = Mutex<HashMap<(PathBuf, HookKind), (Option<SystemTime>, u64, Declared)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let version = (meta.modified().ok(), meta.len());
+    let key = (path.to_owned(), kind);
+    if let Some((modified, len, declared)) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if (*modified, *len) == version {
+            return Ok(*declared);
+        }
+    }
+    let v = super::runner::describe(runtime, path, kind.as_str(), timeout)?;
+    let declared = Declared {
+        priority: v["priority"].as_f64().map(|p| p.floor() as i64),
+        timeout: v["timeout"].as_f64().filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64)),
+        background: v["mode"] == "background",
+    };
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (version.0, version.1, declared));
+    Ok(declared)
 }
 
 /// `program` on `PATH`.

@@ -7,29 +7,38 @@
 //! (guardrails first, then `PreToolUse` hooks; a refusal becomes the call's error result
 //! `Tool execution blocked: <reason>` and the tool does not run; `modify` merges the
 //! hook's `modifications` into the arguments, which the guardrails then check again),
-//! `after_tool` after its `tool.result` (`PostToolUse`). Without a gate every function
-//! returns at once.
+//! `after_tool` after its `tool.result` (`PostToolUse`, with the call's `toolArguments`
+//! besides the TypeScript fields; the path `builtin:post-tool-use` tracked, if any, is
+//! returned). Without a gate every function returns at once. [`run_at`] runs hooks outside
+//! a run (`PreCompact` for `context.compact`).
 //!
 //! Events, with the TypeScript payloads: `hook.triggered` before and `hook.completed` after
 //! the blocking hooks of one point (only when there are some), `hook.background_started`
 //! when background hooks start and `hook.background_completed` when they end. The first
-//! three go through the run's persister (stamped with `runId`, seen by the caller);
-//! `hook.background_completed` may come after the run ended, so it is appended directly.
+//! three go through the caller (stamped with `runId` in a run, seen by the caller);
+//! `hook.background_completed` may come after the run ended, so it is appended directly
+//! and told to [`Gate::late_events`].
+//!
+//! The run's abort token stops only the hooks that guard the run ([`guards_the_run`]).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 
-use super::{HookAction, HookEngine, HookKind, HookResult};
+use super::builtin::{self, BuiltinHook, LateEvents};
+use super::engine::{self, HookRun};
+use super::{HookAction, HookEngine, HookKind};
 use crate::agent::guardrails::{custom, EvalContext, GuardrailEngine};
-use crate::agent::turn::{persist, Agent, AgentEvent};
+use crate::agent::turn::{Agent, AgentEvent};
 use crate::core::content::ToolUseBlock;
 use crate::core::tools::ToolResult;
 use crate::events::types::{
     HookBackgroundCompletedPayload, HookBackgroundStartedPayload, HookCompletedPayload, HookTriggeredPayload,
 };
-use crate::events::{now_iso, NewEvent, StoreError};
+use crate::events::{now_iso, NewEvent, StoreError, StoreHandle};
 
 /// Hooks and guardrails for one session's runs.
 #[derive(Debug)]
@@ -37,26 +46,40 @@ pub struct Gate {
     hooks: HookEngine,
     guardrails: GuardrailEngine,
     warnings: Vec<String>,
+    late: LateEvents,
 }
 
 impl Gate {
     /// A gate from its parts.
     pub fn new(hooks: HookEngine, guardrails: GuardrailEngine) -> Self {
         let warnings = guardrails.warnings().to_vec();
-        Gate { hooks, guardrails, warnings }
+        Gate { hooks, guardrails, warnings, late: LateEvents::default() }
     }
 
-    /// The gate for a session in `working_dir`: hooks discovered per `hooks.*`, guardrails
-    /// per `guardrails.*` (`settings` is the whole settings tree). `home` is the user's home
-    /// (user hooks, `~` in rules), `data_dir` tron's data directory (protected). Reads the
-    /// filesystem: call it off the async runtime.
+    /// The gate for a session in `working_dir`: hooks discovered per `hooks.*` plus the
+    /// built-ins `builtin:post-tool-use` and `builtin:pre-compact` (unless
+    /// `hooks.builtin.<name>.enabled` is `false`), guardrails per `guardrails.*`
+    /// (`settings` is the whole settings tree). `home` is the user's home (user hooks, `~`
+    /// in rules), `data_dir` tron's data directory (protected). Reads the filesystem: call
+    /// it off the async runtime.
     pub fn load(settings: &Value, working_dir: &Path, home: Option<&Path>, data_dir: &Path) -> Self {
-        let (hooks, mut warnings) = HookEngine::from_settings(working_dir, home, settings);
+        let (mut hooks, mut warnings) = HookEngine::from_settings(working_dir, home, settings);
+        if builtin::enabled(settings, "postToolUse") {
+            hooks.register(Arc::new(builtin::PostToolUse::default()));
+        }
+        if builtin::enabled(settings, "preCompact") {
+            hooks.register(Arc::new(builtin::PreCompact::default()));
+        }
         let home_for_rules =
             home.map(Path::to_owned).unwrap_or_else(|| data_dir.parent().unwrap_or(data_dir).to_owned());
         let guardrails = custom::from_settings(settings, &home_for_rules, data_dir);
         warnings.extend(guardrails.warnings().iter().cloned());
-        Gate { hooks, guardrails, warnings }
+        Gate { hooks, guardrails, warnings, late: LateEvents::default() }
+    }
+
+    /// Adds a built-in hook (e.g. `builtin:memory-ledger`).
+    pub fn register(&mut self, hook: Arc<dyn BuiltinHook>) {
+        self.hooks.register(hook);
     }
 
     /// What could not be used (hooks skipped, settings refused), for the user.
@@ -74,9 +97,16 @@ impl Gate {
         &self.guardrails
     }
 
-    /// Waits (at most `timeout`) for background hooks still running; whether all ended.
-    pub async fn wait_background(&self, timeout: Duration) -> bool {
-        self.hooks.wait_background(timeout).await
+    /// Where events appended after the run go (`hook.background_completed`, and what
+    /// background built-ins write).
+    pub fn late_events(&self) -> &LateEvents {
+        &self.late
+    }
+
+    /// Waits (at most `timeout`) for `session`'s background hooks still running (of this
+    /// run and earlier ones); whether all ended.
+    pub async fn wait_background(&self, session: &str, timeout: Duration) -> bool {
+        engine::wait_background(session, timeout).await
     }
 }
 
@@ -111,7 +141,7 @@ pub(crate) async fn before_tool(
         "toolCallId": call.id,
     });
     let tool = Some((call.name.as_str(), call.id.as_str()));
-    let result = run_hooks(agent, session, HookKind::PreToolUse, fields, tool, on_event).await?;
+    let result = run_hooks(agent, session, HookKind::PreToolUse, fields, tool, on_event).await?.result;
     let mut call = call.clone();
     match result.action {
         HookAction::Block => {
@@ -138,7 +168,8 @@ pub(crate) async fn before_tool(
     Ok((call, None))
 }
 
-/// `PostToolUse` hooks for a call that ended with `result` after `duration_ms`.
+/// `PostToolUse` hooks for a call that ended with `result` after `duration_ms`: the file
+/// path `builtin:post-tool-use` tracked for it, if any (as the call's arguments name it).
 pub(crate) async fn after_tool(
     agent: Agent<'_>,
     session: &str,
@@ -146,19 +177,20 @@ pub(crate) async fn after_tool(
     result: &ToolResult,
     duration_ms: u64,
     on_event: &mut impl FnMut(AgentEvent<'_>),
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     if agent.gate.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let fields = json!({
         "toolName": call.name,
         "toolCallId": call.id,
+        "toolArguments": call.arguments,
         "result": { "content": result.text_content(), "isError": result.failed() },
         "duration": duration_ms,
     });
     let tool = Some((call.name.as_str(), call.id.as_str()));
-    run_hooks(agent, session, HookKind::PostToolUse, fields, tool, on_event).await?;
-    Ok(())
+    let run = run_hooks(agent, session, HookKind::PostToolUse, fields, tool, on_event).await?;
+    Ok(builtin::tracked_file(&run))
 }
 
 /// `UserPromptSubmit` hooks for `prompt`: `Some(reason)` when one refused it.
@@ -172,7 +204,7 @@ pub(crate) async fn prompt_submitted(
         return Ok(None);
     }
     let fields = json!({ "prompt": prompt });
-    let result = run_hooks(agent, session, HookKind::UserPromptSubmit, fields, None, on_event).await?;
+    let result = run_hooks(agent, session, HookKind::UserPromptSubmit, fields, None, on_event).await?.result;
     Ok((result.action == HookAction::Block)
         .then(|| result.reason.unwrap_or_else(|| "refused by a UserPromptSubmit hook".into())))
 }
@@ -237,10 +269,33 @@ pub(crate) async fn session_ended(
     Ok(())
 }
 
+/// Where hooks run: the gate, the store, the working directory, the run's id (stamped on
+/// the events, when there is a run) and the run's token (see [`guards_the_run`]).
+#[derive(Clone, Copy)]
+pub struct Site<'a> {
+    /// The hooks.
+    pub gate: &'a Gate,
+    /// Where the hook events go.
+    pub store: &'a StoreHandle,
+    /// Where hook files run.
+    pub working_dir: &'a Path,
+    /// `runId` for the events, inside a server run.
+    pub run_id: Option<&'a str>,
+    /// The run's abort token, if there is a run.
+    pub cancel: Option<&'a CancellationToken>,
+}
+
+/// Whether hooks of `kind` guard the run, so that an abort stops them (a stopped hook
+/// counts as a block: nothing it guards runs). `Stop`, `SessionEnd` and `SubagentStop`
+/// report how a run ended, so an abort does not stop them: they run to their own timeout
+/// (with `stopReason: "interrupted"`), as upstream.
+pub fn guards_the_run(kind: HookKind) -> bool {
+    !matches!(kind, HookKind::Stop | HookKind::SessionEnd | HookKind::SubagentStop)
+}
+
 /// Runs the hooks of `kind` with a context of the base fields (`hookType`, `sessionId`,
 /// `timestamp`, `data`) plus `fields`, persisting the hook events; `tool` is (name, call id)
-/// for tool hooks. For the points tron does not call yet (`SessionStart`, `SessionEnd`,
-/// `SubagentStop`, `PreCompact`), callers use this directly.
+/// for tool hooks. The helpers above call it for each point of a run.
 pub async fn run_hooks(
     agent: Agent<'_>,
     session: &str,
@@ -248,12 +303,28 @@ pub async fn run_hooks(
     fields: Value,
     tool: Option<(&str, &str)>,
     on_event: &mut impl FnMut(AgentEvent<'_>),
-) -> Result<HookResult, StoreError> {
-    let Some(gate) = agent.gate else { return Ok(HookResult::proceed()) };
-    let (blocking, background) = gate.hooks.of_kind(kind);
-    if blocking.is_empty() && background.is_empty() {
-        return Ok(HookResult::proceed());
-    }
+) -> Result<HookRun, StoreError> {
+    let Some(gate) = agent.gate else { return Ok(HookRun::default()) };
+    let site = Site {
+        gate,
+        store: agent.store,
+        working_dir: &agent.ctx.working_directory,
+        run_id: agent.settings.run_id.as_deref(),
+        cancel: Some(&agent.ctx.cancel),
+    };
+    run_at(site, session, kind, fields, tool, on_event).await
+}
+
+/// [`run_hooks`] at `site`, which need not be a run (e.g. `context.compact`).
+pub async fn run_at(
+    site: Site<'_>,
+    session: &str,
+    kind: HookKind,
+    fields: Value,
+    tool: Option<(&str, &str)>,
+    on_event: &mut impl FnMut(AgentEvent<'_>),
+) -> Result<HookRun, StoreError> {
+    let gate = site.gate;
     let mut context = Map::new();
     context.insert("hookType".into(), json!(kind.as_str()));
     context.insert("sessionId".into(), json!(session));
@@ -263,11 +334,22 @@ pub async fn run_hooks(
         context.extend(extra);
     }
     let context = Value::Object(context);
-    let cwd = agent.ctx.working_directory.clone();
+    let (blocking, background) = gate.hooks.for_context(kind, &context);
+    if blocking.is_empty() && background.is_empty() {
+        return Ok(HookRun::default());
+    }
+    let cwd = site.working_dir.to_owned();
     let (tool_name, tool_call_id) = (tool.map(|t| t.0.to_owned()), tool.map(|t| t.1.to_owned()));
-    let mut result = HookResult::proceed();
+    // Stamped with the run id, as a run's own events.
+    let persist = |mut event: NewEvent| {
+        if let (Some(run), Some(p)) = (site.run_id, event.payload.as_object_mut()) {
+            p.insert("runId".into(), json!(run));
+        }
+        site.store.append(session, event)
+    };
+    let mut run = HookRun::default();
     if !blocking.is_empty() {
-        let names: Vec<String> = blocking.iter().map(|h| h.name.clone()).collect();
+        let names: Vec<String> = blocking.iter().map(|h| h.name().to_owned()).collect();
         let triggered = HookTriggeredPayload {
             hook_names: names.clone(),
             hook_event: kind.as_str().into(),
@@ -276,26 +358,32 @@ pub async fn run_hooks(
             timestamp: now_iso(),
             ..Default::default()
         };
-        persist(agent, session, hook_event("hook.triggered", &triggered), on_event).await?;
+        on_event(AgentEvent::Persisted(&persist(hook_event("hook.triggered", &triggered)).await?));
         let started = Instant::now();
-        result = gate.hooks.run_blocking(&blocking, &context, &cwd, &agent.ctx.cancel).await;
+        let fresh = CancellationToken::new();
+        let cancel = match site.cancel {
+            Some(cancel) if guards_the_run(kind) => cancel,
+            _ => &fresh,
+        };
+        run = gate.hooks.run_blocking(&blocking, &context, &cwd, cancel).await;
         let completed = HookCompletedPayload {
             hook_names: names,
             hook_event: kind.as_str().into(),
-            result: result.action.as_str().into(),
+            result: run.result.action.as_str().into(),
             duration: Some(started.elapsed().as_millis() as i64),
-            reason: result.reason.clone(),
+            reason: run.result.reason.clone(),
             tool_name,
             tool_call_id,
             timestamp: now_iso(),
             ..Default::default()
         };
-        persist(agent, session, hook_event("hook.completed", &completed), on_event).await?;
+        on_event(AgentEvent::Persisted(&persist(hook_event("hook.completed", &completed)).await?));
     }
     if !background.is_empty() {
         let engine = gate.hooks.clone();
-        let execution_id = engine.background_started();
-        let names: Vec<String> = background.iter().map(|h| h.name.clone()).collect();
+        let pending = engine::background_started(session);
+        let execution_id = pending.execution_id.clone();
+        let names: Vec<String> = background.iter().map(|h| h.name().to_owned()).collect();
         let start = HookBackgroundStartedPayload {
             hook_names: names.clone(),
             hook_event: kind.as_str().into(),
@@ -303,14 +391,13 @@ pub async fn run_hooks(
             timestamp: now_iso(),
             ..Default::default()
         };
-        if let Err(e) = persist(agent, session, hook_event("hook.background_started", &start), on_event).await
-        {
-            engine.background_done();
-            return Err(e);
-        }
-        let store = agent.store.clone();
+        on_event(AgentEvent::Persisted(&persist(hook_event("hook.background_started", &start)).await?));
+        let store = site.store.clone();
+        let late = gate.late.clone();
         let session = session.to_owned();
         tokio::spawn(async move {
+            // Counted as pending (see engine::wait_background) until this task ends.
+            let _pending = pending;
             let started = Instant::now();
             let outcome = engine.run_background(&background, &context, &cwd).await;
             let done = HookBackgroundCompletedPayload {
@@ -323,13 +410,15 @@ pub async fn run_hooks(
                 timestamp: now_iso(),
                 ..Default::default()
             };
-            if let Err(e) = store.append(&session, hook_event("hook.background_completed", &done)).await {
-                tracing::warn!(target: "tron::hooks", "cannot persist hook.background_completed: {e}");
+            match store.append(&session, hook_event("hook.background_completed", &done)).await {
+                Ok(event) => late.emit(&event),
+                Err(e) => {
+                    tracing::warn!(target: "tron::hooks", "cannot persist hook.background_completed: {e}")
+                }
             }
-            engine.background_done();
         });
     }
-    Ok(result)
+    Ok(run)
 }
 
 fn hook_event(kind: &str, payload: &impl serde::Serialize) -> NewEvent {

@@ -1,12 +1,14 @@
-//! Hooks: user scripts run at points of a run, that can refuse a tool call or a prompt.
+//! Hooks: user scripts and built-in hooks run at points of a run, that can refuse a tool
+//! call or a prompt.
 //!
 //! Owns: hook kinds ([`HookKind`]), discovery from the TypeScript server's locations and
 //! file names ([`discovery`]: `<project>/.agent/hooks` then `~/.config/tron/hooks`, per
 //! `hooks.projectDir` / `hooks.userDir`; files named by kind, e.g. `pre-tool-use.sh`, an
 //! optional priority prefix `100-pre-tool-use.sh`), running one hook as a subprocess
 //! ([`runner`]: the context as JSON on stdin and in `HOOK_CONTEXT`, a result as JSON on
-//! stdout, killed at `hooks.defaultTimeoutMs`), the engine ([`engine`]: priority order,
-//! blocking vs background hooks, result aggregation, background tracking), and the seam the
+//! stdout, killed at `hooks.defaultTimeoutMs`), the built-in hooks ([`builtin`]), the engine
+//! ([`engine`]: one priority order for files and built-ins, blocking vs background hooks,
+//! result aggregation, background tracking per session), and the seam the
 //! agent calls ([`Gate`], in [`gate`]): guardrails then `PreToolUse` hooks before each
 //! tool call, `PostToolUse` after, `UserPromptSubmit` before a prompt, `Stop` after a run,
 //! persisting `hook.triggered` / `hook.completed` / `hook.background_started` /
@@ -26,12 +28,25 @@
 //! reason in `data.stoppedReason`), then `SessionEnd` (`messageCount`, `toolCallCount`);
 //! `SubagentStop` in the parent when a subagent completes ([`crate::agent::subagents`]).
 //!
-//! Built-in hooks: the TypeScript server registered one, the memory ledger, which tron runs
-//! as part of the run itself ([`crate::agent::runner::PreparedRun::write_memory`]). Its other
-//! built-ins (`builtin:session-start`, `session-end`, `pre-compact`, `post-tool-use`) were
-//! never registered by the server and only returned `continue` with notes; tron tracks the
-//! paths tools touch for path-scoped rules instead (see [`crate::context::rules`]).
+//! After an abort, `Stop`, `SessionEnd` and `SubagentStop` hooks still run (bounded by
+//! their timeout, `stopReason: "interrupted"`); the hooks that guard the run are stopped by
+//! it ([`gate::guards_the_run`]).
+//!
+//! Built-in hooks ([`builtin`]), registered in the engine beside the files and reported in
+//! `hookNames` like them: `builtin:post-tool-use` (tracks the file a tool call touched; the
+//! run activates path-scoped rules from it before its next model call), `builtin:pre-compact`
+//! (a continuation note in the compaction summary from 80% of the target on) and
+//! `builtin:memory-ledger` (the background `Stop` hook that writes the memory ledger). The
+//! TypeScript server registered only the ledger (its `registerBuiltinHooks` was never called
+//! by the server, and its `post-tool-use` read the path from an always-empty `data`, so it
+//! never tracked anything); tron registers all three, the first two switchable with
+//! `hooks.builtin.postToolUse.enabled` / `hooks.builtin.preCompact.enabled`. The TypeScript
+//! `builtin:session-start` / `builtin:session-end` only logged and are not ported. A
+//! session's next run waits for its background hooks ([`engine::wait_background`], as the
+//! later upstream drained them before a prompt), so the ledger entry of one run never
+//! interleaves with the next run's events.
 
+pub mod builtin;
 pub mod discovery;
 pub mod engine;
 pub mod gate;
@@ -41,7 +56,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use discovery::{discover, DiscoveredHook, HookSource};
-pub use engine::HookEngine;
+pub use engine::{HookEngine, HookRun};
 pub use gate::Gate;
 
 /// When a hook runs.

@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use tokio_util::sync::CancellationToken;
 
@@ -84,18 +84,22 @@ case "$ctx" in *'"command":"rm'*) echo '{"action":"block","reason":"rm is not al
     let (engine, _) = HookEngine::from_settings(tmp.path(), None, crate::settings::defaults());
     let (blocking, background) = engine.of_kind(HookKind::PreToolUse);
     assert_eq!(
-        blocking.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
+        blocking.iter().map(|h| h.name()).collect::<Vec<_>>(),
         ["project:pre-tool-use", "project:pre-tool"]
     );
     assert!(background.is_empty());
     let ctx = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash", "toolArguments": {"command": "rm -rf x"}});
-    let r = engine.run_blocking(&blocking[..1], &ctx, tmp.path(), &CancellationToken::new()).await;
+    let r = engine.run_blocking(&blocking[..1], &ctx, tmp.path(), &CancellationToken::new()).await.result;
     assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("rm is not allowed here")));
     let ok = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash", "toolArguments": {"command": "ls"}});
-    let r = engine.run_blocking(&blocking[..1], &ok, tmp.path(), &CancellationToken::new()).await;
+    let r = engine.run_blocking(&blocking[..1], &ok, tmp.path(), &CancellationToken::new()).await.result;
     assert_eq!((r.action, r.modifications["timeout"].clone()), (HookAction::Modify, json!(1000)));
-    let r = engine.run_blocking(&blocking, &ok, tmp.path(), &CancellationToken::new()).await;
-    assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("second")));
+    let run = engine.run_blocking(&blocking, &ok, tmp.path(), &CancellationToken::new()).await;
+    assert_eq!((run.result.action, run.result.reason.as_deref()), (HookAction::Block, Some("second")));
+    // Each hook's own answer is kept.
+    let answered: Vec<&str> = run.answers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(answered, ["project:pre-tool-use", "project:pre-tool"]);
+    assert_eq!(run.answer("project:pre-tool-use").unwrap().action, HookAction::Modify);
 }
 
 #[tokio::test]
@@ -115,8 +119,9 @@ async fn failing_or_slow_hooks_count_as_continue() {
     let r = engine
         .run_blocking(&blocking, &json!({"hookType": "PostToolUse"}), tmp.path(), &CancellationToken::new())
         .await;
-    assert_eq!(r, HookResult::proceed());
-    let failed = runner::run(&blocking[1], &json!({}), tmp.path(), Duration::from_millis(200), None);
+    assert_eq!(r.result, HookResult::proceed());
+    let engine::Hook::File(slow) = &blocking[1] else { panic!("a file") };
+    let failed = runner::run(slow, &json!({}), tmp.path(), Duration::from_millis(200), None);
     assert!(failed.unwrap_err().contains("timed out after 200ms"));
 }
 
@@ -141,7 +146,7 @@ async fn an_abort_stops_a_slow_hook_at_once_and_blocks_what_it_guards() {
         abort.cancel();
     });
     let ctx = json!({"hookType": "PreToolUse", "toolName": "Bash"});
-    let r = engine.run_blocking(&blocking, &ctx, tmp.path(), &cancel).await;
+    let r = engine.run_blocking(&blocking, &ctx, tmp.path(), &cancel).await.result;
     assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("The run was aborted")));
     // Nothing of the hook's process group runs any more (an orphaned child may linger as a
     // zombie until init reaps it; it no longer runs).
@@ -160,15 +165,51 @@ async fn an_abort_stops_a_slow_hook_at_once_and_blocks_what_it_guards() {
 }
 
 #[tokio::test]
-async fn background_executions_are_tracked_until_done() {
-    let engine = HookEngine::new(Vec::new(), Duration::from_secs(1));
-    let id = engine.background_started();
-    assert!(id.starts_with("bg_1_"), "{id}");
-    assert_eq!(engine.pending_background(), 1);
-    let e = engine.clone();
-    tokio::spawn(async move { e.background_done() });
-    assert!(engine.wait_background(Duration::from_secs(20)).await);
-    assert_eq!(engine.pending_background(), 0);
+async fn background_executions_are_tracked_per_session_until_done() {
+    let session = "sess_tracked_bg";
+    assert!(engine::wait_background(session, Duration::from_secs(1)).await, "nothing runs yet");
+    let first = engine::background_started(session);
+    let second = engine::background_started(session);
+    assert!(first.execution_id.starts_with("bg_1_"), "{}", first.execution_id);
+    assert!(second.execution_id.starts_with("bg_2_"), "{}", second.execution_id);
+    assert_eq!(engine::pending_background(session), 2);
+    assert_eq!(engine::pending_background("sess_other"), 0);
+    drop(first);
+    tokio::spawn(async move { drop(second) });
+    assert!(engine::wait_background(session, Duration::from_secs(20)).await);
+    assert_eq!(engine::pending_background(session), 0);
+}
+
+#[tokio::test]
+async fn built_ins_sort_with_files_by_priority_and_only_applicable_ones_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(".agent/hooks");
+    script(&dir, "60-post-tool-use.sh", r#"echo '{"action":"continue"}'"#);
+    script(&dir, "post-tool.sh", r#"echo '{"action":"modify","modifications":{"seen":true}}'"#);
+    let (mut engine, _) = HookEngine::from_settings(tmp.path(), None, crate::settings::defaults());
+    engine.register(std::sync::Arc::new(builtin::PostToolUse::default()));
+    let read =
+        json!({"hookType": "PostToolUse", "toolName": "Read", "toolArguments": {"file_path": "a.txt"}});
+    let (blocking, _) = engine.for_context(HookKind::PostToolUse, &read);
+    let names: Vec<&str> = blocking.iter().map(|h| h.name()).collect();
+    assert_eq!(names, ["project:post-tool-use", "builtin:post-tool-use", "project:post-tool"]);
+    let run = engine.run_blocking(&blocking, &read, tmp.path(), &CancellationToken::new()).await;
+    // The built-in's continue does not change the combined result; its answer is kept.
+    assert_eq!(Value::Object(run.result.modifications.clone()), json!({"seen": true}));
+    assert_eq!(builtin::tracked_file(&run).as_deref(), Some("a.txt"));
+    let bash = json!({"hookType": "PostToolUse", "toolName": "Bash", "toolArguments": {"command": "ls"}});
+    let (blocking, _) = engine.for_context(HookKind::PostToolUse, &bash);
+    assert_eq!(blocking.len(), 2, "the built-in does not apply to Bash");
+    // The settings leave the built-ins on, or turn them off.
+    let gate = Gate::load(crate::settings::defaults(), tmp.path(), None, tmp.path());
+    let builtins: Vec<&str> =
+        gate.hooks().hooks().iter().map(|h| h.name()).filter(|n| n.starts_with("builtin:")).collect();
+    assert_eq!(builtins, ["builtin:pre-compact", "builtin:post-tool-use"]);
+    let mut off = crate::settings::defaults().clone();
+    off["hooks"]["builtin"]["preCompact"]["enabled"] = json!(false);
+    off["hooks"]["builtin"]["postToolUse"]["enabled"] = json!(false);
+    let gate = Gate::load(&off, tmp.path(), None, tmp.path());
+    assert!(gate.hooks().hooks().iter().all(|h| !h.name().starts_with("builtin:")));
 }
 
 #[tokio::test]
@@ -189,8 +230,79 @@ async fn module_hooks_run_through_the_bridge_when_node_is_there() {
         assert!(blocking.is_empty() && warnings[0].contains("needs node or bun"), "{warnings:?}");
         return;
     }
-    assert!(matches!(blocking[0].launch, discovery::Launch::Module(_)));
+    assert!(
+        matches!(&blocking[0], engine::Hook::File(h) if matches!(h.launch, discovery::Launch::Module(_)))
+    );
     let ctx = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash"});
-    let r = engine.run_blocking(&blocking, &ctx, tmp.path(), &CancellationToken::new()).await;
+    let r = engine.run_blocking(&blocking, &ctx, tmp.path(), &CancellationToken::new()).await.result;
     assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("no Bash")));
+}
+
+fn node_present() -> bool {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|d| d.join("node").is_file() || d.join("bun").is_file())
+}
+
+#[tokio::test]
+async fn module_hooks_honour_their_filter_priority_timeout_and_mode() {
+    if !node_present() {
+        eprintln!("skipped: no node or bun on PATH");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(".agent/hooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A filter that lets only Bash through; priority and timeout from the module.
+    std::fs::write(
+        dir.join("pre-tool-use.mjs"),
+        "export default { priority: 300, timeout: 10000, filter: (ctx) => ctx.toolName === 'Bash',\n\
+           handler: async (ctx) => ({ action: 'block', reason: `no ${ctx.toolName}` }) };\n",
+    )
+    .unwrap();
+    // The file name's priority wins over the module's; the module's mode makes it background.
+    std::fs::write(
+        dir.join("7-post-tool-use.mjs"),
+        "export const PostToolUseHook = { priority: 99, mode: 'background', handler: async () => ({ action: 'continue' }) };\n",
+    )
+    .unwrap();
+    // A slow handler is stopped at the module's own timeout (150 ms), not the default.
+    std::fs::write(
+        dir.join("stop.mjs"),
+        "export default { timeout: 150, handler: () => new Promise((r) => setTimeout(() => r({ action: 'block' }), 20000)) };\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("session-start.mjs"), "export default { handler: ").unwrap();
+    let (engine, warnings) = HookEngine::from_settings(tmp.path(), None, crate::settings::defaults());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("session-start.mjs skipped: its module could not be loaded"),
+        "{warnings:?}"
+    );
+    let files: Vec<&DiscoveredHook> = engine
+        .hooks()
+        .iter()
+        .filter_map(|h| match h {
+            engine::Hook::File(f) => Some(f),
+            engine::Hook::Builtin(_) => None,
+        })
+        .collect();
+    let pre = files.iter().find(|h| h.kind == HookKind::PreToolUse).unwrap();
+    assert_eq!(
+        (pre.priority, pre.timeout, pre.background),
+        (300, Some(Duration::from_millis(10_000)), false)
+    );
+    let post = files.iter().find(|h| h.kind == HookKind::PostToolUse).unwrap();
+    assert_eq!((post.priority, post.background), (7, true));
+    let (blocking, _) = engine.of_kind(HookKind::PreToolUse);
+    let bash = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Bash"});
+    let r = engine.run_blocking(&blocking, &bash, tmp.path(), &CancellationToken::new()).await.result;
+    assert_eq!((r.action, r.reason.as_deref()), (HookAction::Block, Some("no Bash")));
+    let read = json!({"hookType": "PreToolUse", "sessionId": "s", "toolName": "Read"});
+    let r = engine.run_blocking(&blocking, &read, tmp.path(), &CancellationToken::new()).await.result;
+    assert_eq!(r, HookResult::proceed(), "the filter said no");
+    let (stop, _) = engine.of_kind(HookKind::Stop);
+    let r =
+        engine.run_blocking(&stop, &json!({"hookType": "Stop"}), tmp.path(), &CancellationToken::new()).await;
+    assert_eq!(r.result, HookResult::proceed(), "timed out at 150 ms: continue");
+    assert!(r.answers.is_empty());
 }

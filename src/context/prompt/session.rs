@@ -60,6 +60,11 @@ pub struct Prepared {
     /// active, in the order they were added.
     pub added_skills: Vec<AddedSkill>,
     fingerprint: u64,
+    /// The parts [`Prepared::system`] was built from, the rules found and the paths the
+    /// session touched (for [`super::LiveSystem`]).
+    pub(super) source: SystemPrompt,
+    pub(super) found_rules: Rules,
+    pub(super) touched: Vec<String>,
 }
 
 /// A skill the session added (the iOS app's `AddedSkillInfo`).
@@ -134,7 +139,8 @@ pub async fn prepare(
     let memory = memory.as_ref().map(|(m, new)| (m, *new));
     let mut prepared = build(session, &setup, &events, &rules, &registry, core, memory)?;
     if let Some(tasks) = tasks {
-        prepared.system = SystemPrompt::with_tasks(prepared.system, &tasks);
+        prepared.source.tasks = tasks;
+        (prepared.system, prepared.parts) = prepared.source.build_with_parts();
     }
     Ok(prepared)
 }
@@ -182,7 +188,8 @@ fn build(
     let mut out = Vec::new();
 
     // Rules: always-on files plus the scoped ones the session's tool calls activated.
-    let activated = rules.activated(&rules.touched_paths(events));
+    let touched = rules.touched_paths(events);
+    let activated = rules.activated(&touched);
     let payload = rules.loaded_payload(&activated);
     let fingerprint = rules.fingerprint(&activated);
     let last = events.iter().rev().find(|e| e.event_type.as_str() == "rules.loaded").map(|e| &e.payload);
@@ -261,7 +268,7 @@ fn build(
         active.into_iter().partition(|s| delegates && s.frontmatter.subagent == skills::SubagentMode::Yes);
     let removed: Vec<String> = state.removed.iter().filter(|r| !names.contains(r)).cloned().collect();
 
-    let (system, parts) = SystemPrompt {
+    let source = SystemPrompt {
         core: setup.system_override.clone().or(core_override).unwrap_or_else(|| CORE_PROMPT.to_owned()),
         provider: provider_part(setup.provider).to_owned(),
         working_dir: setup.working_dir.display().to_string(),
@@ -274,8 +281,8 @@ fn build(
             .join("\n\n"),
         removed_skills: skills::removed_block(&removed),
         tasks: String::new(),
-    }
-    .build_with_parts();
+    };
+    let (system, parts) = source.build_with_parts();
     let mut denied_tools = skills::denied_tools(&active, &setup.available_tools);
     for tool in plan.iter().flat_map(|p| &p.blocked_tools) {
         if !denied_tools.contains(tool) {
@@ -291,6 +298,9 @@ fn build(
         rules: payload,
         added_skills,
         fingerprint,
+        source,
+        found_rules: rules.clone(),
+        touched,
     })
 }
 

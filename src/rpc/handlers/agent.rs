@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use super::store_error;
 use crate::agent::runner::{prepare_run, RunSetupError, RunSpec, ToolChoice};
 use crate::agent::{AgentEvent, TurnError};
-use crate::context::memory::LedgerOutcome;
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::core::stream::StreamEvent;
 use crate::llm::models;
@@ -78,6 +77,11 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         RunSetupError::UnknownSkill(e) => RpcError::invalid_params(e),
         RunSetupError::Store(e) => store_error(e),
     })?;
+    {
+        // What the run's background hooks append after it (the memory ledger) is pushed too.
+        let (state, session) = (Arc::clone(state), session.clone());
+        prepared.on_late_event(move |event| late_event(&state, &session, event));
+    }
     let run = state.start_run(&session, &run_id, cancel)?;
     let state = Arc::clone(state);
     let guard = RunGuard { state: Arc::clone(&state), session: session.clone(), done: false };
@@ -86,8 +90,10 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     tokio::spawn(async move {
         let mut guard = guard;
         // Start once the acknowledgment is out (or the connection is gone), so it always
-        // precedes the run's frames.
+        // precedes the run's frames, and once the background hooks of the session's earlier
+        // runs (the memory ledger) ended, so their events never land inside this run.
         let _ = acknowledged.await;
+        prepared.wait_background(crate::agent::hooks::engine::DRAIN_TIMEOUT).await;
         let mut adapter = RunAdapter::new(&session);
         // The prompt's rules and skills (after the compaction it may need first).
         let setup = prepared.persist_setup(|event| {
@@ -142,17 +148,20 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         };
         state.publish(&Event::new("agent.complete", Some(&session), data));
         state.publish(&Event::new("agent.ready", Some(&session), json!({})));
-        // The memory ledger, after the client was told the run ended (fail-silent).
-        if !matches!(result, Err(TurnError::PromptBlocked(_))) {
-            if let Some(LedgerOutcome::Written { event, title, entry_type }) = prepared.write_memory().await {
-                super::skill::publish(&state, &session, std::slice::from_ref(&*event));
-                let data = json!({ "title": title, "entryType": entry_type });
-                state.publish(&Event::new("agent.memory_updated", Some(&session), data));
-                state.index_memory();
-            }
-        }
     });
     Ok(json!({ "acknowledged": true, "runId": run_id }))
+}
+
+/// An event a run's background hooks appended after the run: pushed as `event.new`; a
+/// `memory.ledger` entry (written by `builtin:memory-ledger`) also as `agent.memory_updated
+/// {title, entryType}`, and indexed for `memory.search`.
+fn late_event(state: &Arc<ServerState>, session: &str, event: &crate::events::SessionEvent) {
+    super::skill::publish(state, session, std::slice::from_ref(event));
+    if event.event_type.as_str() == "memory.ledger" {
+        let data = json!({ "title": event.payload["title"], "entryType": event.payload["entryType"] });
+        state.publish(&Event::new("agent.memory_updated", Some(session), data));
+        state.index_memory();
+    }
 }
 
 /// The `agent.turn` data (the TypeScript server's RunResult): `{success, messages, turns,

@@ -6,8 +6,9 @@
 //! unknown one); `canAcceptTurn` also needs `estimatedResponseTokens`. Compacting or
 //! clearing a session while it runs is refused with `SESSION_BUSY`. A compaction pushes
 //! `agent.compaction_started`, `event.new` for `compact.boundary` and `compact.summary`,
-//! and then `agent.compaction`; with the memory ledger on, the ledger entry of what no
-//! entry covers yet is then written (fail-silent) before the answer; a clear pushes `event.new` for `context.cleared` and then
+//! and then `agent.compaction`, after the `PreCompact` hooks (as for an automatic one);
+//! with the memory ledger on, the ledger entry of what no entry covers yet is then written
+//! (fail-silent) before the answer; a clear pushes `event.new` for `context.cleared` and then
 //! `agent.context_cleared`.
 
 use std::sync::Arc;
@@ -178,12 +179,15 @@ pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
     let (manager, _, model, settings) = load(state, session).await?;
     let env = state.env.clone();
     let summarizer = context::summarizer_for(&settings, model, &state.paths.auth_file(), move |n| env(n));
+    let mut note = None;
     if edited.is_some() || manager.split_point() > 0 {
+        note = pre_compact(state, session, &manager, model, &settings).await?;
         let data = json!({ "reason": reason, "tokensBefore": manager.current_tokens() });
         state.publish(&Event::new("agent.compaction_started", Some(session), data));
     }
+    let summarizer = summarizer.as_ref();
     let outcome =
-        context::compact(&state.store, session, &manager, summarizer.as_ref(), &reason, edited, None)
+        context::compact(&state.store, session, &manager, summarizer, &reason, edited, None, note.as_deref())
             .await
             .map_err(|context::ContextError::Store(e)| store_error(e))?;
     let mut compacted = false;
@@ -206,6 +210,30 @@ pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
         obj.remove("summarizedTurns");
     }
     Ok(v)
+}
+
+/// `PreCompact` hooks before a compaction on request, as before an automatic one (their
+/// events pushed as `event.new`): the continuation note `builtin:pre-compact` asked for.
+async fn pre_compact(
+    state: &Arc<ServerState>,
+    session: &str,
+    manager: &ContextManager,
+    model: &ModelInfo,
+    settings: &Settings,
+) -> Result<Option<String>, RpcError> {
+    let id = session.to_owned();
+    let row = state.store.run(move |s| s.session(&id)).await.map_err(store_error)?;
+    let wd =
+        crate::platform::worktree::journal::working_dir(&state.store, session, &row.working_directory).await;
+    let wd = std::path::PathBuf::from(wd);
+    let (tokens, window) = (manager.current_tokens(), model.context_window);
+    let (store, data, env) = (&state.store, &state.paths.data_dir, &state.env);
+    let (note, events) =
+        crate::agent::runner::pre_compact_hooks(store, settings, data, env, session, &wd, tokens, window)
+            .await
+            .map_err(store_error)?;
+    super::skill::publish(state, session, &events);
+    Ok(note)
 }
 
 /// `context.clear {sessionId}` -> `{success, tokensBefore, tokensAfter, clearedTodos}`;
