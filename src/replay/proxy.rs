@@ -43,6 +43,8 @@
 //! - The provider base URL comes from `TRON_REPLAY_PROVIDER_URL`, else
 //!   `TRON_ANTHROPIC_BASE_URL`, else `ANTHROPIC_BASE_URL`, else `https://api.anthropic.com`
 //!   (read when the proxy starts, so set the server's variable only in the server's shell).
+//!   Every provider request goes there, so one recording session records one provider (set
+//!   `TRON_REPLAY_PROVIDER_URL=https://api.openai.com` for an OpenAI model, and so on).
 //! - The shadow mirror compares at settled points, not on silence: frames a server sends
 //!   after its `agent.ready` (or unprompted) fall into the next comparison, so a server that
 //!   sends them at another point than the other shows as a difference there; a run that never
@@ -254,7 +256,7 @@ pub async fn record(options: RecordOptions) -> Result<(), ReplayError> {
     rec.save()?;
     eprintln!("recording ws://{listen}/ws -> {} into {}", rec.upstream, rec.out.display());
     if options.provider_proxy {
-        let url = start_provider_proxy(Arc::clone(&rec)).await?;
+        let url = start_provider_proxy(Arc::clone(&rec), provider_base()).await?;
         eprintln!(
             "provider proxy on {url} -> {}: start the server with TRON_ANTHROPIC_BASE_URL={url} (tron) or ANTHROPIC_BASE_URL={url}",
             provider_base()
@@ -396,10 +398,9 @@ struct ProviderProxy {
 }
 
 /// Starts the provider proxy on `127.0.0.1:0`; returns its base URL.
-async fn start_provider_proxy(rec: Arc<Recorder>) -> Result<String, ReplayError> {
+async fn start_provider_proxy(rec: Arc<Recorder>, base: String) -> Result<String, ReplayError> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let base = provider_base();
     if base == url {
         return Err(ReplayError::Proxy(format!("the provider proxy would forward to itself ({url})")));
     }
@@ -1035,6 +1036,41 @@ mod tests {
         assert_eq!(lines[1]["frame"], json!({"id": "1"}));
         assert!(lines[1].get("raw").is_none());
         assert_eq!(rec.header()["recordedAgainst"], "ws://x/ws");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_provider_proxy_numbers_answers_by_arrival_and_scripts_only_provider_routes() {
+        use crate::testing::{MockLlm, Script, Step};
+        let slow = ScriptedResponse::stream([Step::DelayMs { ms: 300 }, Step::Text { text: "slow".into() }]);
+        let mock = MockLlm::start(Script::new([slow, ScriptedResponse::text("fast")])).await.unwrap();
+        let rec = Arc::new(recorder());
+        let url = start_provider_proxy(Arc::clone(&rec), mock.base_url()).await.unwrap();
+        let client = reqwest::Client::new();
+        let post = |path: &str| {
+            let body = json!({"model": "m", "max_tokens": 9, "stream": true, "messages": []});
+            client.post(format!("{url}{path}")).json(&body).send()
+        };
+        // Not a scripted route: forwarded (the mock answers it itself), not in the script.
+        let load = post("/v1internal:loadCodeAssist").await.unwrap();
+        assert_eq!(load.status(), 200);
+        // The first request arrives first but its answer ends last.
+        let first = tokio::spawn(post("/v1/messages"));
+        while mock.requests().len() < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let second = post("/v1/messages").await.unwrap().text().await.unwrap();
+        assert!(second.contains("fast"), "{second}");
+        let first = first.await.unwrap().unwrap().text().await.unwrap();
+        assert!(first.contains("slow"), "{first}");
+        let header = rec.header();
+        let responses = header["script"]["responses"].as_array().unwrap();
+        assert_eq!(responses.len(), 2, "{header}");
+        let text = |i: usize| {
+            responses[i]["chunks"].as_array().unwrap().iter().filter_map(Value::as_str).collect::<String>()
+        };
+        assert!(text(0).contains("\"slow\"") && text(1).contains("\"fast\""), "arrival order: {responses:?}");
+        assert_eq!(responses[0]["route"], "/v1/messages");
+        assert_eq!(text(0), first, "what the server got, byte for byte");
     }
 
     #[test]
