@@ -317,3 +317,31 @@ fn mock_llm_serves_each_recordings_script_to_the_target_in_turn() {
     let out = tron(&["--mock-llm", &mock_addr, text.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn bad_settings_and_missing_recordings_are_clear_errors_that_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("settings.json");
+    std::fs::write(&bad, "{oops").unwrap();
+    let out = dir.path().join("new.jsonl");
+    let o = tron(&[
+        "record",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "ws://127.0.0.1:1/ws",
+        "--out",
+        out.to_str().unwrap(),
+        "--settings",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("settings.json: settings are not JSON"), "{err}");
+    assert!(!out.exists(), "nothing written");
+
+    let missing = dir.path().join("missing.jsonl");
+    let o = tron(&["mock-llm", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.jsonl"), "{o:?}");
+}

@@ -48,7 +48,9 @@
 //! - The shadow mirror compares at settled points, not on silence: frames a server sends
 //!   after its `agent.ready` (or unprompted) fall into the next comparison, so a server that
 //!   sends them at another point than the other shows as a difference there; a run that never
-//!   ends on one side defers the comparison to the connection's close.
+//!   ends on one side defers the comparison to the connection's close. When the client
+//!   closes, the secondary gets up to 10 s to finish what it was asked before the last
+//!   comparison.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -76,6 +78,10 @@ use crate::testing::ScriptedResponse;
 /// How long the shadow mirror holds a client frame back for the secondary's answer that
 /// mints an id the frame names (see [`Mirror::waits_for_pairing`]).
 const PAIRING_WAIT_MS: u64 = 10_000;
+
+/// How long the shadow mirror lets the secondary finish what it was asked after the client
+/// closed, before the last comparison.
+const SETTLE_WAIT_MS: u64 = 10_000;
 
 /// Largest provider request body forwarded.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -818,8 +824,8 @@ async fn mirror_connection(
         while let Some(msg) = c_rx.next().await {
             let msg = msg.map_err(|e| proxy_error("client", e))?;
             if let Message::Close(frame) = msg {
-                let _ = p_tx.send(Message::Close(frame.clone())).await;
-                let _ = s_tx.send(Message::Close(frame)).await;
+                // The secondary is closed once it has finished what it was asked (below).
+                let _ = p_tx.send(Message::Close(frame)).await;
                 break;
             }
             let Some(text) = frame_text(&msg) else { continue };
@@ -880,7 +886,23 @@ async fn mirror_connection(
         r = from_primary => r,
         _ = from_secondary => Ok(()),
     };
-    // What the secondary still sends after the close is not waited for.
+    // The secondary may lag the primary: let it finish what it was asked (bounded), so the
+    // last comparison sees its whole answer, then close it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(SETTLE_WAIT_MS);
+    while !lock(&mirror).secondary.settled() {
+        match tokio::time::timeout_at(deadline, s_rx.next()).await {
+            Ok(Some(Ok(msg))) => {
+                if let Some(text) = frame_text(&msg) {
+                    let found = lock(&mirror).add(false, &text, n);
+                    if let Some(text) = found {
+                        report(&text);
+                    }
+                }
+            }
+            _ => break,
+        }
+    }
+    let _ = s_tx.send(Message::Close(None)).await;
     let last = lock(&mirror).compare(n);
     if let Some(text) = last {
         report(&text);
