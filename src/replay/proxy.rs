@@ -918,7 +918,8 @@ mod tests {
         let options = RecordOptions {
             listen: "127.0.0.1:1".parse().unwrap(),
             upstream: "ws://x/ws".into(),
-            out: PathBuf::from("unused"),
+            // Saves (after each provider answer) go to a temp file, never the working dir.
+            out: std::env::temp_dir().join(format!("tron-proxy-{}.jsonl", uuid::Uuid::new_v4().simple())),
             provider_proxy: false,
             settings: json!({"context": {"memory": {"ledger": {"enabled": false}}}}),
         };
@@ -1093,6 +1094,9 @@ mod tests {
         assert!(text(0).contains("\"slow\"") && text(1).contains("\"fast\""), "arrival order: {responses:?}");
         assert_eq!(responses[0]["route"], "/v1/messages");
         assert_eq!(text(0), first, "what the server got, byte for byte");
+        let saved = crate::replay::Recording::load(&rec.out).unwrap();
+        assert_eq!(saved.header.script.responses.len(), 2, "saved after each answer");
+        std::fs::remove_file(&rec.out).unwrap();
     }
 
     #[test]
