@@ -1,8 +1,10 @@
 //! `tron replay`: replay recorded WebSocket sessions and diff the answers; `tron replay
 //! record` / `tron replay shadow` (the recorder proxy and the shadow mirror).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -10,6 +12,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use tron::replay::{self, Recording, ReplayOptions};
+use tron::testing::MockLlm;
 
 /// Replay recordings (the default) or record / mirror a live session.
 #[derive(Debug, Args)]
@@ -17,8 +20,9 @@ use tron::replay::{self, Recording, ReplayOptions};
     args_conflicts_with_subcommands = true,
     after_help = "Each recording (recordings/NAME.jsonl) is replayed against a fresh tron server started in \
                   process (temp data dir, the mock LLM playing the recording's script), or against --target. \
-                  Frames are compared after normalisation (ids, times, durations, interleaving across \
-                  sessions); a difference is shown as a unified diff. Exits 1 when any recording failed."
+                  Frames are compared after normalisation (ids, times, durations, key order, interleaving \
+                  across sessions); a difference is shown as a unified diff and the paths that differ. \
+                  Exits 1 when any recording failed."
 )]
 pub struct ReplayArgs {
     #[command(subcommand)]
@@ -33,6 +37,8 @@ enum ReplayCommand {
     Record(RecordArgs),
     /// Mirror a client's frames to a second server and report where its answers differ
     Shadow(ShadowArgs),
+    /// Serve a recording's script as a mock LLM (for a server replayed with --target)
+    MockLlm(MockLlmArgs),
 }
 
 #[derive(Debug, Args)]
@@ -40,13 +46,19 @@ struct RunArgs {
     /// Recordings (NAME.jsonl) or folders searched for *.jsonl
     #[arg(value_name = "PATH", default_value = "recordings")]
     paths: Vec<PathBuf>,
-    /// Replay against this running server (ws://HOST:PORT) instead of tron in process
+    /// Replay against this running server (ws://HOST:PORT) instead of tron in process; it must
+    /// run with the recordings' settings, and its providers must point at --mock-llm
     #[arg(long, value_name = "URL")]
     target: Option<String>,
+    /// With --target: serve each recording's script as a mock LLM on ADDR (start the target
+    /// with TRON_ANTHROPIC_BASE_URL=http://ADDR) before replaying it
+    #[arg(long, value_name = "ADDR", requires = "target")]
+    mock_llm: Option<SocketAddr>,
     /// Machine-readable output: one JSON object with every result
     #[arg(long)]
     json: bool,
-    /// Rewrite the recordings that differ with what the server answered now
+    /// Rewrite the recordings that differ with what the server answered now (refused for a
+    /// replay that timed out); recordedAgainst then says which server produced the frames
     #[arg(long)]
     update: bool,
     /// Only recordings whose path contains SUBSTRING
@@ -71,6 +83,20 @@ struct RecordArgs {
     /// Also proxy the provider (LLM) traffic, to capture the script
     #[arg(long)]
     provider_proxy: bool,
+    /// The settings.json the upstream server runs with, copied into the header so the replay
+    /// runs with the same settings
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct MockLlmArgs {
+    /// The recording whose header script to serve
+    #[arg(value_name = "RECORDING")]
+    recording: PathBuf,
+    /// Address to listen on (port 0: any free port); the base URL is printed on stdout
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -91,13 +117,48 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         None => replay_all(args.run),
         Some(ReplayCommand::Record(a)) => record(a),
         Some(ReplayCommand::Shadow(a)) => shadow(a),
+        Some(ReplayCommand::MockLlm(a)) => mock_llm(a),
     }
 }
 
 fn record(args: RecordArgs) -> Result<()> {
+    let settings = match &args.settings {
+        Some(path) => replay::proxy::read_settings(path)?,
+        None => serde_json::json!({}),
+    };
+    let options = replay::proxy::RecordOptions {
+        listen: args.listen,
+        upstream: args.upstream,
+        out: args.out,
+        provider_proxy: args.provider_proxy,
+        settings,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(replay::proxy::record(args.listen, args.upstream, args.out, args.provider_proxy))?;
+    runtime.block_on(replay::proxy::record(options))?;
     Ok(())
+}
+
+fn mock_llm(args: MockLlmArgs) -> Result<()> {
+    let recording = Recording::load(&args.recording)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mock = MockLlm::start_on(args.listen, recording.header.script.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        println!("{}", mock.base_url());
+        std::io::stdout().flush()?;
+        eprintln!(
+            "serving the script of {} ({} responses) until Ctrl-C: start the server with TRON_ANTHROPIC_BASE_URL={} (and TRON_OPENAI_BASE_URL / TRON_GOOGLE_BASE_URL)",
+            args.recording.display(),
+            recording.header.script.responses.len(),
+            mock.base_url()
+        );
+        if recording.header.settings.as_object().is_some_and(|m| !m.is_empty()) {
+            eprintln!("and with these settings (settings.json): {}", recording.header.settings);
+        }
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    })
 }
 
 fn shadow(args: ShadowArgs) -> Result<()> {
@@ -136,12 +197,21 @@ fn replay_all(args: RunArgs) -> Result<()> {
     if paths.is_empty() {
         anyhow::bail!("no recordings found (looked for *.jsonl in the given paths, filter included)");
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mock_llm = match args.mock_llm {
+        Some(addr) => Some(Arc::new(
+            runtime
+                .block_on(MockLlm::start_on(addr, Default::default()))
+                .map_err(|e| anyhow::anyhow!("--mock-llm: cannot listen on {addr}: {e}"))?,
+        )),
+        None => None,
+    };
     let options = ReplayOptions {
         target: args.target.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),
+        mock_llm,
         ..Default::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut outcomes = Vec::new();
     for path in &paths {
         let outcome = runtime.block_on(one(path, &options, args.update));
@@ -185,6 +255,21 @@ async fn one(path: &Path, options: &ReplayOptions, update: bool) -> Outcome {
         }
     };
     outcome.description = recording.header.description.clone();
+    if options.target.is_some() {
+        if options.mock_llm.is_none() && !recording.header.script.responses.is_empty() {
+            eprintln!(
+                "warning: {}: its script is not served to --target (add --mock-llm ADDR and point the server's providers at it)",
+                path.display()
+            );
+        }
+        if recording.header.settings.as_object().is_some_and(|m| !m.is_empty()) {
+            eprintln!(
+                "note: {}: --target must run with these settings: {}",
+                path.display(),
+                recording.header.settings
+            );
+        }
+    }
     let checked = match replay::check(&recording, options).await {
         Ok(c) => c,
         Err(e) => {
@@ -197,9 +282,9 @@ async fn one(path: &Path, options: &ReplayOptions, update: bool) -> Outcome {
     outcome.diff = checked.comparison.diff;
     outcome.notes = checked.transcript.notes.clone();
     if update && !outcome.ok {
-        match checked.transcript.updated(&recording).save(path) {
+        match checked.transcript.updated(&recording, &options.source()).and_then(|r| r.save(path)) {
             Ok(()) => outcome.updated = true,
-            Err(e) => outcome.error = Some(format!("cannot update: {e}")),
+            Err(e) => outcome.error = Some(format!("cannot update {}: {e}", path.display())),
         }
     }
     outcome

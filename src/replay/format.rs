@@ -10,8 +10,15 @@
 //! `script` (the [`Script`] the mock LLM plays, default empty) and `settings` (default `{}`)
 //! are optional; header keys this version does not know are kept and written back.
 //!
-//! Every other line is one frame: `{"dir":"send"|"recv","t_ms":MS,"frame":FRAME}` where
-//! `t_ms` counts milliseconds since the connection opened. A `send` line whose `frame` is a
+//! `script` entries are [`crate::testing::ScriptedResponse`]s: hand-written streams, HTTP
+//! errors, or provider answers the recorder proxy kept verbatim
+//! ([`crate::testing::ScriptedResponse::Verbatim`]).
+//!
+//! Every other line is one frame: `{"dir":"send"|"recv","t_ms":MS,"frame":FRAME}`. `t_ms` has
+//! one meaning everywhere (the recorder proxy, the replayer's transcripts, `--update`):
+//! milliseconds since the client began opening its first connection of the recording,
+//! counted across reconnects, so it never goes back within a recording. It is informational:
+//! the replayer orders and waits by frames, never by time. A `send` line whose `frame` is a
 //! JSON string and that has `"raw":true` is sent verbatim as a text frame (to record
 //! malformed input such as `{not json`); any other `frame` is sent as its JSON text.
 //! A line may name the client connection it belongs to with `"conn":"NAME"` (default
@@ -81,7 +88,8 @@ impl Dir {
 pub struct Line {
     /// Which way it went.
     pub dir: Dir,
-    /// Milliseconds since the connection opened.
+    /// Milliseconds since the client began opening the recording's first connection
+    /// (across reconnects; see the module docs).
     pub t_ms: u64,
     /// The frame (a JSON value; for `raw` lines a string sent verbatim).
     pub frame: Value,

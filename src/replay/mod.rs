@@ -2,7 +2,7 @@
 //!
 //! Owns: the recording format (`recordings/NAME.jsonl`: a header line, then one line per
 //! frame sent or received), the normalisation rules that decide which differences are not
-//! real (ids, times, durations, interleaving across sessions), the differ that renders what
+//! real (ids, times, durations, key order, interleaving across sessions), the differ that renders what
 //! is left as a unified diff, and the replayer that plays a recording's client frames
 //! against a server (tron's own, in process, on the mock LLM; or any running server) and
 //! collects what it answers. The recorder proxy and the shadow mirror live in `proxy`.
@@ -13,7 +13,8 @@
 //!
 //! - [`format`]: [`Recording`], [`Header`], [`Line`]; parse, write back, load, discover.
 //! - [`normalize`]: the rules, in one place, each with a unit test.
-//! - [`diff`]: [`diff::compare`] expected against actual frames -> ok or a unified diff.
+//! - [`diff`]: [`diff::compare`] expected against actual frames -> ok or a unified diff, with
+//!   the paths that differ.
 //! - [`run`]: [`run::replay`] one recording and [`run::check`] it; `--update` support.
 //! - [`proxy`]: the recorder proxy ([`proxy::record`]) and the shadow mirror ([`proxy::shadow`]).
 
@@ -23,8 +24,9 @@ pub mod normalize;
 pub mod proxy;
 pub mod run;
 
-pub use diff::{compare, Comparison};
+pub use diff::{compare, compare_frames, Comparison};
 pub use format::{Dir, Header, Line, Recording};
+pub use normalize::{received, Received};
 pub use run::{check, replay, Checked, ReplayOptions, Transcript};
 
 use std::path::PathBuf;
@@ -67,4 +69,9 @@ pub enum ReplayError {
     /// The recorder proxy or the shadow mirror failed (used by `proxy`).
     #[error("{0}")]
     Proxy(String),
+    /// `--update` was asked of a replay that did not complete.
+    #[error(
+        "not updated: the replay did not complete ({0}); fix the cause or raise --timeout, then update again"
+    )]
+    Incomplete(String),
 }

@@ -13,8 +13,9 @@
 //!
 //!    Each id becomes `<KIND_N>` (`<sess_1>`, `<evt_3>`, `<id_2>`): the same id gets the same
 //!    placeholder everywhere in one side of a comparison, numbered per kind in order of first
-//!    appearance: the sessions of rule 3's groups first, then the session groups' frames,
-//!    then the sessionless frames (see [`normalize`]). Ids inside text are replaced too, so an
+//!    appearance: sessions first, in an order that does not depend on how frames of different
+//!    sessions interleave ([`session_order`]), then the ids in the session groups' frames,
+//!    then in the sessionless frames (see [`normalize`]). Ids inside text are replaced too, so an
 //!    error message `Session sess_0a1b2c3d4e5f not found` compares equal across runs. The
 //!    replayer uses the same tokens to learn which actual id stands for which recorded one
 //!    ([`learn_ids`]) and to rewrite later client frames ([`substitute`]).
@@ -27,25 +28,39 @@
 //!    on one side is a real difference. In text, the measured durations the subagent tools
 //!    write (`**Duration**: 1.2s`) become `<ms>` too ([`mask_text_durations`]).
 //! 3. **Grouping** ([`group`]). Frames are compared per session ([`session_of`]: `sessionId`
-//!    at the top level, or in `data` or `result`), in order within each session; how frames
-//!    of different sessions interleave is not compared. Frames without a session form one
-//!    more group, compared in order. Groups come sessionless first, then by first appearance.
-//!    A session's `event.new` frames (the persisted events) form a group of their own,
-//!    compared in order among themselves: the TypeScript server persists asynchronously, so
-//!    where they fall among the streamed `agent.*` frames is not deterministic there.
+//!    at the top level, or in `data` or `result`; for a response without one, the
+//!    `params.sessionId` of the request it answers, see [`received`]), in order within each
+//!    session, so a response is ordered against its session's events (an `agent.prompt` ack
+//!    before the run's `agent.*` frames, an `agent.abort` answer against its
+//!    `agent.complete`). How frames of different sessions interleave is not compared. Frames
+//!    without a session form one more group, compared in order. Groups come sessionless
+//!    first, then in [`session_order`]. `event.new` frames are ordered like any other: the
+//!    TypeScript server sends them only from `events.append` and `message.delete`, inside
+//!    the handler before its response, so their place is deterministic.
+//!
+//!    The connection a frame arrived on is part of its label (`-- event agent.ready
+//!    (conn b)`; the first connection, `main`, is not named), so a frame that comes on
+//!    another connection after a reconnect is a difference.
 //! 4. **Numbers** (`number`). Compared as JavaScript holds them: `0.0` is `0`, and floats
 //!    agree to 12 significant digits (the same cost summed in another order).
+//! 5. **Key order** ([`Normalizer::value`]). JSON objects are unordered (the iOS decoders and
+//!    the TypeScript client read keys by name), so object keys are sorted. Keys that are ids
+//!    sort by their kind and keep their relative order, so placeholders are numbered the
+//!    same way whatever order a server wrote the keys in.
 //!
 //! Nondeterminism of tron these rules cover (each checked by a test below): the
 //! `system.connected` `clientId` (rule 1, `client_`), session, workspace and event ids
 //! (rule 1), the `runId` uuid of `agent.prompt` (rule 1), event and response `timestamp`s
 //! and `tokenRecord.source.timestamp` (rule 2), `createdAt` / `lastActivity` of sessions
 //! (rule 2), tool `duration` and server `uptime` (rule 2), and the order in which events of
-//! concurrent sessions arrive (rule 3).
+//! concurrent sessions arrive (rule 3), and the order in which a server writes object keys
+//! (rule 5).
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
+
+use super::format::{Dir, Line};
 
 /// Prefixes of the ids servers mint (`<prefix>_<rest>`), see rule 1.
 pub const ID_PREFIXES: &[&str] = &[
@@ -189,8 +204,10 @@ impl Normalizer {
             Value::Number(n) => number(n),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.walk(None, v)).collect()),
             Value::Object(m) => {
+                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+                entries.sort_by_cached_key(|(k, _)| sort_key(k));
                 let mut out = Map::new();
-                for (k, v) in m {
+                for (k, v) in entries {
                     let v = self.walk(Some(k), v);
                     out.insert(self.text(k), v);
                 }
@@ -199,6 +216,12 @@ impl Normalizer {
             other => other.clone(),
         }
     }
+}
+
+/// Rule 5: where `key` sorts: the key with each id in it replaced by its kind (`<sess>`),
+/// so ids of one kind tie and keep their order (the sort is stable).
+fn sort_key(key: &str) -> String {
+    replace_tokens(key, |t| id_kind(t).map(|kind| format!("<{kind}>")))
 }
 
 /// Rule 2 in text: a measured duration the subagent tools write into their results
@@ -229,12 +252,90 @@ fn number(n: &serde_json::Number) -> Value {
     }
 }
 
+/// A received frame as the comparison sees it (rule 3): the frame, the connection it
+/// arrived on, and for a response the session its request named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    /// The frame.
+    pub frame: Value,
+    /// The client connection it arrived on (`main` for the first).
+    pub conn: String,
+    /// The `params.sessionId` of the request this frame answers (same `id`, sent earlier on
+    /// the same connection), if any.
+    pub request_session: Option<String>,
+}
+
+impl Received {
+    /// A frame on the `main` connection that answers no known request.
+    pub fn new(frame: Value) -> Self {
+        Self { frame, conn: "main".to_owned(), request_session: None }
+    }
+}
+
+/// The recv frames of `lines` (a recording's or a replay's), each with its connection and,
+/// for a response, the `params.sessionId` of the latest request with its `id` sent before it
+/// on the same connection.
+pub fn received(lines: &[Line]) -> Vec<Received> {
+    let mut requests: HashMap<(String, String), Option<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for line in lines {
+        let conn = line.conn().to_owned();
+        match line.dir {
+            Dir::Send => {
+                let frame = match (&line.frame, line.raw) {
+                    (Value::String(s), true) => serde_json::from_str(s).unwrap_or(Value::Null),
+                    (f, _) => f.clone(),
+                };
+                if let Some(id) = request_id(&frame) {
+                    let session = frame["params"]["sessionId"].as_str().map(str::to_owned);
+                    requests.insert((conn, id), session);
+                }
+            }
+            Dir::Recv => {
+                let request_session = request_id(&line.frame)
+                    .filter(|_| line.frame.get("type").is_none())
+                    .and_then(|id| requests.get(&(conn.clone(), id)).cloned().flatten());
+                out.push(Received { frame: line.frame.clone(), conn, request_session });
+            }
+        }
+    }
+    out
+}
+
+/// A request's or response's `id` as text (`"c1"`, `7`), `None` when absent or null.
+fn request_id(frame: &Value) -> Option<String> {
+    match frame.get("id")? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 /// The session a frame belongs to (rule 3): `sessionId` at the top level, or in `data` or
-/// `result`.
-pub fn session_of(frame: &Value) -> Option<&str> {
-    [&frame["sessionId"], &frame["data"]["sessionId"], &frame["result"]["sessionId"]]
+/// `result`; for a response without one, its request's session.
+pub fn session_of(r: &Received) -> Option<&str> {
+    let f = &r.frame;
+    [&f["sessionId"], &f["data"]["sessionId"], &f["result"]["sessionId"]]
         .into_iter()
         .find_map(Value::as_str)
+        .or(r.request_session.as_deref())
+}
+
+/// What a frame is, as its heading in a diff: `event TYPE`, `response ID`, or `frame`,
+/// followed by `(conn NAME)` when it came on another connection than `main` (rule 3).
+pub fn label(frame: &Value, conn: &str) -> String {
+    let what = if let Some(t) = frame["type"].as_str() {
+        format!("event {t}")
+    } else if let Some(id) = frame.get("id").filter(|id| !id.is_null()) {
+        format!("response {id}")
+    } else {
+        "frame".to_owned()
+    };
+    if conn == "main" {
+        what
+    } else {
+        format!("{what} (conn {conn})")
+    }
 }
 
 /// Frames of one session (or of none), in order.
@@ -242,22 +343,19 @@ pub fn session_of(frame: &Value) -> Option<&str> {
 pub struct Group {
     /// The session's id as received (`None`: frames without a session).
     pub session: Option<String>,
-    /// Whether these are the session's `event.new` frames (persisted events).
-    pub persisted: bool,
     /// The frames, in the order they were received.
-    pub frames: Vec<Value>,
+    pub frames: Vec<Received>,
 }
 
 /// Splits frames into groups (rule 3): the sessionless group first (when there is any),
 /// then one per session in order of first appearance.
-pub fn group(frames: &[Value]) -> Vec<Group> {
-    let mut groups: Vec<Group> = vec![Group { session: None, persisted: false, frames: Vec::new() }];
-    for frame in frames {
-        let session = session_of(frame).map(str::to_owned);
-        let persisted = session.is_some() && frame["type"] == "event.new";
-        match groups.iter_mut().find(|g| g.session == session && g.persisted == persisted) {
-            Some(g) => g.frames.push(frame.clone()),
-            None => groups.push(Group { session, persisted, frames: vec![frame.clone()] }),
+pub fn group(frames: &[Received]) -> Vec<Group> {
+    let mut groups: Vec<Group> = vec![Group { session: None, frames: Vec::new() }];
+    for r in frames {
+        let session = session_of(r).map(str::to_owned);
+        match groups.iter_mut().find(|g| g.session == session) {
+            Some(g) => g.frames.push(r.clone()),
+            None => groups.push(Group { session, frames: vec![r.clone()] }),
         }
     }
     if groups[0].frames.is_empty() {
@@ -266,41 +364,121 @@ pub fn group(frames: &[Value]) -> Vec<Group> {
     groups
 }
 
+/// A frame after normalisation: its [`label`] and normalised value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormalizedFrame {
+    /// What the frame is (see [`label`]).
+    pub label: String,
+    /// The normalised frame.
+    pub value: Value,
+}
+
 /// A group after normalisation: its heading (`no session` or `session <sess_1>`) and frames.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NormalizedGroup {
     /// `no session` or `session <sess_N>`.
     pub heading: String,
     /// The normalised frames, in order.
-    pub frames: Vec<Value>,
+    pub frames: Vec<NormalizedFrame>,
 }
 
-/// All three rules: groups `frames` and normalises them with one fresh [`Normalizer`].
-///
-/// Numbering order (rule 1): first the session ids of the groups, in group order; then the
-/// frames of the session groups, in group order; then the sessionless frames. So a sessionless
-/// frame that mentions sessions (a `session.list` result, a fork's answer) cannot shift the
-/// numbering of the sessions themselves.
-pub fn normalize(frames: &[Value]) -> Vec<NormalizedGroup> {
-    let groups = group(frames);
-    let mut n = Normalizer::new();
+/// Whether `frame` is a response (an `id`, no `type`).
+fn is_response(frame: &Value) -> bool {
+    frame.get("type").is_none() && frame.get("id").is_some_and(|id| !id.is_null())
+}
+
+/// Appends to `order` the session ids (rule 1 kind `sess`) `v` mentions that it lacks, keys
+/// and values, in sorted-key order (rule 5), so the order does not depend on key order.
+fn note_sessions(v: &Value, order: &mut Vec<String>) {
+    fn note(text: &str, order: &mut Vec<String>) {
+        replace_tokens(text, |t| {
+            if id_kind(t) == Some("sess") && !order.iter().any(|o| o == t) {
+                order.push(t.to_owned());
+            }
+            None
+        });
+    }
+    match v {
+        Value::String(s) => note(s, order),
+        Value::Array(items) => items.iter().for_each(|x| note_sessions(x, order)),
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_by_cached_key(|(k, _)| sort_key(k));
+            for (k, x) in entries {
+                note(k, order);
+                note_sessions(x, order);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The order sessions are numbered in (rule 1) and their groups listed in (rule 3), chosen
+/// so that it does not depend on how frames of different sessions interleave: first the
+/// sessions the responses name, in the order the responses came (a client's requests are
+/// answered in the order it sent them); then, breadth first, the sessions each numbered
+/// session's own frames name (a subagent in its parent's events); then those the sessionless
+/// frames name; then any other session with frames, in order of first appearance.
+pub fn session_order(frames: &[Received], groups: &[Group]) -> Vec<String> {
+    let mut order = Vec::new();
+    let mut expanded = 0;
+    let expand = |order: &mut Vec<String>, expanded: &mut usize| {
+        while *expanded < order.len() {
+            let session = order[*expanded].clone();
+            *expanded += 1;
+            if let Some(g) = groups.iter().find(|g| g.session.as_deref() == Some(session.as_str())) {
+                g.frames.iter().for_each(|r| note_sessions(&r.frame, order));
+            }
+        }
+    };
+    frames.iter().filter(|r| is_response(&r.frame)).for_each(|r| note_sessions(&r.frame, &mut order));
+    expand(&mut order, &mut expanded);
+    for g in groups.iter().filter(|g| g.session.is_none()) {
+        g.frames.iter().for_each(|r| note_sessions(&r.frame, &mut order));
+    }
+    expand(&mut order, &mut expanded);
     for s in groups.iter().filter_map(|g| g.session.as_deref()) {
+        if !order.iter().any(|o| o == s) {
+            order.push(s.to_owned());
+            expand(&mut order, &mut expanded);
+        }
+    }
+    order
+}
+
+/// All the rules: groups `frames` and normalises them with one fresh [`Normalizer`].
+///
+/// Numbering order (rule 1): first the sessions, in [`session_order`]; then the ids in the
+/// frames of the session groups, in that order; then in the sessionless frames. So neither
+/// the interleaving of sessions nor a sessionless frame that mentions sessions (a
+/// `session.list` result, a fork's answer) can shift the numbering of the sessions.
+pub fn normalize(frames: &[Received]) -> Vec<NormalizedGroup> {
+    let mut groups = group(frames);
+    let order = session_order(frames, &groups);
+    let rank = |g: &Group| g.session.as_ref().map(|s| order.iter().position(|o| o == s));
+    groups.sort_by_key(|g| rank(g).map(|r| r.unwrap_or(usize::MAX)));
+    let mut n = Normalizer::new();
+    for s in &order {
         n.text(s);
     }
-    let mut out: Vec<Option<NormalizedGroup>> = vec![None; groups.len()];
-    let order = (0..groups.len())
-        .filter(|&i| groups[i].session.is_some())
-        .chain((0..groups.len()).filter(|&i| groups[i].session.is_none()));
-    for i in order {
-        let g = &groups[i];
-        let heading = match (&g.session, g.persisted) {
-            (Some(s), false) => format!("session {}", n.text(s)),
-            (Some(s), true) => format!("session {} persisted events", n.text(s)),
-            (None, _) => "no session".to_owned(),
+    let normalized = |g: &Group, n: &mut Normalizer| {
+        let heading = match &g.session {
+            Some(s) => format!("session {}", n.text(s)),
+            None => "no session".to_owned(),
         };
-        out[i] = Some(NormalizedGroup { heading, frames: g.frames.iter().map(|f| n.value(f)).collect() });
-    }
-    out.into_iter().flatten().collect()
+        let frames = g
+            .frames
+            .iter()
+            .map(|r| NormalizedFrame { label: label(&r.frame, &r.conn), value: n.value(&r.frame) })
+            .collect();
+        NormalizedGroup { heading, frames }
+    };
+    let mut sessions: Vec<NormalizedGroup> =
+        groups.iter().filter(|g| g.session.is_some()).map(|g| normalized(g, &mut n)).collect();
+    let mut out: Vec<NormalizedGroup> =
+        groups.iter().filter(|g| g.session.is_none()).map(|g| normalized(g, &mut n)).collect();
+    out.append(&mut sessions);
+    out
 }
 
 /// Learns which actual ids stand for which recorded ones: walks `recorded` and `actual` in
@@ -417,6 +595,32 @@ mod tests {
         assert_eq!(mask_text_durations("Agent timed out after 30s."), "Agent timed out after 30s.");
     }
 
+    fn wrap(frames: &[Value]) -> Vec<Received> {
+        frames.iter().cloned().map(Received::new).collect()
+    }
+
+    #[test]
+    fn rule2_time_keys_mask_any_string_or_number_and_whole_string_dates_anywhere() {
+        let mut n = Normalizer::new();
+        let v = n.value(&json!({
+            "time": 1735787045, "date": "yesterday", "ts": "12:00", "lastSeen": 5, "endedAt": "later",
+            "time_": 3, "dates": "x", "Date": "y",
+            "output": "2025-01-02T03:04:05.678Z", "lines": ["2025-01-02 03:04:05", "ran at 2025-01-02T03:04:05Z"],
+            "nested": {"deep": [{"when": "2025-01-02T03:04:05+02:00"}]}
+        }));
+        assert_eq!(
+            v,
+            json!({
+                "time": "<time>", "date": "<time>", "ts": "<time>", "lastSeen": "<time>", "endedAt": "<time>",
+                "time_": 3, "dates": "x", "Date": "y",
+                "output": "<time>", "lines": ["<time>", "ran at 2025-01-02T03:04:05Z"],
+                "nested": {"deep": [{"when": "<time>"}]}
+            }),
+            "time keys mask strings and numbers; a date is masked only as a whole string"
+        );
+        assert_eq!(n.value(&json!({"time": true, "date": null})), json!({"time": true, "date": null}));
+    }
+
     #[test]
     fn rule3_grouping_per_session() {
         let frames = [
@@ -426,33 +630,124 @@ mod tests {
             json!({"id": "2", "success": true, "result": {"pong": true}}),
             json!({"type": "session.created", "data": {"sessionId": "sess_bbbbbb2"}}),
         ];
-        let groups = group(&frames);
+        let groups = group(&wrap(&frames));
         let sessions: Vec<Option<&str>> = groups.iter().map(|g| g.session.as_deref()).collect();
         assert_eq!(sessions, [None, Some("sess_bbbbbb2"), Some("sess_cccccc3")]);
         assert_eq!(groups[0].frames.len(), 2);
         assert_eq!(groups[1].frames.len(), 2);
-        let normalized = normalize(&frames);
+        let normalized = normalize(&wrap(&frames));
         let headings: Vec<&str> = normalized.iter().map(|g| g.heading.as_str()).collect();
         assert_eq!(headings, ["no session", "session <sess_1>", "session <sess_2>"]);
         // Interleaving across sessions is not compared.
         let swapped =
             [frames[0].clone(), frames[2].clone(), frames[1].clone(), frames[3].clone(), frames[4].clone()];
-        assert_eq!(normalize(&swapped).len(), 3);
+        assert_eq!(normalize(&wrap(&swapped)), normalized);
+        // Order within a session is.
+        let reordered =
+            [frames[0].clone(), frames[4].clone(), frames[2].clone(), frames[3].clone(), frames[1].clone()];
+        assert_ne!(normalize(&wrap(&reordered)), normalized);
         assert!(group(&[]).is_empty());
+    }
+
+    #[test]
+    fn rule3_event_new_is_ordered_with_its_sessions_other_frames() {
+        let s = "sess_aaaaaa111111";
+        let append = Line::new(
+            Dir::Send,
+            0,
+            json!({"id": "e1", "method": "events.append", "params": {"sessionId": s}}),
+        );
+        let appended = Line::new(
+            Dir::Recv,
+            0,
+            json!({"type": "event.new", "sessionId": s, "data": {"event": {"type": "x"}}}),
+        );
+        let answer = Line::new(Dir::Recv, 0, json!({"id": "e1", "success": true, "result": {"event": {}}}));
+        let lines = [append.clone(), appended.clone(), answer.clone()];
+        let groups = group(&received(&lines));
+        assert_eq!(groups.len(), 1, "the broadcast and the answer are the session's: {groups:?}");
+        let swapped = normalize(&received(&[append, answer, appended]));
+        assert_ne!(
+            normalize(&received(&lines)),
+            swapped,
+            "event.new before or after the answer is a difference"
+        );
+    }
+
+    #[test]
+    fn rule3_responses_take_their_requests_session_and_frames_their_connection() {
+        let line = |dir: Dir, conn: &str, frame: Value| {
+            let mut l = Line::new(dir, 0, frame);
+            if conn != "main" {
+                l.extra.insert("conn".into(), json!(conn));
+            }
+            l
+        };
+        let s = "sess_aaaaaa111111";
+        let lines = [
+            line(
+                Dir::Send,
+                "main",
+                json!({"id": "p1", "method": "agent.prompt", "params": {"sessionId": s}}),
+            ),
+            line(Dir::Recv, "main", json!({"id": "p1", "success": true, "result": {"acknowledged": true}})),
+            line(Dir::Send, "main", json!({"id": 7, "method": "system.ping"})),
+            line(Dir::Recv, "main", json!({"id": 7, "success": true, "result": {"pong": true}})),
+            // The same id on another connection is another request.
+            line(Dir::Recv, "b", json!({"id": "p1", "success": false, "error": {"code": "X"}})),
+            line(
+                Dir::Send,
+                "b",
+                json!(r#"{"id":"r1","method":"session.resume","params":{"sessionId":"sess_bbbbbb222222"}}"#),
+            ),
+            line(Dir::Recv, "b", json!({"id": "r1", "success": true, "result": {}})),
+            // An event's own session wins; an event is never a response.
+            line(Dir::Recv, "b", json!({"type": "agent.ready", "id": "r1", "sessionId": s})),
+        ];
+        let mut raw = lines[5].clone();
+        raw.raw = true;
+        let mut lines = lines.to_vec();
+        lines[5] = raw;
+        let got = received(&lines);
+        let sessions: Vec<Option<&str>> = got.iter().map(session_of).collect();
+        assert_eq!(sessions, [Some(s), None, None, Some("sess_bbbbbb222222"), Some(s)]);
+        let conns: Vec<&str> = got.iter().map(|r| r.conn.as_str()).collect();
+        assert_eq!(conns, ["main", "main", "b", "b", "b"]);
+        assert_eq!(got[4].request_session, None);
+        assert_eq!(label(&got[0].frame, &got[0].conn), "response \"p1\"");
+        assert_eq!(label(&got[3].frame, &got[3].conn), "response \"r1\" (conn b)");
+        assert_eq!(label(&json!({"type": "agent.ready"}), "main"), "event agent.ready");
+        assert_eq!(label(&json!({"x": 1}), "main"), "frame");
     }
 
     #[test]
     fn rule3_sessionless_frames_do_not_renumber_sessions() {
         let a = json!({"id": "c1", "result": {"sessionId": "sess_aaaaaa1"}});
         let b = json!({"id": "r1", "result": {"sessionId": "sess_bbbbbb2"}});
-        let fork_ts = json!({"id": "f1", "result": {"from": "sess_aaaaaa1", "new": "sess_bbbbbb2"}});
-        let fork_other_order = json!({"id": "f1", "result": {"new": "sess_bbbbbb2", "from": "sess_aaaaaa1"}});
-        let one = normalize(&[a.clone(), fork_ts, b.clone()]);
-        let two = normalize(&[a, fork_other_order, b]);
-        assert_eq!(one[1], two[1]);
-        assert_eq!(one[2], two[2]);
-        assert_eq!(one[0].frames[0]["result"]["from"], "<sess_1>");
-        assert_eq!(two[0].frames[0]["result"]["new"], "<sess_2>");
+        let fork = json!({"id": "f1", "result": {"from": "sess_aaaaaa1", "new": "sess_bbbbbb2"}});
+        let one = normalize(&wrap(&[a.clone(), fork, b.clone()]));
+        assert_eq!(one[0].frames[0].value["result"]["from"], "<sess_1>");
+        assert_eq!(one[0].frames[0].value["result"]["new"], "<sess_2>");
+        assert_eq!(one[1].heading, "session <sess_1>");
+        assert_eq!(one[2].heading, "session <sess_2>");
+    }
+
+    #[test]
+    fn rule5_keys_are_sorted_and_id_keys_keep_their_order() {
+        let mut n = Normalizer::new();
+        let a: Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"z": 1, "y": 2}, "sess_zzzzzz9": 1, "sess_aaaaaa1": 2}"#)
+                .unwrap();
+        let v = n.value(&a);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["<sess_1>", "<sess_2>", "a", "b"], "ids sort as <sess> and keep their order");
+        assert_eq!(v["<sess_1>"], 1, "the first id key met is the first placeholder");
+        let inner: Vec<&str> = v["a"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(inner, ["y", "z"]);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"<sess_1>":1,"<sess_2>":2,"a":{"y":2,"z":1},"b":1}"#
+        );
     }
 
     #[test]

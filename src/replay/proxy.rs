@@ -2,37 +2,61 @@
 //!
 //! - [`record`]: a transparent WebSocket proxy. Clients connect to it instead of the server;
 //!   every frame goes through unchanged both ways and is appended to a recording
-//!   (`recordings/NAME.jsonl`, the format of [`super::format`]). With `provider_proxy`, an HTTP
-//!   reverse proxy for the model provider is started too: point the server's
-//!   `TRON_ANTHROPIC_BASE_URL` (tron) or `ANTHROPIC_BASE_URL` (the TypeScript server) at the
-//!   URL it prints, and each provider answer becomes a [`ScriptedResponse`] in the header's
-//!   script, so the recording replays on the mock LLM.
+//!   (`recordings/NAME.jsonl`, the format of [`super::format`]; `t_ms` counts from the moment
+//!   the first client connection was accepted). With `provider_proxy`, an HTTP reverse proxy
+//!   for the model provider is started too: point the server's `TRON_ANTHROPIC_BASE_URL`
+//!   (tron; or `TRON_OPENAI_BASE_URL` / `TRON_GOOGLE_BASE_URL`) or `ANTHROPIC_BASE_URL` (the
+//!   TypeScript server) at the URL it prints, and each provider answer becomes one entry of
+//!   the header's script ([`ProviderAnswer::scripted`]), so the recording replays offline on
+//!   the mock LLM. The settings the server ran with can be copied into the header
+//!   ([`RecordOptions::settings`]) so the replay runs with them too.
 //! - [`shadow`]: the client talks to a primary server as usual; each client frame is also sent
 //!   to a secondary server (with the ids the primary minted rewritten to the secondary's), the
 //!   secondary's answers are dropped, and both answer streams are normalised and compared
-//!   ([`super::diff::compare`]) after each quiet moment. Every difference is logged to stderr
-//!   as a unified diff.
+//!   ([`super::diff::compare`]) at each point where both servers have settled: every request
+//!   answered and every run an `agent.prompt` started ended with `agent.ready` (and once more
+//!   when the connection closes). Every difference is reported (stderr for the CLI) with the
+//!   paths that differ and a unified diff.
+//!
+//! Provider answers (see [`ProviderAnswer`]):
+//! - A `2xx` answer is kept verbatim, as a [`ScriptedResponse::Verbatim`]: the body split into
+//!   one chunk per server-sent event, so the provider's own delta boundaries (e.g. `"Hel"`,
+//!   `"lo wor"`, `"ld"`) replay exactly, whatever the provider (Anthropic, OpenAI, Google;
+//!   nothing is parsed). A body that broke off is marked `cut`.
+//! - Any other status becomes a [`ScriptedResponse::HttpError`] with the body and
+//!   `retry-after`; a provider that could not be reached, a `502` holding the error.
+//! - Entries are numbered when their request *arrives*, so concurrent calls (a subagent
+//!   beside its parent, the memory ledger) keep the order in which the server asked; the
+//!   mock answers in arrival order too.
+//! - Only requests the mock LLM takes a scripted response for are scripted
+//!   ([`crate::testing::mock_llm::takes_scripted_response`]); others (e.g. Google's
+//!   `loadCodeAssist`) are forwarded and noted on stderr.
 //!
 //! Limits:
 //! - Each client connection's lines name it (`"conn"`: the first is `main`, then `conn2`,
 //!   ...). The replayer runs connections one after another (a reconnect), so record one
 //!   client at a time for a recording that replays cleanly.
 //! - Ping and pong control frames are answered by each hop, not forwarded or recorded.
-//! - Provider answers are parsed into [`Step`]s for Anthropic's Messages stream (text,
-//!   thinking with its signature, tool_use, usage, stop reason, in-stream errors). Any other
-//!   streamed body (OpenAI, Google, or an Anthropic block type the mock cannot render) is
-//!   stored as one [`Step::Malformed`] holding the body verbatim; the mock then appends its
-//!   own end-of-message frames after it. Error statuses become
-//!   [`ScriptedResponse::HttpError`] with the body and `retry-after`.
+//! - A verbatim answer replays at full speed: a recording whose client acted while the
+//!   provider was still streaming (an abort mid-stream) needs a hand-written script with a
+//!   [`crate::testing::Step::DelayMs`].
 //! - The provider base URL comes from `TRON_REPLAY_PROVIDER_URL`, else
 //!   `TRON_ANTHROPIC_BASE_URL`, else `ANTHROPIC_BASE_URL`, else `https://api.anthropic.com`
 //!   (read when the proxy starts, so set the server's variable only in the server's shell).
+//!   Every provider request goes there, so one recording session records one provider (set
+//!   `TRON_REPLAY_PROVIDER_URL=https://api.openai.com` for an OpenAI model, and so on).
+//! - The shadow mirror compares at settled points, not on silence: frames a server sends
+//!   after its `agent.ready` (or unprompted) fall into the next comparison, so a server that
+//!   sends them at another point than the other shows as a difference there; a run that never
+//!   ends on one side defers the comparison to the connection's close. When the client
+//!   closes, the secondary gets up to 10 s to finish what it was asked before the last
+//!   comparison.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -45,12 +69,19 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::normalize::{learn_ids, substitute};
+use super::normalize::Received;
+use super::normalize::{id_kind, learn_ids, replace_tokens, substitute};
 use super::ReplayError;
-use crate::testing::{ScriptedResponse, Step};
+use crate::testing::mock_llm::takes_scripted_response;
+use crate::testing::ScriptedResponse;
 
-/// How long both answer streams must stay quiet before the shadow mirror compares them.
-const QUIET: Duration = Duration::from_millis(600);
+/// How long the shadow mirror holds a client frame back for the secondary's answer that
+/// mints an id the frame names (see [`Mirror::waits_for_pairing`]).
+const PAIRING_WAIT_MS: u64 = 10_000;
+
+/// How long the shadow mirror lets the secondary finish what it was asked after the client
+/// closed, before the last comparison.
+const SETTLE_WAIT_MS: u64 = 10_000;
 
 /// Largest provider request body forwarded.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -95,22 +126,69 @@ fn frame_json(text: &str) -> Option<Value> {
     serde_json::from_str::<Value>(text).ok().filter(|v| v.is_object() || v.is_array())
 }
 
+/// What [`record`] records, and where.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// Where the proxy listens (port 0: any free port, printed on stderr).
+    pub listen: SocketAddr,
+    /// The server to forward to (`ws://HOST:PORT`).
+    pub upstream: String,
+    /// The recording to write.
+    pub out: PathBuf,
+    /// Also proxy the provider's HTTP traffic into the header's script.
+    pub provider_proxy: bool,
+    /// The settings the upstream server runs with (its `settings.json`), written to the
+    /// header so an in-process replay runs with the same ones (e.g. the memory ledger on or
+    /// off, which changes the model calls). An empty object when unknown.
+    pub settings: Value,
+}
+
 /// What [`record`] has seen so far.
 struct Recorder {
     upstream: String,
     listen: SocketAddr,
     out: PathBuf,
-    started: Instant,
+    settings: Value,
+    /// When the first client connection was accepted: `t_ms` counts from here.
+    origin: std::sync::OnceLock<Instant>,
     lines: Mutex<Vec<Value>>,
-    script: Mutex<Vec<ScriptedResponse>>,
+    /// One provider answer per scripted request, numbered in arrival order.
+    script: Mutex<Vec<Arc<Mutex<ProviderAnswer>>>>,
     /// Client connections accepted so far (the first is `main`, later ones `conn2`, ...).
     connections: std::sync::atomic::AtomicUsize,
+    /// Held while a snapshot is taken and written, so saves land in order.
+    saving: Mutex<()>,
 }
 
 impl Recorder {
+    fn new(options: &RecordOptions, listen: SocketAddr) -> Recorder {
+        Recorder {
+            upstream: options.upstream.clone(),
+            listen,
+            out: options.out.clone(),
+            settings: options.settings.clone(),
+            origin: std::sync::OnceLock::new(),
+            lines: Mutex::default(),
+            script: Mutex::default(),
+            connections: Default::default(),
+            saving: Mutex::default(),
+        }
+    }
+
+    /// A client connection was accepted; the first one starts the clock (see `t_ms`).
+    fn opened(&self) {
+        self.origin.get_or_init(Instant::now);
+    }
+
+    /// Milliseconds since the first client connection was accepted.
+    fn t_ms(&self) -> u64 {
+        self.origin.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+
     /// Appends one frame of client connection `conn` (`main`: the line names none).
     fn push(&self, conn: &str, way: Way, text: &str) {
-        let t_ms = self.started.elapsed().as_millis() as u64;
+        let mut lines = lock(&self.lines);
+        let t_ms = self.t_ms();
         let mut line = match frame_json(text) {
             Some(frame) => json!({ "dir": way.as_str(), "t_ms": t_ms, "frame": frame }),
             None => json!({ "dir": way.as_str(), "t_ms": t_ms, "frame": text, "raw": true }),
@@ -118,22 +196,30 @@ impl Recorder {
         if conn != "main" {
             line["conn"] = json!(conn);
         }
-        lock(&self.lines).push(line);
+        lines.push(line);
+    }
+
+    /// Takes the next script entry for a provider request that just arrived.
+    fn reserve(&self, route: &str) -> Arc<Mutex<ProviderAnswer>> {
+        let answer = Arc::new(Mutex::new(ProviderAnswer { route: route.to_owned(), ..Default::default() }));
+        lock(&self.script).push(Arc::clone(&answer));
+        answer
     }
 
     fn header(&self) -> Value {
-        let script = lock(&self.script).clone();
+        let script: Vec<ScriptedResponse> = lock(&self.script).iter().map(|a| lock(a).scripted()).collect();
         json!({
             "tronRecording": 1,
             "recordedAgainst": self.upstream,
             "description": format!("recorded by `tron replay record` listening on ws://{}/ws", self.listen),
             "script": { "responses": script },
-            "settings": {},
+            "settings": self.settings,
         })
     }
 
     /// Rewrites the recording: to a temp file next to it, then renamed over it.
     fn save(&self) -> Result<(), ReplayError> {
+        let _saving = lock(&self.saving);
         let mut text = self.header().to_string();
         text.push('\n');
         for line in lock(&self.lines).iter() {
@@ -149,40 +235,43 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), ReplayError> {
         .map_err(|source| ReplayError::File { path: path.to_owned(), source })
 }
 
+/// Reads the settings file a recording's header should carry: a JSON object.
+pub fn read_settings(path: &Path) -> Result<Value, ReplayError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ReplayError::File { path: path.to_owned(), source })?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ReplayError::Proxy(format!("{}: settings must be a JSON object", path.display()))),
+        Err(e) => Err(ReplayError::Proxy(format!("{}: settings are not JSON: {e}", path.display()))),
+    }
+}
+
 /// Runs the recorder proxy until Ctrl-C: WebSocket clients connect to `ws://LISTEN/...`,
-/// each is connected to `upstream` (its `Authorization` header and query string are passed
-/// on), every data frame is forwarded unchanged both ways and appended to the recording at
-/// `out` (header `recordedAgainst` = `upstream`; `t_ms` counted from the proxy's start). The
-/// file is rewritten atomically when the proxy starts, after each connection closes, and on
-/// Ctrl-C.
+/// each is connected to the upstream server (its `Authorization` header and query string are
+/// passed on), every data frame is forwarded unchanged both ways and appended to the
+/// recording (header `recordedAgainst` = the upstream URL, `settings` =
+/// [`RecordOptions::settings`]). The file is rewritten atomically when the proxy starts,
+/// after each connection closes, after each provider answer ends, and on Ctrl-C.
 ///
 /// With `provider_proxy`, also serves an HTTP reverse proxy for the provider (its URL is
 /// printed on stderr) whose answers become the header's script; see the module docs.
-pub async fn record(
-    listen: SocketAddr,
-    upstream: String,
-    out: PathBuf,
-    provider_proxy: bool,
-) -> Result<(), ReplayError> {
-    let listener = TcpListener::bind(listen).await?;
+pub async fn record(options: RecordOptions) -> Result<(), ReplayError> {
+    let listener = TcpListener::bind(options.listen).await?;
     let listen = listener.local_addr()?;
-    let rec = Arc::new(Recorder {
-        upstream,
-        listen,
-        out,
-        started: Instant::now(),
-        lines: Mutex::default(),
-        script: Mutex::default(),
-        connections: Default::default(),
-    });
+    let rec = Arc::new(Recorder::new(&options, listen));
     rec.save()?;
     eprintln!("recording ws://{listen}/ws -> {} into {}", rec.upstream, rec.out.display());
-    if provider_proxy {
-        let url = start_provider_proxy(Arc::clone(&rec)).await?;
+    if options.provider_proxy {
+        let url = start_provider_proxy(Arc::clone(&rec), provider_base()).await?;
         eprintln!(
             "provider proxy on {url} -> {}: start the server with TRON_ANTHROPIC_BASE_URL={url} (tron) or ANTHROPIC_BASE_URL={url}",
             provider_base()
         );
+        if rec.settings.as_object().is_some_and(|m| m.is_empty()) {
+            eprintln!(
+                "note: no --settings given: the replay runs with default settings; pass the server's settings.json if it changes the model calls"
+            );
+        }
     }
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -201,6 +290,7 @@ pub async fn record(
                         continue;
                     }
                 };
+                rec.opened();
                 let rec = Arc::clone(&rec);
                 tokio::spawn(async move {
                     if let Err(e) = record_connection(&rec, stream).await {
@@ -314,10 +404,9 @@ struct ProviderProxy {
 }
 
 /// Starts the provider proxy on `127.0.0.1:0`; returns its base URL.
-async fn start_provider_proxy(rec: Arc<Recorder>) -> Result<String, ReplayError> {
+async fn start_provider_proxy(rec: Arc<Recorder>, base: String) -> Result<String, ReplayError> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let base = provider_base();
     if base == url {
         return Err(ReplayError::Proxy(format!("the provider proxy would forward to itself ({url})")));
     }
@@ -338,21 +427,44 @@ fn plain(status: StatusCode, message: String) -> axum::response::Response {
     r
 }
 
-/// Forwards one request to the provider and streams the answer back while keeping it; when
-/// the body has ended it is added to the script.
+/// Forwards one request to the provider and streams the answer back while keeping it in the
+/// script entry taken when the request arrived (see the module docs).
 async fn forward(
     State(p): State<Arc<ProviderProxy>>,
     req: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
+    let route = parts.uri.path().to_owned();
+    let answer = if takes_scripted_response(parts.method.as_str(), &route) {
+        Some(p.rec.reserve(&route))
+    } else {
+        eprintln!(
+            "provider proxy: {} {route} forwarded, not scripted (the mock LLM answers it itself)",
+            parts.method
+        );
+        None
+    };
+    let failed = |status: StatusCode, message: String| {
+        if let Some(a) = &answer {
+            let mut a = lock(a);
+            a.status = status.as_u16();
+            a.content_type = "text/plain".into();
+            a.body = message.clone().into_bytes();
+            a.ended = true;
+        }
+        if let Err(e) = p.rec.save() {
+            eprintln!("cannot save the recording: {e}");
+        }
+        plain(status, message)
+    };
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return plain(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
+        Err(e) => return failed(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
     };
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let mut request = p.client.request(parts.method.clone(), format!("{}{path}", p.base));
     for (name, value) in &parts.headers {
-        // The body is parsed, so ask for it uncompressed; reqwest sets host and length.
+        // The body is kept as text, so ask for it uncompressed; reqwest sets host and length.
         if name == header::HOST || name == header::CONTENT_LENGTH || name == header::ACCEPT_ENCODING {
             continue;
         }
@@ -360,31 +472,45 @@ async fn forward(
     }
     let resp = match request.body(bytes).send().await {
         Ok(r) => r,
-        Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("provider proxy: {e}")),
+        Err(e) => return failed(StatusCode::BAD_GATEWAY, format!("provider proxy: {e}")),
     };
     let status = resp.status();
     let headers = resp.headers().clone();
-    let retry_after =
-        headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if let Some(a) = &answer {
+        let mut a = lock(a);
+        a.status = status.as_u16();
+        a.retry_after =
+            headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        a.content_type =
+            headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let rec = Arc::clone(&p.rec);
     tokio::spawn(async move {
-        let mut kept = Vec::new();
         let mut stream = resp.bytes_stream();
+        let mut ended = true;
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(c) => {
-                    kept.extend_from_slice(&c);
+                    if let Some(a) = &answer {
+                        lock(a).body.extend_from_slice(&c);
+                    }
+                    // The server may have gone; the answer is still kept whole.
                     let _ = tx.send(Ok(c)).await;
                 }
                 Err(e) => {
+                    ended = false;
                     let _ = tx.send(Err(std::io::Error::other(e))).await;
                     break;
                 }
             }
         }
-        let scripted = scripted_response(status.as_u16(), retry_after, &String::from_utf8_lossy(&kept));
-        lock(&rec.script).push(scripted);
+        if let Some(a) = &answer {
+            lock(a).ended = ended;
+            if let Err(e) = rec.save() {
+                eprintln!("cannot save the recording: {e}");
+            }
+        }
     });
     let body =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
@@ -403,149 +529,73 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-/// The [`ScriptedResponse`] that reproduces one provider answer: an HTTP error for a status
-/// that is not 2xx; otherwise the steps of an Anthropic stream, or (any other body) one
-/// [`Step::Malformed`] holding it verbatim.
-pub fn scripted_response(status: u16, retry_after: Option<u64>, body: &str) -> ScriptedResponse {
-    if !(200..300).contains(&status) {
-        let body = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
-        return ScriptedResponse::HttpError { status, body, retry_after };
-    }
-    let steps =
-        anthropic_sse_to_steps(body).unwrap_or_else(|| vec![Step::Malformed { data: body.to_owned() }]);
-    ScriptedResponse::Stream { steps }
+/// One provider answer as the provider proxy kept it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderAnswer {
+    /// The request path (without the query), e.g. `/v1/messages`.
+    pub route: String,
+    /// The HTTP status; 0 while the provider has not answered.
+    pub status: u16,
+    /// The `retry-after` seconds, if any.
+    pub retry_after: Option<u64>,
+    /// The answer's `content-type`.
+    pub content_type: String,
+    /// The body bytes received so far.
+    pub body: Vec<u8>,
+    /// Whether the body ended cleanly (false while streaming or after a break).
+    pub ended: bool,
 }
 
-/// One content block being streamed.
-enum Block {
-    Text(String),
-    Thinking { text: String, signature: String },
-    Tool { id: String, name: String, json: String },
+impl ProviderAnswer {
+    /// The scripted response that replays this answer: a `2xx` as a
+    /// [`ScriptedResponse::Verbatim`] (one chunk per server-sent event, `cut` unless the body
+    /// ended cleanly; a body that is not an event stream as one chunk), any other status as a
+    /// [`ScriptedResponse::HttpError`] (a JSON body as JSON, else as a string). An answer
+    /// still pending replays as a stream that breaks off at once.
+    pub fn scripted(&self) -> ScriptedResponse {
+        let text = String::from_utf8_lossy(&self.body).into_owned();
+        if self.status != 0 && !(200..300).contains(&self.status) {
+            let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            return ScriptedResponse::HttpError { status: self.status, body, retry_after: self.retry_after };
+        }
+        let content_type = if self.content_type.is_empty() {
+            "text/event-stream".to_owned()
+        } else {
+            self.content_type.clone()
+        };
+        let chunks = if content_type.starts_with("text/event-stream") {
+            sse_chunks(&text)
+        } else if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![text]
+        };
+        ScriptedResponse::Verbatim { route: self.route.clone(), content_type, chunks, cut: !self.ended }
+    }
 }
 
-/// Parses an Anthropic Messages event stream into the [`Step`]s that make the mock send the
-/// same message: one step per text / thinking / tool_use block (in order), the usage, the
-/// stop reason when it is not the one the mock would infer, and in-stream errors. `None` when
-/// the body is not such a stream or holds a block the mock cannot render.
-pub fn anthropic_sse_to_steps(body: &str) -> Option<Vec<Step>> {
-    let mut steps = Vec::new();
-    let mut blocks: HashMap<u64, Block> = HashMap::new();
-    let (mut input, mut output, mut cache_read, mut cache_creation) = (0, 0, 0, 0);
-    let mut saw_usage = false;
-    let mut stop: Option<String> = None;
-    let mut saw_message = false;
-    let mut has_tool = false;
-    let body = body.replace("\r\n", "\n");
-    for event in body.split("\n\n") {
-        let data: Vec<&str> = event
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
-        if data.is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(&data.join("\n")).ok()?;
-        let index = v["index"].as_u64().unwrap_or(0);
-        match v["type"].as_str()? {
-            "message_start" => {
-                saw_message = true;
-                let u = &v["message"]["usage"];
-                if u.is_object() {
-                    saw_usage = true;
-                    input = u["input_tokens"].as_u64().unwrap_or(0);
-                    output = u["output_tokens"].as_u64().unwrap_or(0);
-                    cache_read = u["cache_read_input_tokens"].as_u64().unwrap_or(0);
-                    cache_creation = u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
-                }
+/// Splits a server-sent-event body after each blank line (`\n\n` or `\r\n\r\n`), each
+/// chunk keeping its terminator; a trailing partial event is the last chunk.
+pub fn sse_chunks(body: &str) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let end = [rest.find("\n\n").map(|i| i + 2), rest.find("\r\n\r\n").map(|i| i + 4)]
+            .into_iter()
+            .flatten()
+            .min();
+        match end {
+            Some(end) => {
+                chunks.push(rest[..end].to_owned());
+                rest = &rest[end..];
             }
-            "content_block_start" => {
-                let cb = &v["content_block"];
-                let block = match cb["type"].as_str()? {
-                    "text" => Block::Text(cb["text"].as_str().unwrap_or_default().to_owned()),
-                    "thinking" => Block::Thinking {
-                        text: cb["thinking"].as_str().unwrap_or_default().to_owned(),
-                        signature: cb["signature"].as_str().unwrap_or_default().to_owned(),
-                    },
-                    "tool_use" => {
-                        has_tool = true;
-                        Block::Tool {
-                            id: cb["id"].as_str()?.to_owned(),
-                            name: cb["name"].as_str()?.to_owned(),
-                            json: String::new(),
-                        }
-                    }
-                    _ => return None,
-                };
-                blocks.insert(index, block);
+            None => {
+                chunks.push(rest.to_owned());
+                break;
             }
-            "content_block_delta" => {
-                let d = &v["delta"];
-                match (blocks.get_mut(&index)?, d["type"].as_str()?) {
-                    (Block::Text(t), "text_delta") => t.push_str(d["text"].as_str()?),
-                    (Block::Thinking { text, .. }, "thinking_delta") => {
-                        text.push_str(d["thinking"].as_str()?)
-                    }
-                    (Block::Thinking { signature, .. }, "signature_delta") => {
-                        signature.push_str(d["signature"].as_str()?)
-                    }
-                    (Block::Tool { json, .. }, "input_json_delta") => {
-                        json.push_str(d["partial_json"].as_str()?)
-                    }
-                    _ => return None,
-                }
-            }
-            "content_block_stop" => {
-                steps.push(match blocks.remove(&index)? {
-                    Block::Text(text) => Step::Text { text },
-                    Block::Thinking { text, signature } => Step::Thinking { text, signature },
-                    Block::Tool { id, name, json } => {
-                        let input = if json.trim().is_empty() {
-                            json!({})
-                        } else {
-                            serde_json::from_str(&json).ok()?
-                        };
-                        Step::ToolCall { id, name, input }
-                    }
-                });
-            }
-            "message_delta" => {
-                if let Some(reason) = v["delta"]["stop_reason"].as_str() {
-                    stop = Some(reason.to_owned());
-                }
-                let u = &v["usage"];
-                if u.is_object() {
-                    saw_usage = true;
-                    output = u["output_tokens"].as_u64().unwrap_or(output);
-                    input = u["input_tokens"].as_u64().unwrap_or(input);
-                    cache_read = u["cache_read_input_tokens"].as_u64().unwrap_or(cache_read);
-                    cache_creation = u["cache_creation_input_tokens"].as_u64().unwrap_or(cache_creation);
-                }
-            }
-            "error" => steps.push(Step::Error {
-                error_type: v["error"]["type"].as_str().unwrap_or("api_error").to_owned(),
-                message: v["error"]["message"].as_str().unwrap_or_default().to_owned(),
-            }),
-            "message_stop" | "ping" => {}
-            _ => return None,
         }
     }
-    if !saw_message && steps.is_empty() {
-        return None;
-    }
-    if saw_usage {
-        steps.push(Step::Usage {
-            input_tokens: input,
-            output_tokens: output,
-            cache_read_tokens: cache_read,
-            cache_creation_tokens: cache_creation,
-        });
-    }
-    let inferred = if has_tool { "tool_use" } else { "end_turn" };
-    if let Some(reason) = stop.filter(|r| r != inferred) {
-        steps.push(Step::Stop { reason });
-    }
-    Some(steps)
+    chunks
 }
 
 // ---------------------------------------------------------------------------------------
@@ -566,10 +616,12 @@ pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
 /// Each client connecting to `ws://LISTEN/...` is connected to both servers. Client frames go
 /// to both (to the secondary with the primary's ids replaced by the secondary's, learnt by
 /// pairing the two answers to the same request id); only the primary's answers reach the
-/// client. Whenever both answer streams have been quiet for a moment (and when the
-/// connection closes), what each server sent since the last comparison is compared with
-/// [`super::diff::compare`] (ids, times and durations normalised, per session) and any
-/// difference reported, primary as `-` and secondary as `+`.
+/// client. Whenever both servers have settled after a request (every request answered, every
+/// run an `agent.prompt` started ended with `agent.ready`), and when the connection closes,
+/// what each server sent since the last comparison is compared with
+/// [`super::diff::compare`] (ids, times and durations normalised, per session, responses
+/// with their request's session) and any difference reported, primary as `-` and secondary
+/// as `+`.
 pub async fn shadow_with(
     listen: SocketAddr,
     primary: String,
@@ -605,52 +657,123 @@ pub async fn shadow_with(
     }
 }
 
+/// One server's answers on a mirrored connection since the last comparison, and where it is.
+#[derive(Default)]
+struct Side {
+    frames: Vec<Received>,
+    /// Requests sent and not answered yet: id -> the session the request named.
+    pending: HashMap<String, Option<String>>,
+    /// Sessions with a run going (acknowledged `agent.prompt`, no `agent.ready` yet).
+    running: std::collections::HashSet<String>,
+}
+
+impl Side {
+    /// Whether every request is answered and every run ended.
+    fn settled(&self) -> bool {
+        self.pending.is_empty() && self.running.is_empty()
+    }
+
+    /// Files an answer (`prompts`: the ids of the client's `agent.prompt` requests).
+    fn add(&mut self, frame: Value, prompts: &std::collections::HashSet<String>) {
+        let mut request_session = None;
+        if frame.get("type").is_none() {
+            if let Some(id) = frame.get("id").and_then(Value::as_str) {
+                request_session = self.pending.remove(id).flatten();
+                if prompts.contains(id) && frame["success"] == true {
+                    if let Some(s) = &request_session {
+                        self.running.insert(s.clone());
+                    }
+                }
+            }
+        } else if frame["type"] == "agent.ready" {
+            if let Some(s) = frame["sessionId"].as_str() {
+                self.running.remove(s);
+            }
+        }
+        self.frames.push(Received { frame, conn: "main".to_owned(), request_session });
+    }
+}
+
 /// The two answer streams of one mirrored connection.
 #[derive(Default)]
 struct Mirror {
-    primary: Vec<Value>,
-    secondary: Vec<Value>,
+    primary: Side,
+    secondary: Side,
     /// Primary id -> secondary id.
     ids: HashMap<String, String>,
     /// Responses by request id, waiting for the other side's.
     primary_answers: HashMap<String, Value>,
     secondary_answers: HashMap<String, Value>,
-    last_frame: Option<Instant>,
+    /// Ids of the client's `agent.prompt` requests.
+    prompts: std::collections::HashSet<String>,
+    /// Whether the client sent a request since the last comparison.
+    asked: bool,
 }
 
 impl Mirror {
-    fn add(&mut self, from_primary: bool, text: &str) {
+    /// A client frame: what the secondary gets (the primary's ids replaced), after noting
+    /// the request it makes on both sides.
+    fn sent(&mut self, text: &str) -> String {
+        let Some(frame) = frame_json(text) else { return text.to_owned() };
+        let mirrored = substitute(&frame, &self.ids);
+        if let (Some(id), Some(method)) = (frame.get("id").and_then(Value::as_str), frame["method"].as_str())
+        {
+            let session = |f: &Value| f["params"]["sessionId"].as_str().map(str::to_owned);
+            self.primary.pending.insert(id.to_owned(), session(&frame));
+            self.secondary.pending.insert(id.to_owned(), session(&mirrored));
+            if method == "agent.prompt" {
+                self.prompts.insert(id.to_owned());
+            }
+            self.asked = true;
+        }
+        mirrored.to_string()
+    }
+
+    /// Whether `text` (a client frame) names an id the primary minted in an answer the
+    /// secondary has not given yet: sent now, the secondary would get the primary's id.
+    fn waits_for_pairing(&self, text: &str) -> bool {
+        let mut waits = false;
+        for answer in self.primary_answers.values() {
+            ids_in(answer, &mut |id| waits |= text.contains(id));
+        }
+        waits
+    }
+
+    /// An answer from one server; the comparison's report when both have now settled.
+    fn add(&mut self, from_primary: bool, text: &str, connection: u64) -> Option<String> {
         let frame = frame_json(text).unwrap_or_else(|| Value::String(text.to_owned()));
-        if let Some(id) = frame.get("id").and_then(Value::as_str).map(str::to_owned) {
+        if let (Some(id), None) = (frame.get("id").and_then(Value::as_str), frame.get("type")) {
             let (mine, theirs) = if from_primary {
                 (&mut self.primary_answers, &mut self.secondary_answers)
             } else {
                 (&mut self.secondary_answers, &mut self.primary_answers)
             };
-            match theirs.remove(&id) {
+            match theirs.remove(id) {
                 Some(other) => {
                     let (p, s) = if from_primary { (&frame, &other) } else { (&other, &frame) };
                     learn_ids(p, s, &mut self.ids);
                 }
                 None => {
-                    mine.insert(id, frame.clone());
+                    mine.insert(id.to_owned(), frame.clone());
                 }
             }
         }
-        if from_primary {
-            self.primary.push(frame);
-        } else {
-            self.secondary.push(frame);
+        let side = if from_primary { &mut self.primary } else { &mut self.secondary };
+        side.add(frame, &self.prompts);
+        if self.asked && self.primary.settled() && self.secondary.settled() {
+            self.asked = false;
+            return self.compare(connection);
         }
-        self.last_frame = Some(Instant::now());
+        None
     }
 
-    /// Compares what arrived since the last call; the diff text when they differ.
+    /// Compares what arrived since the last call; the report when they differ.
     fn compare(&mut self, connection: u64) -> Option<String> {
-        if self.primary.is_empty() && self.secondary.is_empty() {
+        if self.primary.frames.is_empty() && self.secondary.frames.is_empty() {
             return None;
         }
-        let (p, s) = (std::mem::take(&mut self.primary), std::mem::take(&mut self.secondary));
+        let p = std::mem::take(&mut self.primary.frames);
+        let s = std::mem::take(&mut self.secondary.frames);
         let c = super::diff::compare(&p, &s);
         if c.ok {
             return None;
@@ -659,11 +782,27 @@ impl Mirror {
             "shadow: connection {connection}: the secondary answered differently (- primary, + secondary)\n"
         );
         for d in &c.differences {
-            text.push_str(d);
-            text.push('\n');
+            text.push_str(&format!("differs: {d}\n"));
         }
         text.push_str(&c.diff);
         Some(text)
+    }
+}
+
+/// Calls `f` with every id (rule 1) in the strings of `v`.
+fn ids_in(v: &Value, f: &mut impl FnMut(&str)) {
+    match v {
+        Value::String(s) => {
+            replace_tokens(s, |t| {
+                if id_kind(t).is_some() {
+                    f(t);
+                }
+                None
+            });
+        }
+        Value::Array(items) => items.iter().for_each(|x| ids_in(x, f)),
+        Value::Object(m) => m.values().for_each(|x| ids_in(x, f)),
+        _ => {}
     }
 }
 
@@ -685,15 +824,19 @@ async fn mirror_connection(
         while let Some(msg) = c_rx.next().await {
             let msg = msg.map_err(|e| proxy_error("client", e))?;
             if let Message::Close(frame) = msg {
-                let _ = p_tx.send(Message::Close(frame.clone())).await;
-                let _ = s_tx.send(Message::Close(frame)).await;
+                // The secondary is closed once it has finished what it was asked (below).
+                let _ = p_tx.send(Message::Close(frame)).await;
                 break;
             }
             let Some(text) = frame_text(&msg) else { continue };
-            let mirrored = match frame_json(&text) {
-                Some(v) => Message::text(substitute(&v, &lock(&mirror).ids).to_string()),
-                None => Message::text(text),
-            };
+            // A frame naming an id the secondary has not minted yet waits (bounded) for the
+            // secondary's answer, so its own id can be substituted.
+            let mut waited = 0;
+            while waited < PAIRING_WAIT_MS && lock(&mirror).waits_for_pairing(&text) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                waited += 10;
+            }
+            let mirrored = Message::text(lock(&mirror).sent(&text));
             p_tx.send(msg).await.map_err(|e| proxy_error("primary", e))?;
             if let Err(e) = s_tx.send(mirrored).await {
                 eprintln!("shadow connection {n}: cannot send to the secondary: {e}");
@@ -709,7 +852,10 @@ async fn mirror_connection(
                 break;
             }
             if let Some(text) = frame_text(&msg) {
-                lock(&mirror).add(true, &text);
+                let found = lock(&mirror).add(true, &text, n);
+                if let Some(text) = found {
+                    report(&text);
+                }
                 c_tx.send(msg).await.map_err(|e| proxy_error("client", e))?;
             }
         }
@@ -720,7 +866,10 @@ async fn mirror_connection(
             match msg {
                 Ok(msg) => {
                     if let Some(text) = frame_text(&msg) {
-                        lock(&mirror).add(false, &text);
+                        let found = lock(&mirror).add(false, &text, n);
+                        if let Some(text) = found {
+                            report(&text);
+                        }
                     }
                 }
                 Err(e) => {
@@ -732,26 +881,28 @@ async fn mirror_connection(
         // The client's session goes on with the primary alone.
         std::future::pending::<()>().await
     };
-    let comparer = async {
-        loop {
-            tokio::time::sleep(QUIET / 4).await;
-            let mut m = lock(&mirror);
-            if m.last_frame.is_some_and(|t| t.elapsed() >= QUIET) {
-                m.last_frame = None;
-                if let Some(text) = m.compare(n) {
-                    drop(m);
-                    report(&text);
-                }
-            }
-        }
-    };
     let result = tokio::select! {
         r = from_client => r,
         r = from_primary => r,
         _ = from_secondary => Ok(()),
-        _ = comparer => Ok(()),
     };
-    // What the secondary still sends after the close is not waited for.
+    // The secondary may lag the primary: let it finish what it was asked (bounded), so the
+    // last comparison sees its whole answer, then close it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(SETTLE_WAIT_MS);
+    while !lock(&mirror).secondary.settled() {
+        match tokio::time::timeout_at(deadline, s_rx.next()).await {
+            Ok(Some(Ok(msg))) => {
+                if let Some(text) = frame_text(&msg) {
+                    let found = lock(&mirror).add(false, &text, n);
+                    if let Some(text) = found {
+                        report(&text);
+                    }
+                }
+            }
+            _ => break,
+        }
+    }
+    let _ = s_tx.send(Message::Close(None)).await;
     let last = lock(&mirror).compare(n);
     if let Some(text) = last {
         report(&text);
@@ -763,64 +914,140 @@ async fn mirror_connection(
 mod tests {
     use super::*;
 
-    const SSE: &str = "event: message_start\n\
-data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"output_tokens\":1,\"cache_read_input_tokens\":4}}}\n\n\
-event: content_block_start\n\
-data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
-data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi \"}}\n\n\
-data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"there\"}}\n\n\
-data: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
-data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"Bash\",\"input\":{}}}\n\n\
-data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"command\\\":\"}}\n\n\
-data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"ls\\\"}\"}}\n\n\
-data: {\"type\":\"content_block_stop\",\"index\":1}\n\n\
-data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},\"usage\":{\"output_tokens\":7}}\n\n\
-data: {\"type\":\"message_stop\"}\n\n";
+    fn recorder() -> Recorder {
+        let options = RecordOptions {
+            listen: "127.0.0.1:1".parse().unwrap(),
+            upstream: "ws://x/ws".into(),
+            // Saves (after each provider answer) go to a temp file, never the working dir.
+            out: std::env::temp_dir().join(format!("tron-proxy-{}.jsonl", uuid::Uuid::new_v4().simple())),
+            provider_proxy: false,
+            settings: json!({"context": {"memory": {"ledger": {"enabled": false}}}}),
+        };
+        Recorder::new(&options, options.listen)
+    }
 
     #[test]
-    fn anthropic_streams_become_steps() {
-        let steps = anthropic_sse_to_steps(SSE).unwrap();
+    fn answers_become_verbatim_chunks_one_per_event() {
+        let body = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n\
+                    event: content_block_delta\ndata: {\"delta\":{\"text\":\"Hel\"}}\n\n\
+                    data: {\"delta\":{\"text\":\"lo wör\"}}\r\n\r\n\
+                    data: [DONE]\n\ndata: half";
+        let answer = ProviderAnswer {
+            route: "/v1/messages".into(),
+            status: 200,
+            retry_after: None,
+            content_type: "text/event-stream; charset=utf-8".into(),
+            body: body.as_bytes().to_vec(),
+            ended: true,
+        };
+        let ScriptedResponse::Verbatim { route, content_type, chunks, cut } = answer.scripted() else {
+            panic!("not verbatim")
+        };
         assert_eq!(
-            steps,
-            vec![
-                Step::Text { text: "Hi there".into() },
-                Step::ToolCall { id: "toolu_1".into(), name: "Bash".into(), input: json!({"command": "ls"}) },
-                Step::Usage {
-                    input_tokens: 10,
-                    output_tokens: 7,
-                    cache_read_tokens: 4,
-                    cache_creation_tokens: 0
-                },
-                Step::Stop { reason: "max_tokens".into() },
-            ]
+            (route.as_str(), content_type.as_str(), cut),
+            ("/v1/messages", "text/event-stream; charset=utf-8", false)
+        );
+        assert_eq!(chunks.concat(), body, "nothing lost or added");
+        assert_eq!(chunks.len(), 5, "{chunks:?}");
+        assert_eq!(chunks[2], "data: {\"delta\":{\"text\":\"lo wör\"}}\r\n\r\n");
+        assert_eq!(chunks[4], "data: half");
+
+        // A body that broke off replays as one that breaks off; one still pending, too.
+        let broken = ProviderAnswer { ended: false, ..answer.clone() };
+        assert!(matches!(broken.scripted(), ScriptedResponse::Verbatim { cut: true, .. }));
+        let pending = ProviderAnswer { route: "/v1/messages".into(), ..Default::default() };
+        assert_eq!(
+            pending.scripted(),
+            ScriptedResponse::Verbatim {
+                route: "/v1/messages".into(),
+                content_type: "text/event-stream".into(),
+                chunks: vec![],
+                cut: true
+            }
+        );
+        // A body that is not an event stream is one chunk.
+        let json_body =
+            ProviderAnswer { content_type: "application/json".into(), body: b"{\"a\":1}".to_vec(), ..answer };
+        assert!(
+            matches!(json_body.scripted(), ScriptedResponse::Verbatim { chunks, .. } if chunks == ["{\"a\":1}"])
         );
     }
 
     #[test]
-    fn other_bodies_are_kept_verbatim_and_errors_keep_their_status() {
-        let body = "data: {\"choices\":[]}\n\n";
+    fn error_statuses_keep_their_status_body_and_retry_after() {
+        let error = |status, body: &str| ProviderAnswer {
+            route: "/v1/chat/completions".into(),
+            status,
+            retry_after: Some(3),
+            content_type: "application/json".into(),
+            body: body.as_bytes().to_vec(),
+            ended: true,
+        };
         assert_eq!(
-            scripted_response(200, None, body),
-            ScriptedResponse::Stream { steps: vec![Step::Malformed { data: body.into() }] }
-        );
-        assert_eq!(
-            scripted_response(429, Some(3), "{\"error\":{}}"),
+            error(429, "{\"error\":{}}").scripted(),
             ScriptedResponse::HttpError { status: 429, body: json!({"error": {}}), retry_after: Some(3) }
         );
-        assert!(anthropic_sse_to_steps("not a stream").is_none());
+        assert_eq!(
+            error(502, "provider proxy: connection refused").scripted(),
+            ScriptedResponse::HttpError {
+                status: 502,
+                body: json!("provider proxy: connection refused"),
+                retry_after: Some(3)
+            }
+        );
+    }
+
+    #[test]
+    fn sse_chunks_split_after_blank_lines() {
+        assert_eq!(sse_chunks(""), Vec::<String>::new());
+        assert_eq!(sse_chunks("a\n\nb\n\n"), ["a\n\n", "b\n\n"]);
+        assert_eq!(sse_chunks("a\r\n\r\nb"), ["a\r\n\r\n", "b"]);
+    }
+
+    #[test]
+    fn script_entries_are_numbered_when_requests_arrive() {
+        let rec = recorder();
+        let first = rec.reserve("/v1/messages");
+        let second = rec.reserve("/v1/messages");
+        // The second answer ends first; the script keeps the order the requests came in.
+        *lock(&second) = ProviderAnswer {
+            route: "/v1/messages".into(),
+            status: 200,
+            content_type: "text/event-stream".into(),
+            body: b"data: second\n\n".to_vec(),
+            ended: true,
+            ..Default::default()
+        };
+        lock(&first).status = 200;
+        lock(&first).body = b"data: first\n\n".to_vec();
+        lock(&first).ended = true;
+        let header = rec.header();
+        let chunks: Vec<&Value> =
+            header["script"]["responses"].as_array().unwrap().iter().map(|r| &r["chunks"][0]).collect();
+        assert_eq!(chunks, [&json!("data: first\n\n"), &json!("data: second\n\n")]);
+        assert_eq!(header["settings"]["context"]["memory"]["ledger"]["enabled"], false);
+        let parsed = crate::replay::Recording::parse(&format!("{header}\n")).unwrap();
+        assert_eq!(parsed.header.script.responses.len(), 2);
+    }
+
+    #[test]
+    fn settings_files_must_be_json_objects() {
+        let dir = std::env::temp_dir().join(format!("tron-proxy-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.json");
+        std::fs::write(&file, "{\"a\":1}").unwrap();
+        assert_eq!(read_settings(&file).unwrap(), json!({"a": 1}));
+        std::fs::write(&file, "[1]").unwrap();
+        assert!(read_settings(&file).unwrap_err().to_string().contains("must be a JSON object"));
+        std::fs::write(&file, "{oops").unwrap();
+        assert!(read_settings(&file).unwrap_err().to_string().contains("settings are not JSON"));
+        assert!(read_settings(&dir.join("missing.json")).unwrap_err().to_string().contains("missing.json"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn lines_keep_json_frames_and_mark_the_rest_raw() {
-        let rec = Recorder {
-            upstream: "ws://x/ws".into(),
-            listen: "127.0.0.1:1".parse().unwrap(),
-            out: PathBuf::from("unused"),
-            started: Instant::now(),
-            lines: Mutex::default(),
-            script: Mutex::default(),
-            connections: Default::default(),
-        };
+        let rec = recorder();
         rec.push("main", Way::Send, "{not json");
         rec.push("main", Way::Recv, "{\"id\":\"1\"}");
         rec.push("conn2", Way::Recv, "{\"id\":\"2\"}");
@@ -834,16 +1061,100 @@ data: {\"type\":\"message_stop\"}\n\n";
         assert_eq!(rec.header()["recordedAgainst"], "ws://x/ws");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_provider_proxy_numbers_answers_by_arrival_and_scripts_only_provider_routes() {
+        use crate::testing::{MockLlm, Script, Step};
+        let slow = ScriptedResponse::stream([Step::DelayMs { ms: 300 }, Step::Text { text: "slow".into() }]);
+        let mock = MockLlm::start(Script::new([slow, ScriptedResponse::text("fast")])).await.unwrap();
+        let rec = Arc::new(recorder());
+        let url = start_provider_proxy(Arc::clone(&rec), mock.base_url()).await.unwrap();
+        let client = reqwest::Client::new();
+        let post = |path: &str| {
+            let body = json!({"model": "m", "max_tokens": 9, "stream": true, "messages": []});
+            client.post(format!("{url}{path}")).json(&body).send()
+        };
+        // Not a scripted route: forwarded (the mock answers it itself), not in the script.
+        let load = post("/v1internal:loadCodeAssist").await.unwrap();
+        assert_eq!(load.status(), 200);
+        // The first request arrives first but its answer ends last.
+        let first = tokio::spawn(post("/v1/messages"));
+        while mock.requests().len() < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let second = post("/v1/messages").await.unwrap().text().await.unwrap();
+        assert!(second.contains("fast"), "{second}");
+        let first = first.await.unwrap().unwrap().text().await.unwrap();
+        assert!(first.contains("slow"), "{first}");
+        let header = rec.header();
+        let responses = header["script"]["responses"].as_array().unwrap();
+        assert_eq!(responses.len(), 2, "{header}");
+        let text = |i: usize| {
+            responses[i]["chunks"].as_array().unwrap().iter().filter_map(Value::as_str).collect::<String>()
+        };
+        assert!(text(0).contains("\"slow\"") && text(1).contains("\"fast\""), "arrival order: {responses:?}");
+        assert_eq!(responses[0]["route"], "/v1/messages");
+        assert_eq!(text(0), first, "what the server got, byte for byte");
+        let saved = crate::replay::Recording::load(&rec.out).unwrap();
+        assert_eq!(saved.header.script.responses.len(), 2, "saved after each answer");
+        std::fs::remove_file(&rec.out).unwrap();
+    }
+
     #[test]
-    fn the_mirror_learns_the_secondarys_ids_from_paired_answers() {
+    fn t_ms_counts_from_the_first_connection() {
+        let rec = recorder();
+        assert!(rec.origin.get().is_none(), "the clock does not start with the proxy");
+        rec.opened();
+        let origin = *rec.origin.get().unwrap();
+        rec.opened();
+        assert_eq!(*rec.origin.get().unwrap(), origin, "later connections do not restart it");
+        rec.push("main", Way::Recv, "{}");
+        rec.push("conn2", Way::Recv, "{}");
+        let upper = origin.elapsed().as_millis() as u64;
+        let times: Vec<u64> = lock(&rec.lines).iter().map(|l| l["t_ms"].as_u64().unwrap()).collect();
+        assert!(times[0] <= times[1] && times[1] <= upper, "{times:?} within {upper}");
+    }
+
+    #[test]
+    fn the_mirror_compares_when_both_servers_settle() {
         let mut m = Mirror::default();
-        m.add(true, r#"{"id":"1","success":true,"result":{"sessionId":"sess_aaaaaa111111"}}"#);
-        m.add(false, r#"{"id":"1","success":true,"result":{"sessionId":"sess_bbbbbb222222"}}"#);
+        assert!(m
+            .add(true, r#"{"type":"system.connected","data":{"clientId":"client_aaaaaa111"}}"#, 1)
+            .is_none());
+        assert!(m
+            .add(false, r#"{"type":"system.connected","data":{"clientId":"client_bbbbbb222"}}"#, 1)
+            .is_none());
+        m.sent(r#"{"id":"1","method":"session.create","params":{}}"#);
+        assert!(m
+            .add(true, r#"{"id":"1","success":true,"result":{"sessionId":"sess_aaaaaa111111"}}"#, 1)
+            .is_none());
+        let next = r#"{"id":"2","method":"agent.prompt","params":{"sessionId":"sess_aaaaaa111111"}}"#;
+        assert!(m.waits_for_pairing(next), "the secondary has not minted its session yet");
+        assert!(!m.waits_for_pairing(r#"{"id":"9","method":"system.ping"}"#));
+        assert!(
+            m.add(false, r#"{"id":"1","success":true,"result":{"sessionId":"sess_bbbbbb222222"}}"#, 1)
+                .is_none(),
+            "the same answer up to ids"
+        );
         assert_eq!(m.ids.get("sess_aaaaaa111111").map(String::as_str), Some("sess_bbbbbb222222"));
-        assert!(m.compare(1).is_none(), "the same answer up to ids");
-        m.add(true, r#"{"id":"2","success":true,"result":{"model":"a"}}"#);
-        m.add(false, r#"{"id":"2","success":true,"result":{"model":"b"}}"#);
-        let diff = m.compare(1).unwrap();
-        assert!(diff.contains("\"b\""), "{diff}");
+        assert!(!m.waits_for_pairing(next));
+        assert!(m.primary.frames.is_empty(), "compared and cleared");
+
+        // A prompt: the secondary gets its own session id; nothing is compared until both
+        // runs have ended, however long the provider pauses.
+        let mirrored =
+            m.sent(r#"{"id":"2","method":"agent.prompt","params":{"sessionId":"sess_aaaaaa111111"}}"#);
+        assert!(mirrored.contains("sess_bbbbbb222222"), "{mirrored}");
+        assert!(m.add(true, r#"{"id":"2","success":true,"result":{"acknowledged":true}}"#, 1).is_none());
+        assert!(m.add(false, r#"{"id":"2","success":true,"result":{"acknowledged":true}}"#, 1).is_none());
+        let delta = |s: &str, d: &str| {
+            format!(r#"{{"type":"agent.text_delta","sessionId":"{s}","data":{{"delta":"{d}"}}}}"#)
+        };
+        let ready = |s: &str| format!(r#"{{"type":"agent.ready","sessionId":"{s}"}}"#);
+        assert!(m.add(true, &delta("sess_aaaaaa111111", "Hello"), 1).is_none());
+        assert!(m.add(true, &ready("sess_aaaaaa111111"), 1).is_none(), "the secondary is still running");
+        assert!(m.add(false, &delta("sess_bbbbbb222222", "Howdy"), 1).is_none());
+        let report = m.add(false, &ready("sess_bbbbbb222222"), 1).expect("both settled: compared");
+        assert!(report.contains("differs: session <sess_1> frame 2 (event agent.text_delta): data.delta: \"Hello\" != \"Howdy\""), "{report}");
+        assert!(m.compare(1).is_none(), "nothing left");
     }
 }

@@ -1,8 +1,13 @@
 //! Replays one recording against a server and collects what it answers.
 //!
 //! The server is tron's own, started in process on `127.0.0.1:0` with a fresh temp data
-//! dir and every provider (Anthropic, OpenAI, Google) pointed at a [`MockLlm`] playing the
-//! header's script with fake keys; or any running server (`--target ws://HOST:PORT`).
+//! dir, the header's settings, and every provider (Anthropic, OpenAI, Google) pointed at a
+//! [`MockLlm`] playing the header's script with fake keys; or any running server (`--target
+//! ws://HOST:PORT`). A running server gets neither the header's settings nor, by itself, its
+//! script: start it with the recording's settings and point its providers at a mock LLM the
+//! replay loads each recording's script into ([`ReplayOptions::mock_llm`], `tron replay
+//! --target URL --mock-llm ADDR`; or `tron replay mock-llm RECORDING` for one recording).
+//! Each recording should get a fresh server: sessions a previous one left are listed too.
 //!
 //! Sending rule: client frames are sent in recorded order. Before each one the replayer
 //! waits (up to [`ReplayOptions::timeout`]) until the server has sent as many frames as the
@@ -12,7 +17,11 @@
 //! recorded ones ([`learn_ids`]), and those are substituted into the frame before it is sent.
 //! After the last send it waits for the recorded number of frames, then for a quiet period
 //! ([`ReplayOptions::quiet`]) to catch extra ones. A wait that times out is noted (naming the
-//! frame waited for) and the replay goes on; the comparison then shows what was missing.
+//! frame waited for) and the replay goes on; the comparison then shows what was missing, and
+//! `--update` refuses to write such a transcript ([`Transcript::updated`]).
+//!
+//! `t_ms` of the transcript's lines counts milliseconds from when the client began opening
+//! its first connection, across reconnects (the format's one meaning of `t_ms`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,7 +36,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::diff::{compare, Comparison};
 use super::format::{Dir, Header, Line, Recording};
-use super::normalize::{learn_ids, substitute, substitute_text};
+use super::normalize::{learn_ids, received, substitute, substitute_text};
 use super::ReplayError;
 use crate::events::{EventStore, OpenMode, StoreHandle};
 use crate::rpc::ServerState;
@@ -45,13 +54,35 @@ pub struct ReplayOptions {
     pub timeout: Duration,
     /// How long the server must stay silent at the end.
     pub quiet: Duration,
+    /// With `target`: a mock LLM the target's providers point at; each recording's script
+    /// is loaded into it ([`MockLlm::load`]) before the recording is replayed.
+    pub mock_llm: Option<Arc<MockLlm>>,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        Self { target: None, timeout: Duration::from_secs(10), quiet: Duration::from_millis(200) }
+        Self {
+            target: None,
+            timeout: Duration::from_secs(10),
+            quiet: Duration::from_millis(200),
+            mock_llm: None,
+        }
     }
 }
+
+impl ReplayOptions {
+    /// What produces the frames of a replay with these options: `tron VERSION` in process,
+    /// or `the server at URL`.
+    pub fn source(&self) -> String {
+        match &self.target {
+            Some(t) => format!("the server at {}", ws_url(t)),
+            None => format!("tron {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// What `--update` appends to a header's `recordedAgainst` (before the source).
+pub const UPDATED_BY: &str = "; frames updated by ";
 
 /// What happened in a replay: every frame sent (after id substitution) and received, in
 /// order, as recording lines; plus notes on waits that timed out.
@@ -69,11 +100,23 @@ impl Transcript {
         self.lines.iter().filter(|l| l.dir == Dir::Recv).map(|l| l.frame.clone()).collect()
     }
 
-    /// `recording` with its lines replaced by this replay's (`--update`): the header is
-    /// kept; send frames carry the ids this replay used, so the ids in later sends match
-    /// the new recv frames.
-    pub fn updated(&self, recording: &Recording) -> Recording {
-        Recording { header: recording.header.clone(), lines: self.lines.clone() }
+    /// `recording` with its lines replaced by this replay's (`--update`): send frames carry
+    /// the ids this replay used, so the ids in later sends match the new recv frames. The
+    /// header is kept except `recordedAgainst`, which gets `; frames updated by SOURCE`
+    /// (replacing an earlier such suffix), so a header never claims frames it no longer holds
+    /// came from elsewhere. `source` is [`ReplayOptions::source`].
+    ///
+    /// Refuses (and changes nothing) when the replay did not complete, i.e. has notes (a wait
+    /// timed out, the connection closed early): its transcript lacks the recording's tail.
+    pub fn updated(&self, recording: &Recording, source: &str) -> Result<Recording, ReplayError> {
+        if !self.notes.is_empty() {
+            return Err(ReplayError::Incomplete(self.notes.join("; ")));
+        }
+        let mut header = recording.header.clone();
+        let kept = header.recorded_against.split(UPDATED_BY).next().unwrap_or_default().trim().to_owned();
+        header.recorded_against =
+            if kept.is_empty() { source.to_owned() } else { format!("{kept}{UPDATED_BY}{source}") };
+        Ok(Recording { header, lines: self.lines.clone() })
     }
 }
 
@@ -89,14 +132,19 @@ pub struct Checked {
 /// Replays `recording` and compares what the server sent with what was recorded.
 pub async fn check(recording: &Recording, options: &ReplayOptions) -> Result<Checked, ReplayError> {
     let transcript = replay(recording, options).await?;
-    let comparison = compare(&recording.received(), &transcript.received());
+    let comparison = compare(&received(&recording.lines), &received(&transcript.lines));
     Ok(Checked { comparison, transcript })
 }
 
 /// Replays `recording` (see the module doc for the sending rule).
 pub async fn replay(recording: &Recording, options: &ReplayOptions) -> Result<Transcript, ReplayError> {
     match &options.target {
-        Some(target) => drive(&ws_url(target), recording, options).await,
+        Some(target) => {
+            if let Some(mock) = &options.mock_llm {
+                mock.load(recording.header.script.clone());
+            }
+            drive(&ws_url(target), recording, options).await
+        }
         None => {
             let server = InProcess::start(&recording.header).await?;
             let result = drive(&format!("ws://{}/ws", server.addr), recording, options).await;
@@ -438,7 +486,7 @@ mod tests {
         let session =
             first.received().iter().find_map(|f| f["result"]["sessionId"].as_str().map(str::to_owned));
         let session = session.expect("session.create answered");
-        let mut rec = first.updated(&draft);
+        let mut rec = first.updated(&draft, "tron test").unwrap();
         rec.lines.push(send("3", "agent.getState", json!({"sessionId": session})));
         let second = replay(&rec, &options).await.unwrap();
         let sent = second.lines.iter().rfind(|l| l.dir == Dir::Send).unwrap();
@@ -446,8 +494,65 @@ mod tests {
         assert_ne!(new_session, session, "a fresh server mints a new id, substituted into the send");
         let state = second.received().into_iter().find(|f| f["id"] == "3").unwrap();
         assert_eq!(state["success"], true, "{state}");
-        let checked = check(&second.updated(&rec), &options).await.unwrap();
+        let checked = check(&second.updated(&rec, "tron test").unwrap(), &options).await.unwrap();
         assert!(checked.comparison.ok, "{}", checked.comparison.diff);
+    }
+
+    #[test]
+    fn updates_say_who_produced_the_frames_and_refuse_incomplete_replays() {
+        let mut rec = recording(vec![Line::new(Dir::Recv, 0, json!({"type": "x"}))]);
+        rec.header.recorded_against = "typescript@df15517 (hand-written)".into();
+        let done = Transcript { lines: vec![Line::new(Dir::Recv, 3, json!({"type": "y"}))], notes: vec![] };
+        let once = done.updated(&rec, "tron 0.1.0").unwrap();
+        assert_eq!(
+            once.header.recorded_against,
+            "typescript@df15517 (hand-written); frames updated by tron 0.1.0"
+        );
+        assert_eq!(once.lines, done.lines);
+        let twice = done.updated(&once, "tron 0.2.0").unwrap();
+        assert_eq!(
+            twice.header.recorded_against,
+            "typescript@df15517 (hand-written); frames updated by tron 0.2.0"
+        );
+        rec.header.recorded_against.clear();
+        assert_eq!(done.updated(&rec, "tron 0.1.0").unwrap().header.recorded_against, "tron 0.1.0");
+
+        let cut_short = Transcript {
+            notes: vec!["timed out after 10 ms waiting for received frame 2 of 2".into()],
+            ..done
+        };
+        let e = cut_short.updated(&rec, "tron 0.1.0").unwrap_err();
+        assert!(e.to_string().contains("not updated: the replay did not complete (timed out"), "{e}");
+        assert_eq!(ReplayOptions::default().source(), format!("tron {}", env!("CARGO_PKG_VERSION")));
+        let target = ReplayOptions { target: Some("ws://h:1".into()), ..Default::default() };
+        assert_eq!(target.source(), "the server at ws://h:1/ws");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn t_ms_counts_from_the_first_connection_across_reconnects() {
+        // Each connection: the greeting, a ping, its answer (the frames' content does not
+        // matter here, only that the replayer waits for them).
+        let conn = |name: &str, id: &str| {
+            let mut lines = vec![
+                Line::new(Dir::Recv, 0, json!({"type": "system.connected"})),
+                Line::new(Dir::Send, 0, json!({"id": id, "method": "system.ping"})),
+                Line::new(Dir::Recv, 0, json!({"id": id})),
+            ];
+            for l in lines.iter_mut().filter(|_| name != "main") {
+                l.extra.insert("conn".into(), json!(name));
+            }
+            lines
+        };
+        let rec = recording([conn("main", "1"), conn("b", "2")].concat());
+        let options = ReplayOptions { quiet: Duration::from_millis(300), ..Default::default() };
+        let t = replay(&rec, &options).await.unwrap();
+        assert!(t.notes.is_empty(), "{:?}", t.notes);
+        let times: Vec<u64> = t.lines.iter().map(|l| l.t_ms).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "never restarts: {times:?}");
+        let conns: Vec<&str> = t.lines.iter().map(Line::conn).collect();
+        let first_b = conns.iter().position(|c| *c == "b").expect("frames of the second connection");
+        assert!(first_b > 0 && conns[..first_b].iter().all(|c| *c == "main"), "{conns:?}");
+        assert_eq!(t.received().iter().filter(|f| f["type"] == "system.connected").count(), 2);
     }
 
     #[tokio::test]

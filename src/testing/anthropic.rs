@@ -44,7 +44,7 @@ pub(crate) fn server_error(kind: ErrorKind, message: &str) -> Value {
     let error_type = match kind {
         ErrorKind::InvalidRequest => "invalid_request_error",
         ErrorKind::NotFound => "not_found_error",
-        ErrorKind::ScriptExhausted => "api_error",
+        ErrorKind::Script => "api_error",
     };
     error_body(error_type, message)
 }

@@ -48,7 +48,7 @@ pub(crate) fn server_error(kind: ErrorKind, message: &str) -> Value {
     let status = match kind {
         ErrorKind::InvalidRequest => "INVALID_ARGUMENT",
         ErrorKind::NotFound => "NOT_FOUND",
-        ErrorKind::ScriptExhausted => "INTERNAL",
+        ErrorKind::Script => "INTERNAL",
     };
     error_body(kind.status().as_u16(), status, message)
 }

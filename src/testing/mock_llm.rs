@@ -22,7 +22,8 @@
 //! The scripted responses are shared by all routes, in order. A test whose answers depend
 //! on the request (concurrent callers such as subagents, ids known only at run time) can
 //! also give a [`Responder`] ([`MockLlm::start_with_responder`]): it is asked first, and the
-//! script serves the requests it leaves (`None`).
+//! script serves the requests it leaves (`None`). A [`ScriptedResponse::Verbatim`] (a provider's answer kept by the recorder proxy) is sent
+//! as it was recorded, and only on the route it was recorded from.
 //!
 //! Faults a script can inject, the same way on every route: an HTTP error status with a body
 //! and `retry-after` ([`ScriptedResponse::HttpError`]); in a stream, an in-stream error event
@@ -72,17 +73,30 @@ impl MockLlm {
     ///
     /// Must be called inside a Tokio runtime; the server runs as a task on it.
     pub async fn start(script: Script) -> std::io::Result<MockLlm> {
-        Self::serve(script, None).await
+        MockLlm::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), script).await
     }
 
     /// Starts like [`MockLlm::start`], asking `responder` first for each provider request
     /// (see [`Responder`]).
     pub async fn start_with_responder(script: Script, responder: Responder) -> std::io::Result<MockLlm> {
-        Self::serve(script, Some(responder)).await
+        Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), script, Some(responder)).await
     }
 
-    async fn serve(script: Script, responder: Option<Responder>) -> std::io::Result<MockLlm> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// Starts on `addr` (port 0: any free port) serving `script`; for a server under test
+    /// that must be configured with the mock's URL before the mock starts
+    /// (`tron replay --target URL --mock-llm ADDR`).
+    ///
+    /// Must be called inside a Tokio runtime; the server runs as a task on it.
+    pub async fn start_on(addr: SocketAddr, script: Script) -> std::io::Result<MockLlm> {
+        Self::serve(addr, script, None).await
+    }
+
+    async fn serve(
+        addr: SocketAddr,
+        script: Script,
+        responder: Option<Responder>,
+    ) -> std::io::Result<MockLlm> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -129,6 +143,14 @@ impl MockLlm {
     /// can measure how long after that it saw the chunk's effect.
     pub fn emissions(&self) -> Vec<Emission> {
         self.shared.emissions.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Replaces the responses not served yet with `script`'s (the requests recorded so far
+    /// are kept), so one running mock can serve one script after another.
+    pub fn load(&self, script: Script) {
+        let mut state = self.shared.lock();
+        state.total = script.responses.len();
+        state.responses = script.responses.into();
     }
 
     /// How many scripted responses have not been served yet.
@@ -183,6 +205,27 @@ pub enum ScriptedResponse {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after: Option<u64>,
     },
+    /// A provider's answer played back byte for byte, as the recorder proxy keeps it
+    /// (`tron replay record --provider-proxy`): a `200` with `content_type`, then each of
+    /// `chunks` sent as one chunk (the recorder keeps one server-sent event per chunk, so the
+    /// provider's delta boundaries replay as they came), then the end of the body, or a
+    /// dropped connection when `cut`. Nothing is rendered or added, so it replays any
+    /// provider's format; a [`Step::Pace`] cannot be applied to it (the chunks are sent at
+    /// once). It is played only on the route it was recorded from (`route`: the request path
+    /// without the query); a request to any other route answers `500` naming both, since
+    /// that provider's client could not read it.
+    Verbatim {
+        /// The request path the answer was given to, e.g. `/v1/messages`.
+        route: String,
+        /// The answer's `content-type` (default `text/event-stream`).
+        #[serde(default = "event_stream")]
+        content_type: String,
+        /// The body, in order: one server-sent event (with its blank line) per chunk.
+        chunks: Vec<String>,
+        /// Whether the provider's body broke off instead of ending.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cut: bool,
+    },
 }
 
 impl ScriptedResponse {
@@ -218,6 +261,17 @@ impl ScriptedResponse {
     pub fn google_error(status: u16, grpc_status: &str, message: &str, retry_after: Option<u64>) -> Self {
         Self::HttpError { status, body: google::error_body(status, grpc_status, message), retry_after }
     }
+}
+
+fn event_stream() -> String {
+    "text/event-stream".to_owned()
+}
+
+/// Whether a request to `path` with `method` takes the next scripted response (a provider
+/// route, see the module docs); the others (`/v1internal:loadCodeAssist`, unknown routes)
+/// are answered without touching the script.
+pub fn takes_scripted_response(method: &str, path: &str) -> bool {
+    Method::from_bytes(method.as_bytes()).is_ok_and(|m| Format::route(&m, path).is_some())
 }
 
 /// One step of a scripted stream. Content steps each render as one complete content block;
@@ -504,8 +558,9 @@ pub(crate) enum ErrorKind {
     InvalidRequest,
     /// 404: no such route.
     NotFound,
-    /// 500: no scripted response left.
-    ScriptExhausted,
+    /// 500: the script cannot answer (exhausted, or a [`ScriptedResponse::Verbatim`] recorded
+    /// on another route).
+    Script,
 }
 
 impl ErrorKind {
@@ -514,7 +569,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::ScriptExhausted => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Script => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -608,7 +663,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             "mock LLM script exhausted: request {request_number} ({} {path}) arrived but the script held only {total} response(s)",
             parts.method
         );
-        return server_error(format, ErrorKind::ScriptExhausted, &message);
+        return server_error(format, ErrorKind::Script, &message);
     };
     match next {
         ScriptedResponse::HttpError { status, body, retry_after } => {
@@ -622,6 +677,26 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             let headers = response.headers_mut();
             headers
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            insert_request_id(headers, &request_id);
+            response
+        }
+        ScriptedResponse::Verbatim { route, content_type, chunks, cut } => {
+            if route != path {
+                let message = format!(
+                    "mock LLM: scripted response {served} was recorded from {route} but request {request_number} came to {path}"
+                );
+                return server_error(format, ErrorKind::Script, &message);
+            }
+            let mut emits: Vec<Emit> = chunks.into_iter().map(Emit::Data).collect();
+            if cut {
+                emits.push(Emit::Cut);
+            }
+            let mut response = Response::new(play(emits, Arc::clone(&shared), served));
+            let headers = response.headers_mut();
+            let content_type = HeaderValue::from_str(&content_type)
+                .unwrap_or_else(|_| HeaderValue::from_static("text/event-stream"));
+            headers.insert(header::CONTENT_TYPE, content_type);
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             insert_request_id(headers, &request_id);
             response
@@ -862,6 +937,12 @@ mod tests {
                 Step::Cut,
             ]),
             ScriptedResponse::anthropic_error(429, "rate_limit_error", "slow down", Some(3)),
+            ScriptedResponse::Verbatim {
+                route: "/v1/messages".into(),
+                content_type: "text/event-stream".into(),
+                chunks: vec!["event: ping\ndata: {}\n\n".into()],
+                cut: false,
+            },
         ]);
         let v = serde_json::to_value(&script).unwrap();
         assert_eq!(
@@ -880,10 +961,24 @@ mod tests {
                     {"step": "cut"}
                 ]},
                 {"kind": "http_error", "status": 429, "retry_after": 3,
-                 "body": {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}}
+                 "body": {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}},
+                {"kind": "verbatim", "route": "/v1/messages", "content_type": "text/event-stream",
+                 "chunks": ["event: ping\ndata: {}\n\n"]}
             ]})
         );
         assert_eq!(serde_json::from_value::<Script>(v).unwrap(), script);
+        let cut: ScriptedResponse =
+            serde_json::from_value(json!({"kind": "verbatim", "route": "/r", "chunks": [], "cut": true}))
+                .unwrap();
+        assert_eq!(
+            cut,
+            ScriptedResponse::Verbatim {
+                route: "/r".into(),
+                content_type: "text/event-stream".into(),
+                chunks: vec![],
+                cut: true
+            }
+        );
         let usage: Step =
             serde_json::from_value(json!({"step": "usage", "input_tokens": 1, "output_tokens": 2})).unwrap();
         assert_eq!(
@@ -995,6 +1090,78 @@ mod tests {
         assert_eq!(raw.status(), 400);
         assert_eq!(mock.requests()[1].body, json!("not json"));
         assert_eq!(mock.remaining(), 1);
+    }
+
+    fn openai_request() -> Value {
+        json!({"model": "gpt-test", "stream": true, "messages": [{"role": "user", "content": "hi"}]})
+    }
+
+    #[tokio::test]
+    async fn verbatim_answers_replay_their_chunks_only_on_their_route() {
+        let chunks: Vec<String> = [
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"lo wör\"}}]}\n\n",
+            "data: [DONE]\n\n",
+        ]
+        .map(String::from)
+        .into();
+        let verbatim = |route: &str, cut: bool| ScriptedResponse::Verbatim {
+            route: route.into(),
+            content_type: "text/event-stream; charset=utf-8".into(),
+            chunks: chunks.clone(),
+            cut,
+        };
+        let mock = MockLlm::start(Script::new([
+            verbatim("/v1/chat/completions", false),
+            verbatim("/v1/chat/completions", false),
+            verbatim("/v1/chat/completions", true),
+        ]))
+        .await
+        .unwrap();
+        let response = post(&mock, "/v1/chat/completions", &openai_request()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream; charset=utf-8");
+        let got: Vec<String> = timed_chunks(response).await.into_iter().map(|(_, c)| c).collect();
+        assert_eq!(got.concat(), chunks.concat(), "nothing added, nothing rendered");
+        let emitted: Vec<String> = mock.emissions().into_iter().map(|e| e.data).collect();
+        assert_eq!(emitted, chunks, "one chunk per recorded event");
+
+        // Another provider's route cannot read it: a 500 naming both routes.
+        let response = post(&mock, "/v1/messages", &anthropic_request()).await;
+        assert_eq!(response.status(), 500);
+        let body: Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("/v1/chat/completions") && message.contains("/v1/messages"), "{message}");
+
+        // A recorded break replays as a dropped connection after the chunks.
+        let mut response = post(&mock, "/v1/chat/completions", &openai_request()).await;
+        let mut body = Vec::new();
+        let ended = loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        assert!(ended.is_err(), "cut: the body does not end cleanly");
+        assert_eq!(String::from_utf8(body).unwrap(), chunks.concat());
+    }
+
+    #[tokio::test]
+    async fn a_running_mock_loads_another_script() {
+        let mock = MockLlm::start(Script::default()).await.unwrap();
+        assert_eq!(post(&mock, "/v1/messages", &anthropic_request()).await.status(), 500);
+        mock.load(Script::new([ScriptedResponse::text("second script")]));
+        assert_eq!(mock.remaining(), 1);
+        let text = post(&mock, "/v1/messages", &anthropic_request()).await.text().await.unwrap();
+        assert!(text.contains("script"), "{text}");
+        assert_eq!(mock.remaining(), 0);
+        assert_eq!(mock.requests().len(), 2, "requests are kept across scripts");
+        assert!(takes_scripted_response("POST", "/v1/messages"));
+        assert!(takes_scripted_response("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent"));
+        assert!(!takes_scripted_response("POST", "/v1internal:loadCodeAssist"));
+        assert!(!takes_scripted_response("GET", "/v1/messages"));
+        assert!(!takes_scripted_response("POST", "/elsewhere"));
     }
 
     #[tokio::test]

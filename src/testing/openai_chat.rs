@@ -43,7 +43,7 @@ pub fn error_body(error_type: &str, message: &str) -> Value {
 pub(crate) fn server_error(kind: ErrorKind, message: &str) -> Value {
     let error_type = match kind {
         ErrorKind::InvalidRequest | ErrorKind::NotFound => "invalid_request_error",
-        ErrorKind::ScriptExhausted => "server_error",
+        ErrorKind::Script => "server_error",
     };
     error_body(error_type, message)
 }
