@@ -203,6 +203,8 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "worktree.list", json!({})).await;
     s.call(&mut c, "worktree.merge", json!({"sessionId": ws, "targetBranch": "main"})).await;
     s.call(&mut c, "worktree.release", json!({"sessionId": ws})).await;
+    // The worktree events it persisted (not broadcast, read back).
+    s.call(&mut c, "events.getSince", json!({"sessionId": ws})).await;
     s.call(&mut c, "git.clone", json!({"url": "not a url", "targetPath": "x"})).await;
     // Canvases, AskUserQuestion answers, messages between sessions (src/rpc/ui.rs).
     s.call(&mut c, "canvas.get", json!({"canvasId": "none-yet"})).await;

@@ -95,6 +95,8 @@ pub struct RunSpec {
     /// Whether [`PreparedRun::write_memory`] may write a ledger entry after the run (off for
     /// subagents, as in the TypeScript server; `context.memory.ledger.enabled` decides too).
     pub memory: bool,
+    /// What a provider failure leaves in the log.
+    pub failures: crate::agent::turn::FailureLog,
 }
 
 /// Why a run could not be set up (nothing was persisted).
@@ -228,6 +230,7 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
         model_name: spec.model_name,
         user_fields: spec.user_fields,
         compaction: Some(crate::context::Compaction::from_settings(&settings, summarizer)),
+        failures: spec.failures,
     };
     let mut ctx = ToolContext::new(working_dir);
     ctx.cancel = spec.cancel;

@@ -1,12 +1,15 @@
 //! Compaction and clearing: what is summarised, what is kept, and the events that record it.
 //!
 //! A compaction persists `compact.boundary {originalTokens, compactedTokens,
-//! compressionRatio, reason, summary, preservedTurns, summarizedTurns,
-//! estimatedContextTokens}` then `compact.summary {summary, keyDecisions, filesModified,
-//! boundaryEventId}`. Reconstruction replaces everything before `compact.summary` with its
-//! summary, so the kept turns are appended to that summary as text: the context after a
-//! restart is exactly the one the model is sent right after compacting. `context.clear`
-//! persists `context.cleared {tokensBefore, tokensAfter, reason: "manual"}`.
+//! compressionRatio, reason, summary}` then `compact.summary {summary, keyDecisions,
+//! filesModified}` (the TypeScript payloads, `operations/context-ops.ts` @0b37067; a run's
+//! automatic compaction stamps both with its `runId`). Deliberately, an automatic
+//! compaction also persists `compact.summary` (the TypeScript agent writes only the
+//! boundary and keeps the summary in memory): reconstruction replaces everything before
+//! `compact.summary` with its summary, so the kept turns are appended to that summary as
+//! text and the context after a restart is exactly the one the model is sent right after
+//! compacting. `context.clear` persists `context.cleared {tokensBefore, tokensAfter,
+//! reason: "manual"}`.
 //!
 //! Reasons: `threshold_exceeded` (automatic, before a prompt) and `manual` (on request).
 
@@ -167,9 +170,6 @@ pub async fn compact(
         "compressionRatio": outcome.compression_ratio,
         "reason": reason,
         "summary": outcome.summary,
-        "estimatedContextTokens": outcome.tokens_after,
-        "preservedTurns": outcome.preserved_turns,
-        "summarizedTurns": outcome.summarized_turns,
     });
     let mut summary = json!({ "summary": outcome.persisted_summary });
     if let Some(data) = &outcome.extracted_data {
@@ -184,7 +184,6 @@ pub async fn compact(
     outcome.events = store
         .run(move |s| {
             let boundary = s.append(&id, NewEvent::raw("compact.boundary", boundary))?;
-            summary["boundaryEventId"] = json!(boundary.id);
             let summary = s.append(&id, NewEvent::raw("compact.summary", summary))?;
             Ok(vec![boundary, summary])
         })
@@ -270,10 +269,11 @@ pub async fn auto_compact(
     )
     .await?;
     let run = agent.settings.run_id.as_deref();
-    let outcome =
-        compact(agent.store, session, &manager, config.summarizer.as_ref(), "threshold_exceeded", None, run)
-            .await
-            .map_err(|ContextError::Store(e)| e)?;
+    let reason = "threshold_exceeded";
+    on_event(AgentEvent::CompactionStarted { reason, tokens_before: manager.breakdown().messages });
+    let outcome = compact(agent.store, session, &manager, config.summarizer.as_ref(), reason, None, run)
+        .await
+        .map_err(|ContextError::Store(e)| e)?;
     tracing::info!(
         session,
         tokens_before = outcome.tokens_before,

@@ -4,10 +4,12 @@
 //!
 //! Every method needs `sessionId` (`INVALID_PARAMS` without it, `SESSION_NOT_FOUND` for an
 //! unknown one); `canAcceptTurn` also needs `estimatedResponseTokens`. Compacting or
-//! clearing a session while it runs is refused with `SESSION_BUSY`. A compaction pushes
-//! `agent.compaction_started`, `event.new` for `compact.boundary` and `compact.summary`,
-//! and then `agent.compaction`; a clear pushes `event.new` for `context.cleared` and then
-//! `agent.context_cleared`.
+//! clearing a session while it runs is refused with `SESSION_BUSY`. A compaction persists
+//! `compact.boundary` and `compact.summary` and pushes `agent.compaction {tokensBefore,
+//! tokensAfter, reason: "manual", summary}` (as `server.ts` @0b37067 forwards
+//! `compaction_completed`; no `agent.compaction_started`, which only an automatic
+//! compaction sends); a clear persists `context.cleared` and pushes `agent.context_cleared
+//! {tokensBefore, tokensAfter}`. Neither is broadcast as `event.new`.
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use super::store_error;
 use crate::context::{self, ContextManager};
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::llm::models::{self, ModelInfo};
-use crate::rpc::adapters::{compaction_data, context_snapshot};
+use crate::rpc::adapters::context_snapshot;
 use crate::rpc::frames::Event;
 use crate::rpc::params::{opt_str, required_str, Params};
 use crate::rpc::ServerState;
@@ -127,7 +129,7 @@ pub async fn preview_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
     let outcome = context::preview(&manager, summarizer.as_ref()).await;
     let mut v = to_value(&outcome);
     if let Some(obj) = v.as_object_mut() {
-        obj.remove("success");
+        obj.shift_remove("success");
     }
     Ok(v)
 }
@@ -142,24 +144,19 @@ pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
     let (manager, model, settings) = load(state, session).await?;
     let env = state.env.clone();
     let summarizer = context::summarizer_for(&settings, model, &state.paths.auth_file(), move |n| env(n));
-    if edited.is_some() || manager.split_point() > 0 {
-        let data = json!({ "reason": reason, "tokensBefore": manager.current_tokens() });
-        state.publish(&Event::new("agent.compaction_started", Some(session), data));
-    }
     let outcome =
         context::compact(&state.store, session, &manager, summarizer.as_ref(), &reason, edited, None)
             .await
             .map_err(|context::ContextError::Store(e)| store_error(e))?;
-    for event in &outcome.events {
-        state.publish(&Event::new("event.new", Some(session), json!({ "event": event })));
-        if event.event_type.as_str() == "compact.boundary" {
-            state.publish(&Event::new("agent.compaction", Some(session), compaction_data(&event.payload)));
-        }
+    if !outcome.events.is_empty() {
+        let data = json!({ "tokensBefore": outcome.tokens_before, "tokensAfter": outcome.tokens_after,
+                           "reason": "manual", "summary": outcome.summary });
+        state.publish(&Event::new("agent.compaction", Some(session), data));
     }
     let mut v = to_value(&outcome);
     if let Some(obj) = v.as_object_mut() {
-        obj.remove("preservedTurns");
-        obj.remove("summarizedTurns");
+        obj.shift_remove("preservedTurns");
+        obj.shift_remove("summarizedTurns");
     }
     Ok(v)
 }
@@ -170,10 +167,9 @@ pub async fn clear(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcErr
     let session = required_str(p, "sessionId")?;
     not_while_running(state, session)?;
     let (manager, _, _) = load(state, session).await?;
-    let (before, after, event) = context::clear(&state.store, session, &manager)
+    let (before, after, _) = context::clear(&state.store, session, &manager)
         .await
         .map_err(|context::ContextError::Store(e)| store_error(e))?;
-    state.publish(&Event::new("event.new", Some(session), json!({ "event": event })));
     let data = json!({ "tokensBefore": before, "tokensAfter": after });
     state.publish(&Event::new("agent.context_cleared", Some(session), data));
     Ok(json!({ "success": true, "tokensBefore": before, "tokensAfter": after, "clearedTodos": [] }))

@@ -61,13 +61,14 @@ pub async fn history(state: &Arc<ServerState>, conn: &mut Connection, p: &Params
 }
 
 /// `events.getSince {sessionId, afterEventId?, limit?}` -> `{events (oldest first),
-/// nextCursor, hasMore}`; without `sessionId` an empty list (as the TypeScript server).
+/// nextCursor, hasMore}`; without `sessionId` an empty list, and 100 events at most when no
+/// `limit` is given (as the TypeScript `event-store.adapter.ts` @5341a2a).
 pub async fn since(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let Some(session) = opt_str(p, "sessionId")?.map(str::to_owned) else {
         return Ok(json!({ "events": [], "hasMore": false }));
     };
     let after = opt_str(p, "afterEventId")?.map(str::to_owned);
-    let limit = opt_usize(p, "limit")?;
+    let limit = Some(opt_usize(p, "limit")?.unwrap_or(HISTORY_LIMIT));
     let (page, has_more) = state
         .store
         .run(move |s| {
@@ -146,6 +147,19 @@ pub async fn delete_message(state: &Arc<ServerState>, p: &Params) -> Result<Valu
         .await
         .map_err(store_error)?;
     let deletion = event.id.clone();
+    // As the TypeScript server (`EventController.deleteMessage` -> `event_new`, which
+    // `server.ts` @0b37067 also sends as `agent.message_deleted`).
+    let deleted = json!({
+        "targetEventId": event.payload["targetEventId"],
+        "targetType": event.payload["targetType"],
+        "targetTurn": event.payload.get("targetTurn"),
+        "reason": event.payload["reason"],
+    });
     state.publish(&crate::rpc::Event::new("event.new", Some(&session), json!({ "event": event })));
+    let mut deleted = deleted;
+    if let Some(obj) = deleted.as_object_mut() {
+        obj.retain(|_, v| !v.is_null());
+    }
+    state.publish(&crate::rpc::Event::new("agent.message_deleted", Some(&session), deleted));
     Ok(json!({ "success": true, "deletionEventId": deletion, "targetType": target_type }))
 }

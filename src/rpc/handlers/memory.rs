@@ -50,8 +50,7 @@ pub async fn update_ledger(state: &Arc<ServerState>, p: &Params) -> Result<Value
     let auth_file = state.paths.auth_file();
     let outcome = memory::write_with(&state.store, &session, &settings, model, &auth_file, &state.env).await;
     Ok(match outcome {
-        Some(LedgerOutcome::Written { event, title, entry_type }) => {
-            super::skill::publish(state, &session, std::slice::from_ref(&*event));
+        Some(LedgerOutcome::Written { title, entry_type, .. }) => {
             let data = json!({ "title": title, "entryType": entry_type });
             state.publish(&Event::new("agent.memory_updated", Some(&session), data));
             json!({ "written": true, "title": title, "entryType": entry_type })
