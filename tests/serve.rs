@@ -236,6 +236,23 @@ async fn busy_abort_and_two_clients_on_one_session() {
 }
 
 #[tokio::test]
+async fn a_client_is_bound_after_the_answer_so_it_misses_the_next_sessions_created_event() {
+    // The TypeScript gateway binds a client to the session a session.create / resume
+    // answered with only after the handler returned: session.created of a second session
+    // is filtered out by the first binding.
+    let server = start(Script::default()).await;
+    let mut c = Client::connect(server.addr).await;
+    let dir = server.dir();
+    let a = c.session(&dir).await;
+    let b = c.session(&dir).await;
+    assert_ne!(a, b);
+    let created: Vec<&Value> = c.events.iter().filter(|e| e["type"] == "session.created").collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["sessionId"], a.as_str());
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_provider_error_ends_the_run_with_its_result_and_only_retries_are_persisted() {
     let script = Script::new([
         ScriptedResponse::anthropic_error(400, "invalid_request_error", "prompt is too long", None),

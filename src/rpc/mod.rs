@@ -52,6 +52,11 @@ pub struct Connection {
     /// The session this client follows (set by `session.create` / `session.resume`); an
     /// unbound client sees every session's events.
     pub bound: Option<String>,
+    /// The session a `session.create` / `session.resume` binds the client to once its
+    /// answer is sent: as in the TypeScript gateway (`websocket.ts` binds after the handler
+    /// returned), the events the request published (e.g. `session.created`) reach the
+    /// client under its former binding.
+    pub rebind: Option<String>,
     /// Per session, the last sequence this client already has from a history read
     /// (`events.getSince`, `events.getHistory`, a lag catch-up): `event.new` frames of
     /// events up to it that were still queued are not sent again.
@@ -69,6 +74,7 @@ impl Connection {
         Self {
             client_id: format!("client_{}", crate::core::ids::short_hex()),
             bound: None,
+            rebind: None,
             synced: Default::default(),
             after_response: Vec::new(),
             subscriptions: Vec::new(),

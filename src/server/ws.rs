@@ -164,6 +164,9 @@ async fn queued_then(
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
+    if let Some(session) = conn.rebind.take() {
+        conn.bound = Some(session);
+    }
     frames.push(response);
     frames
 }
