@@ -253,6 +253,56 @@ async fn a_client_is_bound_after_the_answer_so_it_misses_the_next_sessions_creat
 }
 
 #[tokio::test]
+async fn events_append_persists_and_broadcasts_event_new() {
+    let server = start(Script::default()).await;
+    let mut c = Client::connect(server.addr).await;
+    let mut watcher = Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+    let other = watcher.session(&server.dir()).await;
+    let payload = json!({"tags": ["release"]});
+    let appended = c
+        .call("events.append", json!({"sessionId": session, "type": "metadata.tag", "payload": payload}))
+        .await;
+    let event = &appended["event"];
+    assert_eq!((event["type"].as_str(), &event["payload"]), (Some("metadata.tag"), &payload));
+    assert_eq!(appended["newHeadEventId"], event["id"]);
+    let new = c.until("event.new").await;
+    assert_eq!((&new["sessionId"], &new["data"]["event"]), (&json!(session), event));
+    assert_eq!(server.persisted(&session).last().unwrap()["id"], event["id"]);
+    // A client bound to another session does not get it.
+    watcher.call("system.ping", json!({})).await;
+    assert!(watcher.pushed().is_empty());
+
+    // After an explicit parent of the session.
+    let root = server.persisted(&session)[0]["id"].clone();
+    let branch = c
+        .call(
+            "events.append",
+            json!({"sessionId": session, "type": "metadata.tag", "payload": {}, "parentId": root}),
+        )
+        .await;
+    assert_eq!(branch["event"]["parentId"], root);
+
+    // Bad input changes nothing.
+    let other_root = server.persisted(&other)[0]["id"].clone();
+    let count = server.persisted(&session).len();
+    for (params, code) in [
+        (json!({"sessionId": session, "payload": {}}), "INVALID_PARAMS"),
+        (json!({"sessionId": session, "type": "metadata.tag"}), "INVALID_PARAMS"),
+        (json!({"sessionId": session, "type": "metadata.tag", "payload": [1]}), "INVALID_PARAMS"),
+        (json!({"sessionId": "sess_missing", "type": "metadata.tag", "payload": {}}), "SESSION_NOT_FOUND"),
+        (
+            json!({"sessionId": session, "type": "metadata.tag", "payload": {}, "parentId": other_root}),
+            "INVALID_PARAMS",
+        ),
+    ] {
+        assert_eq!(c.fail("events.append", params.clone()).await["code"], code, "{params}");
+    }
+    assert_eq!(server.persisted(&session).len(), count);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_provider_error_ends_the_run_with_its_result_and_only_retries_are_persisted() {
     let script = Script::new([
         ScriptedResponse::anthropic_error(400, "invalid_request_error", "prompt is too long", None),

@@ -139,6 +139,12 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "events.getSince", json!({"sessionId": session})).await;
     let newest = history["events"][0]["id"].as_str().unwrap().to_owned();
     s.call(&mut c, "tree.getAncestors", json!({"eventId": newest})).await;
+    s.call(
+        &mut c,
+        "events.append",
+        json!({"sessionId": session, "type": "metadata.tag", "payload": {"tags": ["t"]}}),
+    )
+    .await;
     let fork = s.call(&mut c, "session.fork", json!({"sessionId": session})).await;
     s.call(&mut c, "model.switch", json!({"sessionId": session, "model": "claude-haiku-4-5"})).await;
     let user = server.store().events(&session).unwrap()[1].id.to_string();

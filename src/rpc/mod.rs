@@ -9,7 +9,7 @@
 //! know a provider's format (llm/).
 //!
 //! Built: `system.ping|getInfo`, `session.create|resume|list|delete|archive|unarchive|fork`,
-//! `agent.prompt|abort|getState`, `model.list|switch`, `events.getHistory|getSince`,
+//! `agent.prompt|abort|getState`, `model.list|switch`, `events.getHistory|getSince|append`,
 //! `tree.getAncestors`, `message.delete`, `settings.get|update`, `logs.export`,
 //! `filesystem.listDir|getHome|createDir`, `file.read`,
 //! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
@@ -159,6 +159,7 @@ async fn dispatch_method(
         "model.switch" => model::switch(state, p).await,
         "events.getHistory" => events::history(state, conn, p).await,
         "events.getSince" => events::since(state, conn, p).await,
+        "events.append" => events::append(state, p).await,
         "tree.getAncestors" => events::ancestors(state, p).await,
         "tree.getVisualization" => tree::visualization(state, p).await,
         "tree.getBranches" => tree::branches(state, p).await,
