@@ -632,9 +632,13 @@ async fn parallel_sessions_in_one_repository_are_isolated_lazily() {
     assert_eq!(c.call("worktree.getStatus", json!({"sessionId": first})).await["hasWorktree"], false);
 
     // A second session while the first is open gets its own worktree and branch, and its
-    // tools write there.
+    // tools write there. (Its session.created reaches unbound clients: the creating client
+    // is still bound to the first session when it is published, as in the TypeScript
+    // gateway.)
+    let mut watcher = common::Client::connect(server.addr).await;
     let second = c.session(dir).await;
-    let created = c.events.iter().rfind(|e| e["type"] == "session.created").unwrap().clone();
+    let created = watcher.until("session.created").await;
+    assert_eq!(created["sessionId"], second.as_str());
     let wt = &created["data"]["worktree"];
     let path = repo.join(".worktrees").join(&second);
     assert_eq!(wt["isolated"], true, "{created}");
