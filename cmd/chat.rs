@@ -178,6 +178,7 @@ pub fn run(args: ChatArgs) -> Result<()> {
         interactive: None,
         cancel: cancel.clone(),
         memory: !args.no_memory,
+        failures: tron::agent::turn::FailureLog::Chat,
     };
     let mut prepared = runtime.block_on(prepare_run(spec))?;
     for warning in prepared.warnings() {
@@ -404,7 +405,7 @@ fn print_event(event: AgentEvent<'_>, output: Output, progress: bool) {
                 AgentEvent::ToolOutput { id, chunk } => {
                     Some(json!({"type": "tool_output", "toolCallId": id, "output": chunk}))
                 }
-                AgentEvent::Persisted(_) => None,
+                AgentEvent::CompactionStarted { .. } | AgentEvent::Persisted(_) => None,
             };
             if let Some(line) = line {
                 let mut out = std::io::stdout().lock();

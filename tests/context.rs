@@ -117,7 +117,7 @@ async fn a_session_past_the_threshold_compacts_keeps_working_and_restarts_the_sa
     }
     assert!(boundary["runId"].is_string(), "written by the run: {boundary}");
     assert!(summary["summary"].as_str().unwrap().contains("Second task"));
-    assert!(summary["boundaryEventId"].is_string() && summary["filesModified"].is_array());
+    assert!(summary.get("boundaryEventId").is_none() && summary["filesModified"].is_array(), "{summary}");
 
     // The session goes on from the compacted context.
     assert_eq!(prompt(&mut c, &session, "Fourth task: write the docs").await["success"], true);
@@ -215,8 +215,14 @@ async fn snapshots_previews_compaction_on_request_and_clear() {
     let pushed = c.until("agent.compaction").await;
     assert_eq!(pushed["data"]["reason"], "manual");
     assert_eq!(pushed["data"]["tokensAfter"], done["tokensAfter"]);
-    let started = c.until("agent.compaction_started").await;
-    assert_eq!(started["data"], json!({"reason": "manual", "tokensBefore": 1300}));
+    // As the TypeScript server forwards compaction_completed: no agent.compaction_started
+    // for a compaction on request.
+    assert_eq!(
+        pushed["data"],
+        json!({"tokensBefore": 1300, "tokensAfter": done["tokensAfter"],
+                                      "reason": "manual", "summary": "MY-SUMMARY"})
+    );
+    assert!(c.events.iter().all(|e| e["type"] != "agent.compaction_started"));
     let evs = events(dir.path(), &session);
     assert_eq!(evs[evs.len() - 2].0, "compact.boundary");
     assert_eq!(evs[evs.len() - 1].0, "compact.summary");

@@ -101,7 +101,7 @@ async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
         ]
     );
     for e in &c.events {
-        if e["type"] != "session.created" && e["type"] != "event.new" {
+        if e["type"] != "session.created" {
             assert_eq!(e["sessionId"], session.as_str(), "{e}");
         }
     }
@@ -136,7 +136,9 @@ async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
     let sent = requests[1].body["messages"].as_array().unwrap();
     assert_eq!(sent.last().unwrap()["content"][0]["tool_use_id"], "toolu_1", "the tool result went back");
 
-    // What was streamed is what was persisted, and each persisted event was pushed.
+    // What was streamed is what was persisted; persisted events are read back, not pushed
+    // (the TypeScript server broadcasts `event.new` only for events.append and
+    // message.delete).
     let streamed: String = c
         .events
         .iter()
@@ -144,14 +146,27 @@ async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
         .map(|e| e["data"]["delta"].as_str().unwrap())
         .collect();
     assert_eq!(streamed, "Let me look.It prints hi.");
-    let pushed: Vec<Value> =
-        c.events.iter().filter(|e| e["type"] == "event.new").map(|e| e["data"]["event"].clone()).collect();
+    assert!(c.pushed().is_empty(), "no event.new during a run");
     let history = c.call("events.getHistory", json!({"sessionId": session})).await;
     assert_eq!(history["hasMore"], false);
     let mut persisted: Vec<Value> = history["events"].as_array().unwrap().clone();
     persisted.reverse();
-    assert_eq!(persisted[0]["type"], "session.start");
-    assert_eq!(&persisted[1..], &pushed[..], "every persisted event of the run was pushed, in order");
+    let types: Vec<&str> = persisted.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "session.start",
+            "message.user",
+            "stream.turn_start",
+            "message.assistant",
+            "tool.call",
+            "tool.result",
+            "stream.turn_end",
+            "stream.turn_start",
+            "message.assistant",
+            "stream.turn_end"
+        ]
+    );
     let store = server.store();
     let texts: Vec<String> = store.messages(&session).unwrap().messages().map(|m| m.text()).collect();
     assert_eq!(texts, ["what does echo print?", "Let me look.", "hi\n", "It prints hi."]);
@@ -159,7 +174,8 @@ async fn a_prompt_streams_runs_a_tool_and_the_history_matches() {
     let state = c.call("agent.getState", json!({"sessionId": session})).await;
     assert_eq!(state["isRunning"], false);
     assert_eq!(state["model"], "claude-sonnet-4-20250514");
-    assert!(state["tools"].as_array().unwrap().iter().any(|t| t == "Bash"));
+    assert_eq!(state["tools"], json!([]), "as agent.adapter.ts answers");
+    assert_eq!((state["currentTurn"].as_i64(), state["messageCount"].as_i64()), (Some(2), Some(4)));
     server.shutdown().await;
 }
 
@@ -187,6 +203,15 @@ async fn busy_abort_and_two_clients_on_one_session() {
     assert_eq!(busy["code"], "SESSION_BUSY");
     assert_eq!(b.call("agent.getState", json!({"sessionId": session})).await["isRunning"], true);
     assert_eq!(b.call("agent.abort", json!({"sessionId": session})).await["aborted"], true);
+    // As the TypeScript server (TronAgent.abort emits agent_interrupted at once): the
+    // interrupted agent.complete goes out before the abort's answer.
+    let before_answer = b.events.iter().find(|e| e["type"] == "agent.complete").expect("before the answer");
+    assert_eq!(
+        before_answer["data"],
+        json!({"success": false, "interrupted": true, "partialContent": "Working on it",
+               "timestamp": before_answer["timestamp"]})
+    );
+    assert_eq!(b.call("agent.abort", json!({"sessionId": session})).await["aborted"], false, "nothing left");
     let complete = a.until("agent.complete").await;
     assert_eq!(complete["data"]["interrupted"], true);
     a.until("agent.ready").await;
@@ -207,6 +232,120 @@ async fn busy_abort_and_two_clients_on_one_session() {
     a.events.clear();
     a.until("agent.ready").await;
     assert_eq!(a.until("agent.complete").await["data"]["success"], true);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_is_bound_after_the_answer_so_it_misses_the_next_sessions_created_event() {
+    // The TypeScript gateway binds a client to the session a session.create / resume
+    // answered with only after the handler returned: session.created of a second session
+    // is filtered out by the first binding.
+    let server = start(Script::default()).await;
+    let mut c = Client::connect(server.addr).await;
+    let dir = server.dir();
+    let a = c.session(&dir).await;
+    let b = c.session(&dir).await;
+    assert_ne!(a, b);
+    let created: Vec<&Value> = c.events.iter().filter(|e| e["type"] == "session.created").collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["sessionId"], a.as_str());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_append_persists_and_broadcasts_event_new() {
+    let server = start(Script::default()).await;
+    let mut c = Client::connect(server.addr).await;
+    let mut watcher = Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+    let other = watcher.session(&server.dir()).await;
+    let payload = json!({"tags": ["release"]});
+    let appended = c
+        .call("events.append", json!({"sessionId": session, "type": "metadata.tag", "payload": payload}))
+        .await;
+    let event = &appended["event"];
+    assert_eq!((event["type"].as_str(), &event["payload"]), (Some("metadata.tag"), &payload));
+    assert_eq!(appended["newHeadEventId"], event["id"]);
+    let new = c.until("event.new").await;
+    assert_eq!((&new["sessionId"], &new["data"]["event"]), (&json!(session), event));
+    assert_eq!(server.persisted(&session).last().unwrap()["id"], event["id"]);
+    // A client bound to another session does not get it.
+    watcher.call("system.ping", json!({})).await;
+    assert!(watcher.pushed().is_empty());
+
+    // After an explicit parent of the session.
+    let root = server.persisted(&session)[0]["id"].clone();
+    let branch = c
+        .call(
+            "events.append",
+            json!({"sessionId": session, "type": "metadata.tag", "payload": {}, "parentId": root}),
+        )
+        .await;
+    assert_eq!(branch["event"]["parentId"], root);
+
+    // Bad input changes nothing.
+    let other_root = server.persisted(&other)[0]["id"].clone();
+    let count = server.persisted(&session).len();
+    for (params, code) in [
+        (json!({"sessionId": session, "payload": {}}), "INVALID_PARAMS"),
+        (json!({"sessionId": session, "type": "metadata.tag"}), "INVALID_PARAMS"),
+        (json!({"sessionId": session, "type": "metadata.tag", "payload": [1]}), "INVALID_PARAMS"),
+        (json!({"sessionId": "sess_missing", "type": "metadata.tag", "payload": {}}), "SESSION_NOT_FOUND"),
+        (
+            json!({"sessionId": session, "type": "metadata.tag", "payload": {}, "parentId": other_root}),
+            "INVALID_PARAMS",
+        ),
+    ] {
+        assert_eq!(c.fail("events.append", params.clone()).await["code"], code, "{params}");
+    }
+    assert_eq!(server.persisted(&session).len(), count);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_provider_error_ends_the_run_with_its_result_and_only_retries_are_persisted() {
+    let script = Script::new([
+        ScriptedResponse::anthropic_error(400, "invalid_request_error", "prompt is too long", None),
+        ScriptedResponse::anthropic_error(529, "overloaded_error", "Overloaded", None),
+        ScriptedResponse::text("Fine now."),
+    ]);
+    let server = start(script).await;
+    let mut c = Client::connect(server.addr).await;
+    let session = c.session(&server.dir()).await;
+    let before = server.persisted(&session).len();
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "too much"})).await;
+    c.until("agent.ready").await;
+    // agent-runner.ts handleCompletion: agent.turn (the RunResult with the error),
+    // agent.complete, agent.ready; no agent.error.
+    let ends: Vec<&str> = c.types().into_iter().skip_while(|t| *t != "agent.turn").collect();
+    assert_eq!(ends, ["agent.turn", "agent.complete", "agent.ready"]);
+    let turn = c.until("agent.turn").await;
+    let error = turn["data"]["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("400") && error.contains("prompt is too long"), "{turn}");
+    assert_eq!(turn["data"]["success"], false);
+    assert_eq!(turn["data"]["turns"], 1);
+    assert_eq!(turn["data"]["messages"], json!([{"role": "user", "content": "too much"}]));
+    assert!(turn["data"].get("stoppedReason").is_none());
+    let complete = c.until("agent.complete").await;
+    assert_eq!(
+        (complete["data"]["success"].as_bool(), complete["data"]["error"].as_str()),
+        (Some(false), Some(error.as_str()))
+    );
+    let types: Vec<String> =
+        server.persisted(&session)[before..].iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ["message.user", "stream.turn_start"], "nothing for the failure itself");
+
+    // A retried error is persisted as error.provider {retryable: true} (handleApiRetry).
+    c.events.clear();
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "again"})).await;
+    assert_eq!(c.until("agent.complete").await["data"]["success"], true);
+    let retried: Vec<Value> =
+        server.persisted(&session).into_iter().filter(|e| e["type"] == "error.provider").collect();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    let p = &retried[0]["payload"];
+    assert_eq!((p["provider"].as_str(), p["retryable"].as_bool()), (Some("anthropic"), Some(true)));
+    assert!(p["error"].as_str().unwrap().contains("Overloaded") && p["retryAfter"].is_u64(), "{p}");
+    assert_eq!(c.until("agent.turn").await["data"]["turns"], 2, "the agent's turns go on counting");
     server.shutdown().await;
 }
 
@@ -289,6 +428,15 @@ async fn sessions_list_fork_switch_archive_and_page_history() {
     assert_eq!(deleted["success"], true);
     assert_eq!(deleted["targetType"], "message.user");
     assert!(deleted["deletionEventId"].is_string());
+    // The TypeScript server's only broadcasts of a persisted event (EventController's
+    // onEventCreated): event.new, and for a deletion agent.message_deleted too.
+    let new = c.until("event.new").await;
+    assert_eq!(new["data"]["event"]["id"], deleted["deletionEventId"]);
+    let gone = c.until("agent.message_deleted").await;
+    assert_eq!(
+        gone["data"],
+        json!({"targetEventId": first_user.id, "targetType": "message.user", "reason": "user_request"})
+    );
     let texts: Vec<String> =
         server.store().messages(&session).unwrap().messages().map(|m| m.text()).collect();
     assert_eq!(texts, ["One.", "second", "Two."]);

@@ -92,40 +92,48 @@ async fn a_client_that_reconnects_mid_turn_misses_no_persisted_event() {
     let session = a.session(&server.dir()).await;
     let before = server.store().events(&session).unwrap().len();
     a.call("agent.prompt", json!({"sessionId": session, "prompt": "go"})).await;
-    // Read until the first tool result was pushed, then drop the connection mid-turn.
-    let mut seen_by_a = a.pushed();
-    while !seen_by_a.iter().any(|e| e["type"] == "tool.result") {
-        let v = a.recv().await;
-        if v["type"] == "event.new" {
-            seen_by_a.push(v["data"]["event"].clone());
-        }
-    }
-    let last = seen_by_a.last().unwrap()["id"].as_str().unwrap().to_owned();
+    // Read until the first tool ended, sync the log as a client does, then drop the
+    // connection mid-run.
+    a.until("agent.tool_end").await;
+    let since = |v: &Value| -> (Vec<Value>, Option<String>) {
+        assert_eq!(v["hasMore"], false);
+        (v["events"].as_array().unwrap().clone(), v["nextCursor"].as_str().map(str::to_owned))
+    };
+    let (seen_by_a, cursor) = since(&a.call("events.getSince", json!({"sessionId": session})).await);
+    assert!(seen_by_a.iter().any(|e| e["type"] == "tool.call"), "the run was under way");
+    let last = cursor.unwrap();
     drop(a);
 
     let mut b = Client::connect(server.addr).await;
     b.call("session.resume", json!({"sessionId": session})).await;
-    let since = b.call("events.getSince", json!({"sessionId": session, "afterEventId": last})).await;
-    assert_eq!(since["hasMore"], false);
-    let fetched = since["events"].as_array().unwrap().clone();
+    let (fetched, cursor) =
+        since(&b.call("events.getSince", json!({"sessionId": session, "afterEventId": last})).await);
     let answered_at = b.events.len();
     b.until("agent.ready").await;
-    // After the getSince answer, nothing it held is pushed again.
-    let newest_fetched = fetched.last().map_or(-1, |e| e["sequence"].as_i64().unwrap());
-    for e in b.events[answered_at..].iter().filter(|e| e["type"] == "event.new") {
-        let sequence = e["data"]["event"]["sequence"].as_i64().unwrap();
-        assert!(sequence > newest_fetched, "event {sequence} was in the getSince answer and pushed again");
-    }
-    let live = b.pushed();
-    assert!(!live.is_empty(), "the run was still going when B came back");
+    assert!(
+        b.events[answered_at..].iter().any(|e| e["type"] == "agent.turn_start"),
+        "the run was still going when B came back: {:?}",
+        b.types()
+    );
+    assert!(b.pushed().is_empty(), "a run's events are not broadcast as event.new");
+    // After the run, B reads what was persisted since its last read.
+    let cursor = cursor.unwrap_or(last.clone());
+    let (rest, _) =
+        since(&b.call("events.getSince", json!({"sessionId": session, "afterEventId": cursor})).await);
 
     let persisted = server.persisted(&session);
-    let all: Vec<Value> = seen_by_a.iter().chain(&fetched).chain(&live).cloned().collect();
-    assert_covers(&all, &persisted, before);
-    // B on its own (history up to A's last event, then getSince, then live) is complete too.
-    let b_view: Vec<Value> = fetched.iter().chain(&live).cloned().collect();
+    let all: Vec<Value> = seen_by_a.iter().chain(&fetched).chain(&rest).cloned().collect();
+    assert_covers(&all, &persisted, 0);
+    let mut ids: Vec<&str> = fetched.iter().chain(&rest).map(|e| e["id"].as_str().unwrap()).collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "no event was read twice");
+    // B on its own (A's last event, then its two reads) is complete too.
+    let b_view: Vec<Value> = fetched.iter().chain(&rest).cloned().collect();
     let after_last = persisted.iter().position(|e| e["id"] == last.as_str()).unwrap() + 1;
     assert_covers(&b_view, &persisted, after_last);
+    assert!(after_last > before);
     assert_eq!(persisted.last().unwrap()["type"], "stream.turn_end", "the run finished");
     server.shutdown().await;
 }
@@ -197,7 +205,6 @@ async fn a_client_that_stops_reading_gets_the_persisted_events_it_missed_as_a_ba
     let server = start_with(script, Setup { event_buffer: 16, ..Default::default() }).await.unwrap();
     let mut c = Client::connect(server.addr).await;
     let session = c.session(&server.dir()).await;
-    let before = server.store().events(&session).unwrap().len();
     c.call("agent.prompt", json!({"sessionId": session, "prompt": "flood"})).await;
 
     // Stop reading until the run has ended.
@@ -222,19 +229,38 @@ async fn a_client_that_stops_reading_gets_the_persisted_events_it_missed_as_a_ba
         assert_eq!(batch["data"]["syncCursor"], events.last().map_or(Value::Null, |e| e["id"].clone()));
         batched.extend(events.iter().cloned());
     }
-    assert!(!batched.is_empty(), "persisted events were missed and caught up: {} batches", batches.len());
+    assert!(!batches.is_empty(), "the client lagged and was told");
     let lost_output = c.events.iter().filter(|e| e["type"] == "agent.tool_output").count();
     assert!(lost_output < 32_000_000 / 8192, "some live output was skipped ({lost_output} chunks seen)");
 
-    // What was pushed and what the batches held cover the run once each.
-    let pushed = c.pushed();
-    let seen: Vec<Value> = pushed.iter().chain(&batched).cloned().collect();
-    let mut ids: Vec<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    let total = ids.len();
-    ids.sort_unstable();
-    ids.dedup();
-    assert_eq!(ids.len(), total, "no persisted event was sent twice");
-    assert_covers(&seen, &server.persisted(&session), before);
+    // Each batch holds persisted events as stored, in order and without a gap, after those
+    // of the batch before it (so no event is sent twice); a read after the last cursor
+    // gives the rest of the run. (A lag that missed only live output gives an empty batch:
+    // the client had heard of every persisted event.)
+    assert!(c.pushed().is_empty(), "a run's events are not broadcast as event.new");
+    let persisted = server.persisted(&session);
+    let at = |e: &Value| persisted.iter().position(|p| p["id"] == e["id"]).expect("a persisted event");
+    let mut last = None;
+    for batch in &batches {
+        let events = batch["data"]["events"].as_array().unwrap();
+        for (i, e) in events.iter().enumerate() {
+            let k = at(e);
+            assert_eq!(e, &persisted[k], "as stored");
+            assert!(last.is_none_or(|l| k > l), "after the events already sent");
+            if i > 0 {
+                assert_eq!(k, at(&events[i - 1]) + 1, "no gap in a batch");
+            }
+            last = Some(k);
+        }
+    }
+    let after = match last {
+        Some(k) => json!({"sessionId": session, "afterEventId": persisted[k]["id"]}),
+        None => json!({"sessionId": session}),
+    };
+    let rest = c.call("events.getSince", after).await;
+    let rest = rest["events"].as_array().unwrap();
+    let end = rest.last().or(last.map(|k| &persisted[k])).unwrap();
+    assert_eq!(end, persisted.last().unwrap(), "up to the end of the run");
     server.shutdown().await;
 }
 

@@ -149,7 +149,12 @@ async fn a_blocking_subagent_runs_to_completion_with_its_events_in_both_logs() {
     assert!(status_pushed < status_frame);
     assert_eq!(c.events[status_pushed]["data"]["event"]["id"], status["id"]);
     let status = &on_parent("agent.subagent_status")[0]["data"];
-    assert_eq!(status, &json!({"subagentSessionId": child_id, "status": "running", "currentTurn": 1}));
+    let timestamp = status["timestamp"].clone();
+    assert!(timestamp.is_string(), "an agent_event's data carries its timestamp: {status}");
+    assert_eq!(
+        status,
+        &json!({"subagentSessionId": child_id, "status": "running", "currentTurn": 1, "timestamp": timestamp})
+    );
     let forwarded: Vec<String> = on_parent("agent.subagent_event")
         .iter()
         .map(|e| e["data"]["event"]["type"].as_str().unwrap().to_owned())

@@ -191,7 +191,9 @@ async fn render_app_ui_streams_frames_and_saves_the_canvas_for_get_and_export() 
     assert_eq!(last["type"], "agent.ui_render_complete");
     assert_eq!(
         last["data"],
-        json!({"canvasId": "prefs-1", "ui": canvas_input()["ui"], "state": canvas_input()["state"]})
+        json!({"canvasId": "prefs-1", "ui": canvas_input()["ui"], "state": canvas_input()["state"],
+               "timestamp": last["timestamp"]}),
+        "an agent_event's data carries its timestamp"
     );
     let chunks = &ui[1..ui.len() - 1];
     assert!(!chunks.is_empty() && chunks.iter().all(|f| f["type"] == "agent.ui_render_chunk"), "{ui:#?}");

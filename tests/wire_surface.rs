@@ -147,6 +147,12 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "events.getSince", json!({"sessionId": session})).await;
     let newest = history["events"][0]["id"].as_str().unwrap().to_owned();
     s.call(&mut c, "tree.getAncestors", json!({"eventId": newest})).await;
+    s.call(
+        &mut c,
+        "events.append",
+        json!({"sessionId": session, "type": "metadata.tag", "payload": {"tags": ["t"]}}),
+    )
+    .await;
     let fork = s.call(&mut c, "session.fork", json!({"sessionId": session})).await;
     s.call(&mut c, "model.switch", json!({"sessionId": session, "model": "claude-haiku-4-5"})).await;
     let events = server.store().events(&session).unwrap();
@@ -213,6 +219,8 @@ async fn the_wire_surface_matches_its_snapshot() {
     s.call(&mut c, "worktree.list", json!({})).await;
     s.call(&mut c, "worktree.merge", json!({"sessionId": ws, "targetBranch": "main"})).await;
     s.call(&mut c, "worktree.release", json!({"sessionId": ws})).await;
+    // The worktree events it persisted (not broadcast, read back).
+    s.call(&mut c, "events.getSince", json!({"sessionId": ws})).await;
     s.call(&mut c, "git.clone", json!({"url": "not a url", "targetPath": "x"})).await;
     // Canvases, AskUserQuestion answers, messages between sessions (src/rpc/ui.rs).
     s.call(&mut c, "canvas.get", json!({"canvasId": "none-yet"})).await;

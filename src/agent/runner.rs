@@ -103,6 +103,8 @@ pub struct RunSpec {
     /// after it (`context.memory.ledger.enabled` decides too). Off for subagents, as in the
     /// TypeScript server, where both were its memory-ledger hook's work.
     pub memory: bool,
+    /// What a provider failure leaves in the log.
+    pub failures: crate::agent::turn::FailureLog,
 }
 
 /// Why a run could not be set up (nothing was persisted).
@@ -335,6 +337,7 @@ pub async fn prepare_run(spec: RunSpec) -> Result<PreparedRun, RunSetupError> {
         model_name: spec.model_name,
         user_fields: spec.user_fields,
         compaction: Some(crate::context::Compaction::from_settings(&settings, summarizer)),
+        failures: spec.failures,
     };
     let mut ctx = ToolContext::new(working_dir);
     ctx.cancel = spec.cancel;

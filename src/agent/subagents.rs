@@ -269,21 +269,20 @@ impl Subagents {
             .id
             .into_string();
 
-        let mut spawned = json!({
-            "subagentSessionId": child,
-            "spawnType": "subsession",
-            "task": request.task,
-            "model": model_name,
-            "skills": request.skills,
-            "workingDirectory": working_dir,
-            "maxTurns": request.max_turns,
-        });
+        // `spawn-handler.ts` @c6131e6: the keys in its order; `systemPrompt`, `toolDenials`
+        // and `skills` only when the call had them.
+        let mut spawned = json!({ "subagentSessionId": child, "spawnType": "subsession", "task": request.task, "model": model_name });
         if let Some(prompt) = &request.system_prompt {
             spawned["systemPrompt"] = json!(prompt);
         }
         if let Some(denials) = &request.tool_denials {
             spawned["toolDenials"] = denials.clone();
         }
+        if !request.skills.is_empty() {
+            spawned["skills"] = json!(request.skills);
+        }
+        spawned["workingDirectory"] = json!(working_dir);
+        spawned["maxTurns"] = json!(request.max_turns);
         self.append(&self.parent, NewEvent::raw("subagent.spawned", spawned))
             .await
             .map_err(|e| e.to_string())?;
@@ -369,6 +368,7 @@ impl Subagents {
             interactive: None,
             cancel: cancel.clone(),
             memory: false,
+            failures: Default::default(),
         };
         let mut timed_out = false;
         // Each turn the child starts is recorded in the parent's log as

@@ -443,6 +443,7 @@ mod tests {
             model_name: None,
             user_fields: Default::default(),
             compaction: None,
+            failures: Default::default(),
         };
         let ctx = ToolContext::new("/tmp");
         let agent = Agent {

@@ -4,9 +4,9 @@
 //! `stream.turn_start`, `message.assistant`, for each tool call `tool.call` and
 //! `tool.result`, and `stream.turn_end` (tokens and cost). When the model asked for tools,
 //! the next call carries their results; the run ends when a response asks for none, or
-//! after a round of calls in which a tool asked to stop (`stopTurn`, e.g. `AskUserQuestion`). A
-//! failed request persists `error.provider`. Each event is committed before the caller
-//! hears of it, so nothing a user saw can be lost.
+//! after a round of calls in which a tool asked to stop (`stopTurn`, e.g. `AskUserQuestion`).
+//! Provider failures are logged as [`FailureLog`] says. Each event is committed before the
+//! caller hears of it.
 
 use std::time::Instant;
 
@@ -57,6 +57,23 @@ pub struct TurnSettings {
     pub user_fields: serde_json::Map<String, Value>,
     /// Automatic context compaction (see [`crate::context`]); `None`: never compacts.
     pub compaction: Option<crate::context::Compaction>,
+    /// What a provider failure leaves in the log (see [`FailureLog`]).
+    pub failures: FailureLog,
+}
+
+/// What a provider failure leaves in the session's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureLog {
+    /// The TypeScript server's (`tron serve`, subagents): `error.provider {provider, error,
+    /// code, retryable: true, retryAfter}` for each retry
+    /// (`lifecycle-event-handler.ts` `handleApiRetry`), nothing for a request that finally
+    /// failed (its `RunResult` carries the error; what it had streamed is not kept).
+    #[default]
+    TypeScript,
+    /// `tron chat`'s own record: nothing for retries; for a request that finally failed,
+    /// what it had streamed (a `message.assistant` with `stopReason: "error"`) and one
+    /// `error.provider`, so `tron events` shows why the command failed.
+    Chat,
 }
 
 impl TurnSettings {
@@ -83,6 +100,9 @@ pub enum AgentEvent<'a> {
     ToolOutput { id: &'a str, chunk: &'a str },
     /// A tool finished.
     ToolEnd { id: &'a str, name: &'a str, result: &'a ToolResult, duration_ms: u64 },
+    /// An automatic compaction starts (the TypeScript `compaction_start`): why, and the
+    /// estimated tokens of the messages before it.
+    CompactionStarted { reason: &'a str, tokens_before: u64 },
     /// An event was committed to the store (every event the run writes, in order).
     Persisted(&'a SessionEvent),
 }
@@ -341,8 +361,8 @@ async fn model_call(
 ) -> Result<(AssistantMessage, StopReason, i64, Option<f64>, Value), TurnError> {
     let Agent { store, provider, tools, settings, .. } = agent;
     let id = session.to_owned();
-    let history = store.run(move |s| s.messages(&id)).await?;
-    let turn = history.turn_count + 1;
+    let (history, last_turn) = store.run(move |s| Ok((s.messages(&id)?, last_turn(s, &id)?))).await?;
+    let turn = last_turn + 1;
     let mut messages: Vec<Message> = history.messages().map(|m| m.to_message()).collect();
     // After a compaction in the middle of the run the context ends with the summary's
     // acknowledgment; the model is asked to go on (sent only, not persisted: the run's own
@@ -379,6 +399,21 @@ async fn model_call(
         let Some(item) = item else { break };
         match item {
             Ok(event) => {
+                if let (StreamEvent::Retry { delay_ms, error, .. }, FailureLog::TypeScript) =
+                    (&event, settings.failures)
+                {
+                    let payload = ErrorProviderPayload {
+                        provider: provider.name().to_owned(),
+                        error: error.message.clone(),
+                        code: serde_json::to_value(&error.category)
+                            .ok()
+                            .and_then(|c| c.as_str().map(str::to_owned)),
+                        retryable: true,
+                        retry_after: Some((*delay_ms).into()),
+                        extra: Default::default(),
+                    };
+                    persist(agent, session, NewEvent::new(EventPayload::from(payload)), on_event).await?;
+                }
                 on_event(AgentEvent::Stream(&event));
                 partial.observe(&event);
                 if let StreamEvent::Done { message, stop_reason } = event {
@@ -386,9 +421,11 @@ async fn model_call(
                 }
             }
             Err(e) => {
-                persist_partial(agent, session, turn, partial, started, Ended::Failed, on_event).await?;
-                let payload = EventPayload::from(provider_error(provider, &e));
-                persist(agent, session, NewEvent::new(payload), on_event).await?;
+                if settings.failures == FailureLog::Chat {
+                    persist_partial(agent, session, turn, partial, started, Ended::Failed, on_event).await?;
+                    let payload = EventPayload::from(provider_error(provider, &e));
+                    persist(agent, session, NewEvent::new(payload), on_event).await?;
+                }
                 return Err(e.into());
             }
         }
@@ -399,13 +436,27 @@ async fn model_call(
     let usage = message.usage.clone().unwrap_or_default();
     let record = tokens::token_record(model.provider, &usage, *window, turn, session);
     *window = tokens::window_of(&record);
-    let mut payload = assistant_payload(&message, &stop_reason, turn, settings.model_name(), latency);
-    payload["tokenRecord"] = record.clone();
+    let payload = assistant_payload(&message, &stop_reason, turn, settings.model_name(), latency, &record);
     persist(agent, session, NewEvent::raw("message.assistant", payload), on_event).await?;
     if stop_reason != StopReason::ToolUse || message.tool_uses().next().is_none() {
         persist(agent, session, turn_end(turn, &message, cost, record.clone()), on_event).await?;
     }
     Ok((message, stop_reason, turn, cost, record))
+}
+
+/// The number of the session's last model call: the TypeScript agent counts the turns it
+/// ran itself (its `currentTurn`, kept while its session is active), so a fork, which gets a
+/// new agent, starts again at 1; here that is the session's own `stream.turn_start` events,
+/// not those inherited from the session it was forked from.
+fn last_turn(store: &crate::events::EventStore, session: &str) -> Result<i64, StoreError> {
+    let turn: Option<i64> = store
+        .connection()
+        .prepare_cached(
+            "SELECT MAX(CAST(json_extract(payload, '$.turn') AS INTEGER)) FROM events
+             WHERE session_id = ?1 AND type = 'stream.turn_start' AND json_valid(payload)",
+        )?
+        .query_row([session], |r| r.get(0))?;
+    Ok(turn.unwrap_or(0).max(0))
 }
 
 /// Why a response ended before it was complete.
@@ -559,8 +610,9 @@ fn provider_error(provider: &dyn Provider, e: &LlmError) -> ErrorProviderPayload
     }
 }
 
-/// The `message.assistant` payload as the TypeScript server persists it: content blocks
-/// (tool calls with their arguments under `input`), token usage, turn, model, stop reason,
+/// The `message.assistant` payload as the TypeScript server persists it, keys in its order
+/// (`turn-event-handler.ts` / `tool-event-handler.ts`): content blocks (tool calls with
+/// their arguments under `input`), token usage, token record, turn, model, stop reason,
 /// latency and whether it thought.
 fn assistant_payload(
     message: &AssistantMessage,
@@ -568,6 +620,7 @@ fn assistant_payload(
     turn: i64,
     model: &str,
     latency_ms: u64,
+    record: &Value,
 ) -> Value {
     let content: Vec<ContentBlock> = message
         .content
@@ -585,6 +638,7 @@ fn assistant_payload(
     json!({
         "content": content,
         "tokenUsage": persisted_usage(message),
+        "tokenRecord": record,
         "turn": turn,
         "model": model,
         "stopReason": stop_reason,

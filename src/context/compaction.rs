@@ -1,12 +1,15 @@
 //! Compaction and clearing: what is summarised, what is kept, and the events that record it.
 //!
 //! A compaction persists `compact.boundary {originalTokens, compactedTokens,
-//! compressionRatio, reason, summary, preservedTurns, summarizedTurns,
-//! estimatedContextTokens}` then `compact.summary {summary, keyDecisions, filesModified,
-//! boundaryEventId}`. Reconstruction replaces everything before `compact.summary` with its
-//! summary, so the kept turns are appended to that summary as text: the context after a
-//! restart is exactly the one the model is sent right after compacting. `context.clear`
-//! persists `context.cleared {tokensBefore, tokensAfter, reason: "manual"}`.
+//! compressionRatio, reason, summary}` then `compact.summary {summary, keyDecisions,
+//! filesModified}` (the TypeScript payloads, `operations/context-ops.ts` @0b37067; a run's
+//! automatic compaction stamps both with its `runId`). Deliberately, an automatic
+//! compaction also persists `compact.summary` (the TypeScript agent writes only the
+//! boundary and keeps the summary in memory): reconstruction replaces everything before
+//! `compact.summary` with its summary, so the kept turns are appended to that summary as
+//! text and the context after a restart is exactly the one the model is sent right after
+//! compacting. `context.clear` persists `context.cleared {tokensBefore, tokensAfter,
+//! reason: "manual"}`.
 //!
 //! Reasons: `threshold_exceeded` (automatic: before a prompt or a model call, and at the end
 //! of a run when the [`super::trigger`] asks for it) and `manual` (on request).
@@ -181,9 +184,6 @@ pub async fn compact(
         "compressionRatio": outcome.compression_ratio,
         "reason": reason,
         "summary": outcome.summary,
-        "estimatedContextTokens": outcome.tokens_after,
-        "preservedTurns": outcome.preserved_turns,
-        "summarizedTurns": outcome.summarized_turns,
     });
     let mut summary = json!({ "summary": outcome.persisted_summary });
     if let Some(data) = &outcome.extracted_data {
@@ -198,7 +198,6 @@ pub async fn compact(
     outcome.events = store
         .run(move |s| {
             let boundary = s.append(&id, NewEvent::raw("compact.boundary", boundary))?;
-            summary["boundaryEventId"] = json!(boundary.id);
             let summary = s.append(&id, NewEvent::raw("compact.summary", summary))?;
             Ok(vec![boundary, summary])
         })
@@ -335,11 +334,12 @@ async fn compact_run_context(
     .await?;
     let note = crate::agent::hooks::builtin::continuation(&hooks);
     let run = agent.settings.run_id.as_deref();
+    let reason = "threshold_exceeded";
+    on_event(AgentEvent::CompactionStarted { reason, tokens_before: manager.breakdown().messages });
     let summarizer = config.summarizer.as_ref();
-    let outcome =
-        compact(agent.store, session, &manager, summarizer, "threshold_exceeded", None, run, note.as_deref())
-            .await
-            .map_err(|ContextError::Store(e)| e)?;
+    let outcome = compact(agent.store, session, &manager, summarizer, reason, None, run, note.as_deref())
+        .await
+        .map_err(|ContextError::Store(e)| e)?;
     tracing::info!(
         session,
         tokens_before = outcome.tokens_before,

@@ -116,15 +116,22 @@ pub fn settings_view(tree: &Value) -> Value {
 
 /// Turns one [`AgentEvent`] of a run into the frames the TypeScript server pushes for it.
 ///
-/// Persisted events become `event.new` (every one) plus, for `stream.turn_start` and
-/// `stream.turn_end`, `agent.turn_start` / `agent.turn_end`; stream events become
+/// A run's persisted events are not broadcast: the TypeScript server sends `event.new` only
+/// for `events.append` and `message.delete` (its `EventController.onEventCreated`); clients
+/// read persisted events with `events.getHistory` / `events.getSince`. `stream.turn_start`
+/// and `stream.turn_end` become `agent.turn_start` / `agent.turn_end`, an automatic
+/// compaction `agent.compaction_started` and `agent.compaction`; stream events become
 /// `agent.text_delta`, `agent.thinking_*` and `agent.tool_generating`; tool starts, live
-/// output chunks and ends become `agent.tool_start`, `agent.tool_output {toolCallId, output}`
-/// and `agent.tool_end`.
+/// output chunks and ends become `agent.tool_start`, `agent.tool_output {toolCallId,
+/// output}` and `agent.tool_end`. Every frame is an orchestrator `agent_event` (its data
+/// carries the `timestamp`, see [`Event::agent`]), and [`RunAdapter::watermark`] says up to
+/// which persisted event the session was when it was made.
 #[derive(Debug)]
 pub struct RunAdapter {
     session: String,
     turn_started: Option<std::time::Instant>,
+    /// The sequence of the last persisted event of the run seen so far.
+    watermark: Option<i64>,
     /// `RenderAppUI`'s `agent.ui_render_*` frames (see [`super::ui`]).
     ui: super::ui::UiRenders,
 }
@@ -132,17 +139,32 @@ pub struct RunAdapter {
 impl RunAdapter {
     /// An adapter for a run of `session`.
     pub fn new(session: &str) -> Self {
-        Self { session: session.to_owned(), turn_started: None, ui: Default::default() }
+        Self { session: session.to_owned(), turn_started: None, watermark: None, ui: Default::default() }
     }
 
     fn event(&self, event_type: &str, data: Value) -> Event {
-        Event::new(event_type, Some(&self.session), data)
+        Event::agent(event_type, Some(&self.session), data)
+    }
+
+    /// The sequence of the last event of the session the run persisted (`None` before the
+    /// first): the frames made so far announce the session up to it.
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark
     }
 
     /// The frames for `event`, in order.
     pub fn frames(&mut self, event: &AgentEvent<'_>) -> Vec<Event> {
+        if let AgentEvent::Persisted(e) = event {
+            self.watermark = Some(self.watermark.map_or(e.sequence, |w| w.max(e.sequence)));
+        }
         let mut frames = self.core_frames(event);
-        frames.extend(self.ui.frames(&self.session, event));
+        frames.extend(self.ui.frames(&self.session, event).into_iter().map(|f| {
+            let mut f = f;
+            if let Value::Object(data) = &mut f.data {
+                data.insert("timestamp".into(), Value::String(f.timestamp.clone()));
+            }
+            f
+        }));
         frames
     }
 
@@ -157,19 +179,21 @@ impl RunAdapter {
                 vec![self.event("agent.tool_output", json!({ "toolCallId": id, "output": chunk }))]
             }
             AgentEvent::ToolEnd { id, name, result, duration_ms } => {
+                // `tool-event-handler.ts`: toolCallId, toolName, success, output (ok) or error
+                // (failed), duration, details.
                 let text = result.text_content();
-                let mut data = json!({
-                    "toolCallId": id,
-                    "toolName": name,
-                    "success": !result.failed(),
-                    "duration": duration_ms,
-                });
+                let mut data = json!({ "toolCallId": id, "toolName": name, "success": !result.failed() });
                 data[if result.failed() { "error" } else { "output" }] = Value::String(text);
+                data["duration"] = json!(duration_ms);
                 if let Some(details @ Value::Object(_)) = &result.details {
                     data["details"] = details.clone();
                 }
                 vec![self.event("agent.tool_end", data)]
             }
+            AgentEvent::CompactionStarted { reason, tokens_before } => vec![self.event(
+                "agent.compaction_started",
+                json!({ "reason": reason, "tokensBefore": tokens_before }),
+            )],
             AgentEvent::Persisted(e) => self.persisted(e),
         }
     }
@@ -192,39 +216,35 @@ impl RunAdapter {
     }
 
     fn persisted(&mut self, e: &SessionEvent) -> Vec<Event> {
-        let mut out = Vec::with_capacity(2);
         match e.event_type.as_str() {
             "stream.turn_start" => {
                 self.turn_started = Some(std::time::Instant::now());
-                out.push(self.event("agent.turn_start", json!({ "turn": e.payload["turn"] })));
+                vec![self.event("agent.turn_start", json!({ "turn": e.payload["turn"] }))]
             }
             "stream.turn_end" => {
+                // `turn-event-handler.ts`: turn, duration, tokenUsage, tokenRecord, cost.
                 let mut data = Map::new();
-                for key in ["turn", "tokenUsage", "tokenRecord", "cost"] {
+                data.insert("turn".into(), e.payload["turn"].clone());
+                if let Some(started) = self.turn_started.take() {
+                    data.insert("duration".into(), json!(started.elapsed().as_millis() as u64));
+                }
+                for key in ["tokenUsage", "tokenRecord", "cost"] {
                     if let Some(v) = e.payload.get(key).filter(|v| !v.is_null()) {
                         data.insert(key.into(), v.clone());
                     }
                 }
-                if let Some(started) = self.turn_started.take() {
-                    data.insert("duration".into(), json!(started.elapsed().as_millis() as u64));
-                }
-                out.push(self.event("agent.turn_end", Value::Object(data)));
+                vec![self.event("agent.turn_end", Value::Object(data))]
             }
-            "compact.boundary" => {
-                out.push(self.event("event.new", json!({ "event": e })));
-                out.push(self.event("agent.compaction", compaction_data(&e.payload)));
-                return out;
-            }
-            _ => {}
+            "compact.boundary" => vec![self.event("agent.compaction", compaction_data(&e.payload))],
+            _ => Vec::new(),
         }
-        out.push(self.event("event.new", json!({ "event": e })));
-        out
     }
 }
 
-/// The `agent.compaction` data for a persisted `compact.boundary` payload: `{tokensBefore,
-/// tokensAfter, compressionRatio, reason, summary, estimatedContextTokens}` (the TypeScript
-/// server's compaction event handler).
+/// The `agent.compaction` data of an automatic compaction, from its persisted
+/// `compact.boundary` payload: `{tokensBefore, tokensAfter, compressionRatio, reason,
+/// summary}` (`compaction-event-handler.ts`). A manual one (`context.compact`) sends
+/// `{tokensBefore, tokensAfter, reason: "manual", summary}` instead (`server.ts`).
 pub fn compaction_data(boundary: &Value) -> Value {
     let mut data = json!({
         "tokensBefore": boundary["originalTokens"],
@@ -232,10 +252,8 @@ pub fn compaction_data(boundary: &Value) -> Value {
         "compressionRatio": boundary["compressionRatio"],
         "reason": boundary.get("reason").cloned().unwrap_or_else(|| json!("auto")),
     });
-    for (from, to) in [("summary", "summary"), ("estimatedContextTokens", "estimatedContextTokens")] {
-        if let Some(v) = boundary.get(from).filter(|v| !v.is_null()) {
-            data[to] = v.clone();
-        }
+    if let Some(v) = boundary.get("summary").filter(|v| !v.is_null()) {
+        data["summary"] = v.clone();
     }
     data
 }
@@ -266,17 +284,19 @@ pub fn subagent_frames(
     runs: &mut std::collections::HashMap<String, RunAdapter>,
 ) -> Vec<Event> {
     use crate::agent::subagents::SubagentEvent as S;
-    let on_parent = |kind: &str, data: Value| Event::new(kind, Some(parent), data);
+    let on_parent = |kind: &str, data: Value| Event::agent(kind, Some(parent), data);
     match event {
         S::Persisted { session, event } => {
-            let mut out = vec![Event::new("event.new", Some(session), json!({ "event": event }))];
+            // A child's persisted events are not broadcast (see [`RunAdapter`]); its turn
+            // start is.
+            let mut out = Vec::new();
             // A child's turn start, once committed in the parent's log: the TypeScript
             // server's `agent.subagent_status`, then the forwarded `turn_start` (persist
             // before publish; the child's model call waits for this record).
             if event.event_type.as_str() == "subagent.status_update" {
                 let p = &event.payload;
                 let child = p["subagentSessionId"].as_str().unwrap_or_default();
-                out.push(Event::new(
+                out.push(Event::agent(
                     "agent.subagent_status",
                     Some(session),
                     json!({
@@ -290,15 +310,15 @@ pub fn subagent_frames(
             out
         }
         S::Spawned { child, tool_call_id, task, model, working_directory } => {
-            let mut data = json!({
-                "subagentSessionId": child,
-                "task": task,
-                "model": model,
-                "workingDirectory": working_directory,
-            });
+            // `spawn-handler.ts`: subagentSessionId, toolCallId (when the tool made it),
+            // task, model, workingDirectory.
+            let mut data = json!({ "subagentSessionId": child });
             if let Some(id) = tool_call_id {
                 data["toolCallId"] = json!(id);
             }
+            data["task"] = json!(task);
+            data["model"] = json!(model);
+            data["workingDirectory"] = json!(working_directory);
             vec![on_parent("agent.subagent_spawned", data)]
         }
         S::Run { child, event } => {
@@ -327,6 +347,8 @@ pub fn subagent_frames(
         }
         S::Completed { child, payload } => {
             runs.remove(*child);
+            // `spawn-handler.ts` @c6131e6: the keys in its order, `tokenUsage` (the persisted
+            // `totalTokenUsage`) after `duration`.
             let mut data = Map::new();
             for key in [
                 "subagentSessionId",
@@ -334,21 +356,22 @@ pub fn subagent_frames(
                 "fullOutput",
                 "totalTurns",
                 "duration",
+                "tokenUsage",
                 "model",
                 "stopReason",
                 "truncated",
                 "completionType",
                 "warning",
             ] {
-                if let Some(v) = payload.get(key) {
+                let from = if key == "tokenUsage" { "totalTokenUsage" } else { key };
+                if let Some(v) = payload.get(from) {
                     data.insert(key.into(), v.clone());
                 }
             }
-            data.insert("tokenUsage".into(), payload["totalTokenUsage"].clone());
             vec![
                 on_parent("agent.subagent_completed", Value::Object(data)),
-                Event::new("agent.complete", Some(child), json!({ "success": true })),
-                Event::new("agent.ready", Some(child), json!({})),
+                Event::agent("agent.complete", Some(child), json!({ "success": true })),
+                Event::agent("agent.ready", Some(child), json!({})),
             ]
         }
         S::Failed { child, payload } => {
@@ -361,12 +384,12 @@ pub fn subagent_frames(
             });
             vec![
                 on_parent("agent.subagent_failed", data),
-                Event::new(
+                Event::agent(
                     "agent.complete",
                     Some(child),
                     json!({ "success": false, "error": payload["error"] }),
                 ),
-                Event::new("agent.ready", Some(child), json!({})),
+                Event::agent("agent.ready", Some(child), json!({})),
             ]
         }
         S::ResultAvailable { payload } => {
@@ -378,7 +401,7 @@ pub fn subagent_frames(
 /// A child's step forwarded to its parent's clients: `agent.subagent_event
 /// {subagentSessionId, event: {type, data, timestamp}}`.
 fn forwarded(parent: &str, child: &str, kind: &str, data: Value) -> Event {
-    Event::new(
+    Event::agent(
         "agent.subagent_event",
         Some(parent),
         json!({
@@ -419,14 +442,87 @@ mod tests {
         let v: Value = serde_json::from_str(&frames[0].to_json()).unwrap();
         assert_eq!(v["type"], "agent.tool_output");
         assert_eq!(v["sessionId"], "s");
-        assert_eq!(v["data"], json!({"toolCallId": "t1", "output": "a\n"}));
+        assert_eq!(v["data"], json!({"toolCallId": "t1", "output": "a\n", "timestamp": v["timestamp"]}));
     }
 
     #[test]
     fn deltas_map_to_agent_events_and_the_rest_is_not_sent() {
         let a = RunAdapter::new("s");
         let f = a.stream(&StreamEvent::TextDelta { delta: "x".into() }).unwrap();
-        assert_eq!((f.event_type.as_str(), &f.data), ("agent.text_delta", &json!({"delta": "x"})));
+        assert_eq!(
+            (f.event_type.as_str(), &f.data),
+            ("agent.text_delta", &json!({"delta": "x", "timestamp": f.timestamp}))
+        );
         assert!(a.stream(&StreamEvent::Start).is_none());
+    }
+
+    fn persisted(sequence: i64, kind: &str, payload: Value) -> SessionEvent {
+        let mut e: SessionEvent = serde_json::from_value(json!({
+            "id": format!("evt_{sequence}"), "parentId": null, "sessionId": "s", "workspaceId": "ws_1",
+            "timestamp": "2026-01-01T00:00:00.000Z", "type": kind, "sequence": sequence, "payload": {}
+        }))
+        .unwrap();
+        e.payload = payload;
+        e
+    }
+
+    /// Keys in order, as the TypeScript handlers build them.
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn persisted_events_are_not_broadcast_and_raise_the_watermark() {
+        let mut a = RunAdapter::new("s");
+        assert_eq!(a.watermark(), None);
+        for (seq, kind) in
+            [(3, "message.user"), (5, "message.assistant"), (6, "tool.call"), (7, "tool.result")]
+        {
+            assert!(a.frames(&AgentEvent::Persisted(&persisted(seq, kind, json!({})))).is_empty(), "{kind}");
+        }
+        assert_eq!(a.watermark(), Some(7));
+        let start = a.frames(&AgentEvent::Persisted(&persisted(8, "stream.turn_start", json!({"turn": 2}))));
+        assert_eq!((start[0].event_type.as_str(), &start[0].data["turn"]), ("agent.turn_start", &json!(2)));
+        let end = json!({"turn": 2, "tokenUsage": {"inputTokens": 1}, "tokenRecord": {}, "cost": 0.5, "runId": "r"});
+        let end = a.frames(&AgentEvent::Persisted(&persisted(9, "stream.turn_end", end)));
+        assert_eq!(end[0].event_type, "agent.turn_end");
+        assert_eq!(
+            keys(&end[0].data),
+            ["turn", "duration", "tokenUsage", "tokenRecord", "cost", "timestamp"]
+        );
+        assert_eq!(a.watermark(), Some(9));
+    }
+
+    #[test]
+    fn an_automatic_compaction_sends_started_then_the_typescript_data() {
+        let mut a = RunAdapter::new("s");
+        let started =
+            a.frames(&AgentEvent::CompactionStarted { reason: "threshold_exceeded", tokens_before: 42 });
+        assert_eq!(started[0].event_type, "agent.compaction_started");
+        assert_eq!(keys(&started[0].data), ["reason", "tokensBefore", "timestamp"]);
+        let boundary = json!({"originalTokens": 100, "compactedTokens": 10, "compressionRatio": 0.1,
+                              "reason": "threshold_exceeded", "summary": "S", "runId": "r"});
+        let done = a.frames(&AgentEvent::Persisted(&persisted(4, "compact.boundary", boundary)));
+        assert_eq!(done.len(), 1, "no event.new");
+        assert_eq!(done[0].event_type, "agent.compaction");
+        assert_eq!(
+            done[0].data,
+            json!({"tokensBefore": 100, "tokensAfter": 10, "compressionRatio": 0.1,
+                   "reason": "threshold_exceeded", "summary": "S", "timestamp": done[0].timestamp})
+        );
+    }
+
+    #[test]
+    fn tool_end_keys_follow_the_typescript_order() {
+        let mut a = RunAdapter::new("s");
+        let ok = ToolResult::text("hi").with_details(json!({"exitCode": 0}));
+        let f = a.frames(&AgentEvent::ToolEnd { id: "t1", name: "Bash", result: &ok, duration_ms: 3 });
+        assert_eq!(
+            keys(&f[0].data),
+            ["toolCallId", "toolName", "success", "output", "duration", "details", "timestamp"]
+        );
+        let bad = ToolResult::error("boom");
+        let f = a.frames(&AgentEvent::ToolEnd { id: "t1", name: "Bash", result: &bad, duration_ms: 3 });
+        assert_eq!(keys(&f[0].data), ["toolCallId", "toolName", "success", "error", "duration", "timestamp"]);
     }
 }

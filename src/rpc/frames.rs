@@ -92,6 +92,20 @@ impl Event {
         }
     }
 
+    /// An orchestrator `agent_event` / `agent_turn` frame (a run's `agent.*` frames, the
+    /// subagent frames): as `interface/server.ts` @0b37067 forwards them, the data also
+    /// carries the frame's `timestamp` (`{...event.data, timestamp}`). Frames the TypeScript
+    /// server builds itself (`session.*`, `event.new`, a manual `agent.compaction`,
+    /// `agent.context_cleared`, `agent.memory_updated`, `agent.skill_removed`,
+    /// `agent.todos_updated`, `agent.message_deleted`) use [`Event::new`].
+    pub fn agent(event_type: impl Into<String>, session_id: Option<&str>, data: Value) -> Self {
+        let mut event = Self::new(event_type, session_id, data);
+        if let Value::Object(data) = &mut event.data {
+            data.insert("timestamp".into(), Value::String(event.timestamp.clone()));
+        }
+        event
+    }
+
     /// The frame's JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("events serialize")

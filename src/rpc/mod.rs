@@ -9,7 +9,7 @@
 //! know a provider's format (llm/).
 //!
 //! Built: `system.ping|getInfo`, `session.create|resume|list|delete|archive|unarchive|fork`,
-//! `agent.prompt|abort|getState`, `model.list|switch`, `events.getHistory|getSince`,
+//! `agent.prompt|abort|getState`, `model.list|switch`, `events.getHistory|getSince|append`,
 //! `tree.getAncestors`, `message.delete`, `settings.get|update`, `logs.export`,
 //! `filesystem.listDir|getHome|createDir`, `file.read`,
 //! `context.*` (snapshots, compaction, clear; see [`crate::context`]),
@@ -52,6 +52,11 @@ pub struct Connection {
     /// The session this client follows (set by `session.create` / `session.resume`); an
     /// unbound client sees every session's events.
     pub bound: Option<String>,
+    /// The session a `session.create` / `session.resume` binds the client to once its
+    /// answer is sent: as in the TypeScript gateway (`websocket.ts` binds after the handler
+    /// returned), the events the request published (e.g. `session.created`) reach the
+    /// client under its former binding.
+    pub rebind: Option<String>,
     /// Per session, the last sequence this client already has from a history read
     /// (`events.getSince`, `events.getHistory`, a lag catch-up): `event.new` frames of
     /// events up to it that were still queued are not sent again.
@@ -69,6 +74,7 @@ impl Connection {
         Self {
             client_id: format!("client_{}", crate::core::ids::short_hex()),
             bound: None,
+            rebind: None,
             synced: Default::default(),
             after_response: Vec::new(),
             subscriptions: Vec::new(),
@@ -153,6 +159,7 @@ async fn dispatch_method(
         "model.switch" => model::switch(state, p).await,
         "events.getHistory" => events::history(state, conn, p).await,
         "events.getSince" => events::since(state, conn, p).await,
+        "events.append" => events::append(state, p).await,
         "tree.getAncestors" => events::ancestors(state, p).await,
         "tree.getVisualization" => tree::visualization(state, p).await,
         "tree.getBranches" => tree::branches(state, p).await,

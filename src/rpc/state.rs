@@ -26,9 +26,13 @@ pub struct Outgoing {
     pub session_id: Option<String>,
     /// The frame's JSON text.
     pub json: String,
-    /// For `event.new` frames, the persisted event's sequence (clients that lag catch up
-    /// from the store after the last one they were sent).
+    /// For `event.new` frames, the persisted event's sequence: a client that already has
+    /// it from a history read is not sent it again.
     pub sequence: Option<i64>,
+    /// The last sequence of the session persisted when the frame was published (a run's
+    /// frames carry it): a client that lags is caught up from the store after the last
+    /// watermark it was sent, so no persisted event it has not heard of is lost.
+    pub watermark: Option<i64>,
 }
 
 /// A run in progress.
@@ -44,6 +48,8 @@ pub struct RunInfo {
     pub turn_text: String,
     /// Tool calls of the current model call: (id, name, arguments, status, started at).
     pub tool_calls: Vec<ToolCallState>,
+    /// Set when `agent.abort` stopped the run (and sent its `agent.complete`).
+    pub aborted: bool,
 }
 
 /// A tool call of the running turn, as `agent.getState` reports it.
@@ -169,11 +175,19 @@ impl ServerState {
 
     /// Sends `event` to every client that should see it.
     pub fn publish(&self, event: &Event) {
+        self.publish_at(event, None);
+    }
+
+    /// Sends `event` to every client that should see it, published when its session's
+    /// persisted events went up to `watermark` (see [`Outgoing::watermark`]).
+    pub fn publish_at(&self, event: &Event, watermark: Option<i64>) {
         let sequence = match event.event_type.as_str() {
             "event.new" => event.data["event"]["sequence"].as_i64(),
             _ => None,
         };
-        let out = Outgoing { session_id: event.session_id.clone(), json: event.to_json(), sequence };
+        let watermark = watermark.or(sequence);
+        let out =
+            Outgoing { session_id: event.session_id.clone(), json: event.to_json(), sequence, watermark };
         // No receiver (no client connected) is fine.
         let _ = self.events.send(Arc::new(out));
     }
@@ -205,6 +219,7 @@ impl ServerState {
             turn: 0,
             turn_text: String::new(),
             tool_calls: Vec::new(),
+            aborted: false,
         };
         runs.insert(session.to_owned(), run.clone());
         Ok(run)
@@ -226,30 +241,34 @@ impl ServerState {
         }
     }
 
-    /// Forgets `session`'s run.
-    pub fn finish_run(&self, session: &str) {
+    /// Forgets `session`'s run; whether `agent.abort` stopped it.
+    pub fn finish_run(&self, session: &str) -> bool {
         let mut runs = self.runs();
-        runs.remove(session);
+        let run = runs.remove(session);
         if runs.is_empty() {
             self.idle.notify_waiters();
         }
+        run.is_some_and(|r| r.aborted)
     }
 
-    /// Aborts `session`'s run and its running subagents; whether there was anything to
-    /// abort.
-    pub fn abort(&self, session: &str) -> bool {
-        let children = self.subagent_hosts().get(session).map_or(0, |s| {
+    /// Aborts `session`'s run and its running subagents. `None` when it was not running (or
+    /// was already aborted), else the text its current model call had streamed.
+    pub fn abort(&self, session: &str) -> Option<String> {
+        self.abort_subagents(session);
+        let mut runs = self.runs();
+        let run = runs.get_mut(session).filter(|r| !r.aborted)?;
+        run.aborted = true;
+        run.cancel.cancel();
+        Some(run.turn_text.clone())
+    }
+
+    /// Aborts `session`'s running subagents; whether there were any.
+    pub fn abort_subagents(&self, session: &str) -> bool {
+        self.subagent_hosts().get(session).is_some_and(|s| {
             let running = s.running();
             s.abort_all();
-            running
-        });
-        match self.runs().get(session) {
-            Some(run) => {
-                run.cancel.cancel();
-                true
-            }
-            None => children > 0,
-        }
+            running > 0
+        })
     }
 
     /// The subagents of `session` (see [`crate::agent::subagents`]): their events go to

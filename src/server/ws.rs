@@ -1,8 +1,10 @@
 //! One WebSocket connection: greeting, requests in order, pushed events, heartbeat, close.
 //!
 //! A client that lags (falls more than the event buffer behind) is sent the persisted events
-//! it missed as one `events.batch`; `event.new` frames still buffered for events that batch
-//! already held are then skipped, so no persisted event reaches it twice. A client that
+//! it missed as one `events.batch`: those after the watermark of the last frame it was sent
+//! (a run's frames carry the session's last persisted sequence, see
+//! [`Outgoing::watermark`]). `event.new` frames still buffered for events that batch already
+//! held are then skipped, so no persisted event reaches it twice. A client that
 //! takes more than two heartbeats to accept a frame (it stopped reading) is dropped like one
 //! that stopped answering pings.
 
@@ -34,7 +36,8 @@ pub(super) async fn connection(
     let (mut sink, mut stream) = socket.split();
     let mut conn = Connection::new();
     let mut events = state.subscribe();
-    // The last persisted sequence this client was sent, per session, to catch up after a lag.
+    // Per session, the watermark of the last frame this client was sent (the persisted
+    // events it has heard of), to catch up after a lag.
     let mut seen: HashMap<String, i64> = Default::default();
     let send_limit = heartbeat.saturating_mul(2);
     tracing::debug!(component = "server", client_id = %conn.client_id, "client connected");
@@ -120,7 +123,10 @@ fn forward(out: &Outgoing, conn: &mut Connection, seen: &mut HashMap<String, i64
         if conn.has(session, sequence) {
             return None;
         }
-        seen.insert(session.clone(), sequence);
+    }
+    if let (Some(session), Some(watermark)) = (&out.session_id, out.watermark) {
+        let last = seen.entry(session.clone()).or_insert(watermark);
+        *last = (*last).max(watermark);
     }
     Some(out.json.clone())
 }
@@ -157,6 +163,9 @@ async fn queued_then(
             Err(TryRecvError::Lagged(missed)) => frames.push(lagged(state, conn, seen, missed).await),
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
+    }
+    if let Some(session) = conn.rebind.take() {
+        conn.bound = Some(session);
     }
     frames.push(response);
     frames

@@ -23,8 +23,9 @@ use crate::core::tools::{ToolDefinition, ToolResult};
 use crate::core::wire::JsonObject;
 use crate::settings::{BashSettings, DangerousPatterns};
 
-/// Why a command stopped when its run was aborted (its whole process group is killed).
-const INTERRUPTED: &str = "Command interrupted: the run was aborted";
+/// The exit code reported for a command killed because its run was aborted (the
+/// TypeScript tool's `code ?? 130`, "terminated by Ctrl+C").
+const INTERRUPTED_EXIT: i32 = 130;
 
 /// The `Bash` tool.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +86,10 @@ async fn run(settings: &BashSettings, args: &JsonObject, ctx: &ToolContext) -> T
         return super::tool_support::wrong_type("description", "a string", v);
     }
 
+    if ctx.cancel.is_cancelled() {
+        return ToolResult::error("Command execution was interrupted before it started")
+            .with_details(json!({"command": command, "interrupted": true}));
+    }
     if let Some(reason) = dangerous_reason(&settings.dangerous_patterns, &command) {
         return ToolResult::error(format!("Command blocked for safety: {reason}"))
             .with_details(json!({"command": command, "blocked": true, "reason": reason}));
@@ -109,6 +114,9 @@ async fn run(settings: &BashSettings, args: &JsonObject, ctx: &ToolContext) -> T
         Err(join) => return failure(join.to_string()),
     };
 
+    if out.interrupted {
+        return interrupted(&command, &out, duration_ms, settings.max_output_length);
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let mut output = stdout.into_owned();
@@ -153,6 +161,36 @@ async fn run(settings: &BashSettings, args: &JsonObject, ctx: &ToolContext) -> T
     }
 }
 
+/// The result of a command killed because its run was aborted, as the TypeScript tool
+/// gives it (`capabilities/tools/system/bash.ts` @22a5d11): `Command interrupted. Partial
+/// output:\n<output>` (stdout, then stderr after a newline; cut at `maxOutputLength` with
+/// `\n... [output truncated]`) or `Command interrupted (no output captured)`, an error with
+/// details `{command, exitCode, durationMs, interrupted: true}`.
+fn interrupted(command: &str, out: &Finished, duration_ms: u64, max_output: usize) -> ToolResult {
+    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !stderr.is_empty() {
+        if !output.is_empty() {
+            output.push('\n');
+        }
+        output.push_str(&stderr);
+    }
+    if js_len(&output) > max_output {
+        output = format!("{}\n... [output truncated]", js_prefix(&output, max_output));
+    }
+    let text = if output.is_empty() {
+        "Command interrupted (no output captured)".to_owned()
+    } else {
+        format!("Command interrupted. Partial output:\n{output}")
+    };
+    ToolResult::error(text).with_details(json!({
+        "command": command,
+        "exitCode": out.exit_code,
+        "durationMs": duration_ms,
+        "interrupted": true,
+    }))
+}
+
 /// Where live output chunks go.
 use super::OutputSink;
 
@@ -161,6 +199,8 @@ struct Finished {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     exit_code: i32,
+    /// Killed because the run was aborted (`exit_code` is then 130).
+    interrupted: bool,
 }
 
 enum Chunk {
@@ -170,7 +210,7 @@ enum Chunk {
 
 /// Runs the command to completion (the process exited and its output pipes closed), or
 /// kills its process group at the deadline (`Err("Command timed out after <ms>ms")`) or
-/// when the run is aborted (`Err("Command interrupted ...")`, within 20 ms).
+/// when the run is aborted (within 20 ms; what it had written so far, `interrupted`).
 fn run_blocking(
     command: &str,
     cwd: &std::path::Path,
@@ -213,7 +253,7 @@ fn run_blocking(
         }
         if cancel.is_cancelled() {
             kill_group(&mut child);
-            return Err(INTERRUPTED.to_owned());
+            return Ok(Finished { stdout, stderr, exit_code: INTERRUPTED_EXIT, interrupted: true });
         }
         let wait = (deadline - now).min(Duration::from_millis(20));
         if pipes_open {
@@ -243,7 +283,7 @@ fn run_blocking(
             status = child.try_wait().map_err(|e| e.to_string())?;
         }
         if let (Some(st), false) = (status, pipes_open) {
-            return Ok(Finished { stdout, stderr, exit_code: st.code().unwrap_or(1) });
+            return Ok(Finished { stdout, stderr, exit_code: st.code().unwrap_or(1), interrupted: false });
         }
     }
 }

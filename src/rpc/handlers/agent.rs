@@ -3,6 +3,21 @@
 //! `agent.prompt` answers `{acknowledged: true, runId}` at once and runs the prompt in a
 //! task; the run's frames are pushed as it goes (see [`RunAdapter`]) and always end with
 //! `agent.complete` then `agent.ready` (the iOS app unlocks its input on `agent.ready`).
+//!
+//! How a run ends, as the TypeScript server's `AgentRunner` (`agent-runner.ts` @129e9f8)
+//! ends it:
+//! - finished, or failed inside the agent (a provider error, a refused prompt, no final
+//!   message...: `TronAgent.run` returns a `RunResult` with `error`): `agent.turn` (the
+//!   RunResult, see [`run_result`]), `agent.complete {success, error?}`, `agent.ready`.
+//!   Nothing is persisted for the failure (the TypeScript server writes `error.provider`
+//!   only for retries, see [`crate::agent`]);
+//! - thrown (here: the event store failed): `error.agent {error, code, recoverable: false}`
+//!   is persisted if it can be, then `agent.complete {success: false, error}`, `agent.ready`;
+//! - aborted: `agent.complete {success: false, interrupted: true, partialContent?}` goes
+//!   out from `agent.abort` itself, before its response (`TronAgent.abort` emits it
+//!   synchronously); the run then persists what it had and sends `agent.ready`.
+//!
+//! No `agent.error` frame: the TypeScript orchestrator never sends one for a run.
 
 use std::sync::Arc;
 
@@ -13,6 +28,7 @@ use crate::agent::runner::{prepare_run, RunSetupError, RunSpec, ToolChoice};
 use crate::agent::{AgentEvent, TurnError};
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::core::stream::StreamEvent;
+use crate::events::NewEvent;
 use crate::llm::models;
 use crate::rpc::adapters::RunAdapter;
 use crate::rpc::frames::Event;
@@ -71,6 +87,7 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         interactive: Some(crate::rpc::ui::interactive(state)),
         cancel: cancel.clone(),
         memory: true,
+        failures: Default::default(),
     };
     let mut prepared = prepare_run(spec).await.map_err(|e| match e {
         RunSetupError::Provider(e) => RpcError::new(RpcErrorCode::Unauthorized, e.to_string()),
@@ -97,66 +114,69 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
         let mut adapter = RunAdapter::new(&session);
         // The prompt's rules and skills (after the compaction it may need first).
         let setup = prepared.persist_setup(|event| {
-            for frame in adapter.frames(&event) {
-                state.publish(&frame);
+            let frames = adapter.frames(&event);
+            let watermark = adapter.watermark();
+            for frame in frames {
+                state.publish_at(&frame, watermark);
             }
         });
         if let Err(e) = setup.await {
             tracing::warn!(error = %e, "could not record the prompt's rules and skills");
         }
-        // The text of the model call in progress, for `partialContent` when aborted.
-        let state_text = std::sync::Mutex::new(String::new());
-        state.publish(&Event::new("agent.turn_start", Some(&session), json!({})));
+        state.publish(&Event::agent("agent.turn_start", Some(&session), json!({})));
         let result = prepared
             .run(|event| {
                 track(&state, &session, &event);
-                if let Ok(mut text) = state_text.lock() {
-                    match &event {
-                        AgentEvent::Stream(StreamEvent::TextDelta { delta }) => text.push_str(delta),
-                        AgentEvent::Persisted(e) if e.event_type.as_str() == "stream.turn_start" => {
-                            text.clear()
-                        }
-                        _ => {}
-                    }
-                }
-                for frame in adapter.frames(&event) {
-                    state.publish(&frame);
+                let frames = adapter.frames(&event);
+                let watermark = adapter.watermark();
+                for frame in frames {
+                    state.publish_at(&frame, watermark);
                 }
             })
             .await;
         drop(run);
         guard.done = true;
-        state.finish_run(&session);
-        let data = match &result {
-            Ok(outcome) => {
-                let turn = run_result(&state, &session, outcome).await;
-                state.publish(&Event::new("agent.turn", Some(&session), turn));
-                json!({ "success": true })
-            }
-            Err(TurnError::Aborted) => {
-                let partial = state_text.lock().map(|t| t.clone()).unwrap_or_default();
-                json!({ "success": false, "interrupted": true, "partialContent": partial })
-            }
-            Err(e) => {
-                state.publish(&Event::new(
-                    "agent.error",
-                    Some(&session),
-                    json!({ "code": error_code(e), "message": e.to_string(), "error": e.to_string() }),
-                ));
-                json!({ "success": false, "error": e.to_string() })
-            }
+        let partial = state.run(&session).map(|r| r.turn_text).unwrap_or_default();
+        let completed = state.finish_run(&session);
+        let ended = |kind: &str, data: Value| {
+            state.publish_at(&Event::agent(kind, Some(&session), data), adapter.watermark());
         };
-        state.publish(&Event::new("agent.complete", Some(&session), data));
-        state.publish(&Event::new("agent.ready", Some(&session), json!({})));
+        match &result {
+            Err(TurnError::Aborted) => {
+                // `agent.abort` sent `agent.complete` already, unless the run was cancelled
+                // another way (shutdown).
+                if !completed {
+                    ended("agent.complete", interrupted(&partial));
+                }
+            }
+            Err(TurnError::Store(e)) => {
+                let payload = json!({ "error": e.to_string(), "code": "StoreError", "recoverable": false });
+                let id = session.clone();
+                let error_event = NewEvent::raw("error.agent", payload);
+                if let Err(e) = state.store.run(move |s| s.append(&id, error_event)).await {
+                    tracing::warn!(error = %e, "could not record the run's error");
+                }
+                ended("agent.complete", json!({ "success": false, "error": e.to_string() }));
+            }
+            Ok(_) | Err(_) => {
+                let turn = run_result(&state, &session, &result).await;
+                ended("agent.turn", turn);
+                let data = match &result {
+                    Ok(_) => json!({ "success": true }),
+                    Err(e) => json!({ "success": false, "error": e.to_string() }),
+                };
+                ended("agent.complete", data);
+            }
+        }
+        ended("agent.ready", json!({}));
     });
     Ok(json!({ "acknowledged": true, "runId": run_id }))
 }
 
-/// An event a run's background hooks appended after the run: pushed as `event.new`; a
-/// `memory.ledger` entry (written by `builtin:memory-ledger`) also as `agent.memory_updated
-/// {title, entryType}`, and indexed for `memory.search`.
+/// An event a run's background hooks appended after the run (persisted, not broadcast, as
+/// every run event): a `memory.ledger` entry (written by `builtin:memory-ledger`) is pushed
+/// as `agent.memory_updated {title, entryType}` and indexed for `memory.search`.
 fn late_event(state: &Arc<ServerState>, session: &str, event: &crate::events::SessionEvent) {
-    super::skill::publish(state, session, std::slice::from_ref(event));
     if event.event_type.as_str() == "memory.ledger" {
         let data = json!({ "title": event.payload["title"], "entryType": event.payload["entryType"] });
         state.publish(&Event::new("agent.memory_updated", Some(session), data));
@@ -164,34 +184,136 @@ fn late_event(state: &Arc<ServerState>, session: &str, event: &crate::events::Se
     }
 }
 
-/// The `agent.turn` data (the TypeScript server's RunResult): `{success, messages, turns,
-/// totalTokenUsage}`, the messages being the session's conversation in the in-memory shape
-/// (tool calls with `arguments`, tool results as `toolResult` messages).
-async fn run_result(state: &Arc<ServerState>, session: &str, outcome: &crate::agent::TurnOutcome) -> Value {
+/// The `agent.complete` of an aborted run (`lifecycle-event-handler.ts`):
+/// `{success: false, interrupted: true, partialContent}`, `partialContent` (the text the
+/// current model call had streamed) left out when there is none.
+fn interrupted(partial: &str) -> Value {
+    let mut data = json!({ "success": false, "interrupted": true });
+    if !partial.is_empty() {
+        data["partialContent"] = json!(partial);
+    }
+    data
+}
+
+/// The `agent.turn` data: the TypeScript `RunResult` (`runtime/agent/types.ts` @317bdff, as
+/// `TronAgent.run` @ae66e8b builds it): `{success, messages, turns, totalTokenUsage,
+/// stoppedReason}` when the run finished, `{success: false, messages, turns,
+/// totalTokenUsage, error}` when it failed.
+///
+/// The TypeScript agent lives as long as its session is active, so `messages` is its whole
+/// context, `turns` its turn counter and `totalTokenUsage` (`{inputTokens, outputTokens}`)
+/// the sum over its turns. Here that is the session's own events (a fork starts again, as
+/// a TypeScript fork gets a new agent when it is first used): messages the session's own
+/// run produced have the agent's in-memory shape (tool calls with `arguments`; assistant
+/// messages with the provider's `usage {inputTokens, outputTokens, cacheCreationTokens,
+/// cacheReadTokens, providerType}` and `stopReason`), messages inherited through a fork the
+/// shape reconstruction gives them (as the TypeScript server restores them). A prompt a
+/// hook refused reports `turns: 0`.
+async fn run_result(
+    state: &Arc<ServerState>,
+    session: &str,
+    result: &Result<crate::agent::TurnOutcome, TurnError>,
+) -> Value {
     let id = session.to_owned();
-    let messages: Vec<Value> = match state.store.run(move |s| s.messages(&id)).await {
-        Ok(rec) => rec
-            .messages()
-            .map(|m| {
-                let mut message = m.to_message();
-                if let crate::core::messages::Message::Assistant(a) = &mut message {
-                    for block in &mut a.content {
-                        if let crate::core::content::ContentBlock::ToolUse(t) = block {
-                            t.arguments_key = crate::core::content::ArgumentsKey::Arguments;
-                        }
+    let read = state
+        .store
+        .run(move |s| {
+            let rec = s.messages(&id)?;
+            let own = s.events(&id)?;
+            Ok((rec, own))
+        })
+        .await;
+    let (messages, turns, input, output) = match read {
+        Ok((rec, own)) => own_view(&rec, &own),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the run's messages for agent.turn");
+            (Vec::new(), 0, 0, 0)
+        }
+    };
+    let mut v = json!({ "success": result.is_ok(), "messages": messages });
+    v["turns"] = json!(if matches!(result, Err(TurnError::PromptBlocked(_))) { 0 } else { turns });
+    v["totalTokenUsage"] = json!({ "inputTokens": input, "outputTokens": output });
+    match result {
+        Ok(outcome) => v["stoppedReason"] = json!(outcome.stop_reason),
+        Err(e) => v["error"] = json!(e.to_string()),
+    }
+    v
+}
+
+/// The messages of a RunResult, the last turn number and the token totals of the session's
+/// own turns (see [`run_result`]).
+fn own_view(
+    rec: &crate::events::reconstruct::Reconstructed,
+    own: &[crate::events::SessionEvent],
+) -> (Vec<Value>, i64, u64, u64) {
+    use std::collections::HashMap;
+    let mut assistant: HashMap<&str, &Value> = HashMap::new();
+    let mut others: std::collections::HashSet<&str> = Default::default();
+    let (mut turns, mut input, mut output) = (0, 0, 0);
+    for e in own {
+        match e.event_type.as_str() {
+            "message.assistant" => {
+                assistant.insert(e.id.as_str(), &e.payload);
+            }
+            "stream.turn_start" => turns = turns.max(e.payload["turn"].as_i64().unwrap_or(0)),
+            "stream.turn_end" => {
+                input += e.payload["tokenUsage"]["inputTokens"].as_u64().unwrap_or(0);
+                output += e.payload["tokenUsage"]["outputTokens"].as_u64().unwrap_or(0);
+            }
+            _ => {
+                others.insert(e.id.as_str());
+            }
+        }
+    }
+    let messages = rec
+        .messages_with_event_ids
+        .iter()
+        .map(|m| {
+            let ids: Vec<&str> = m.event_ids.iter().flatten().map(|id| id.as_str()).collect();
+            let inherited =
+                !ids.is_empty() && ids.iter().all(|id| !assistant.contains_key(id) && !others.contains(id));
+            if inherited {
+                return serde_json::to_value(&m.message).unwrap_or(Value::Null);
+            }
+            let mut message = m.message.to_message();
+            if let crate::core::messages::Message::Assistant(a) = &mut message {
+                for block in &mut a.content {
+                    if let crate::core::content::ContentBlock::ToolUse(t) = block {
+                        t.arguments_key = crate::core::content::ArgumentsKey::Arguments;
                     }
                 }
-                serde_json::to_value(message).unwrap_or(Value::Null)
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    json!({
-        "success": true,
-        "messages": messages,
-        "turns": outcome.model_calls,
-        "totalTokenUsage": {"inputTokens": outcome.usage.input_tokens, "outputTokens": outcome.usage.output_tokens},
-    })
+            }
+            let mut v = serde_json::to_value(message).unwrap_or(Value::Null);
+            // The provider's final message of the (last) model call of this message.
+            if let Some(payload) = ids.iter().rev().find_map(|id| assistant.get(id)) {
+                v["usage"] = in_memory_usage(payload);
+                if let Some(reason) = payload.get("stopReason").filter(|r| r.is_string()) {
+                    v["stopReason"] = reason.clone();
+                }
+            }
+            v
+        })
+        .collect();
+    (messages, turns, input, output)
+}
+
+/// An assistant message's `usage` as the provider's final message carries it
+/// (`llm/providers/anthropic/stream-handler.ts` `buildDoneEvent` @c101b5f): `{inputTokens,
+/// outputTokens, cacheCreationTokens, cacheReadTokens, providerType}`, from the persisted
+/// `tokenUsage` and `tokenRecord.source.provider`.
+fn in_memory_usage(payload: &Value) -> Value {
+    let u = &payload["tokenUsage"];
+    let mut usage = json!({ "inputTokens": u["inputTokens"].as_u64().unwrap_or(0),
+                            "outputTokens": u["outputTokens"].as_u64().unwrap_or(0) });
+    for key in ["cacheCreationTokens", "cacheReadTokens"] {
+        if let Some(n) = u.get(key).filter(|n| n.is_number()) {
+            usage[key] = n.clone();
+        }
+    }
+    if let Some(provider) = payload["tokenRecord"]["source"]["provider"].as_str() {
+        usage["providerType"] = json!(provider);
+    }
+    usage
 }
 
 /// Ends a run whose task stopped without finishing it (a panic): the session is freed, and
@@ -211,26 +333,12 @@ impl Drop for RunGuard {
         self.state.finish_run(&self.session);
         let message = "the run stopped unexpectedly (an internal error); the session can take a new prompt";
         let session = Some(self.session.as_str());
-        self.state.publish(&Event::new(
-            "agent.error",
-            session,
-            json!({ "code": "INTERNAL_ERROR", "message": message, "error": message }),
-        ));
-        self.state.publish(&Event::new(
+        self.state.publish(&Event::agent(
             "agent.complete",
             session,
             json!({ "success": false, "error": message }),
         ));
-        self.state.publish(&Event::new("agent.ready", session, json!({})));
-    }
-}
-
-fn error_code(e: &TurnError) -> &'static str {
-    match e {
-        TurnError::Provider(_) => "PROVIDER_ERROR",
-        TurnError::Aborted => "AGENT_ABORTED",
-        TurnError::PromptBlocked(_) => "PROMPT_BLOCKED",
-        _ => "INTERNAL_ERROR",
+        self.state.publish(&Event::agent("agent.ready", session, json!({})));
     }
 }
 
@@ -269,19 +377,32 @@ fn track(state: &ServerState, session: &str, event: &AgentEvent<'_>) {
     }
 }
 
-/// `agent.abort {sessionId}` -> `{aborted}`: whether a run was stopped. The run persists
-/// what it had and ends with `agent.complete {interrupted: true}` and `agent.ready`.
+/// `agent.abort {sessionId}` -> `{aborted}`: whether a run was stopped. As in the
+/// TypeScript server (`AgentController.cancel` @6cfc9d2 calls `TronAgent.abort`, which
+/// emits `agent_interrupted` at once), `agent.complete {success: false, interrupted: true,
+/// partialContent?}` goes out before the response; the run then persists what it had and
+/// sends `agent.ready`.
 pub fn abort(state: &ServerState, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?;
-    Ok(json!({ "aborted": state.abort(session) }))
+    let aborted = match state.abort(session) {
+        Some(partial) => {
+            state.publish(&Event::agent("agent.complete", Some(session), interrupted(&partial)));
+            true
+        }
+        None => state.abort_subagents(session),
+    };
+    Ok(json!({ "aborted": aborted }))
 }
 
-/// `agent.getState {sessionId}` -> `{isRunning, currentTurn, messageCount, tokenUsage,
-/// model, tools, currentTurnText?, currentTurnToolCalls?, wasInterrupted}`.
+/// `agent.getState {sessionId}` -> `{isRunning, currentTurn, messageCount, tokenUsage:
+/// {input, output}, model, tools: [], currentTurnText?, currentTurnToolCalls?,
+/// wasInterrupted}` (`agent.adapter.ts` @2d7fff5 / @570dba3, keys in its order): the turn,
+/// message count and token totals of the session's agent (see [`run_result`]), the text and
+/// tool calls of the turn in progress while it runs.
 pub async fn get_state(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?.to_owned();
     let id = session.clone();
-    let (row, interrupted) = state
+    let (row, interrupted, rec, own) = state
         .store
         .run(move |s| {
             let row = s.session(&id)?;
@@ -294,19 +415,21 @@ pub async fn get_state(state: &Arc<ServerState>, p: &Params) -> Result<Value, Rp
                 )?
                 .query_row([&id], |r| r.get(0))
                 .ok();
-            Ok((row, last.as_deref() == Some("notification.interrupted")))
+            let rec = s.messages(&id)?;
+            let own = s.events(&id)?;
+            Ok((row, last.as_deref() == Some("notification.interrupted"), rec, own))
         })
         .await
         .map_err(store_error)?;
+    let (messages, turns, input, output) = own_view(&rec, &own);
     let run: Option<RunInfo> = state.run(&session);
     let mut v = json!({
         "isRunning": run.is_some(),
-        "currentTurn": run.as_ref().map_or(row.turn_count, |r| r.turn),
-        "messageCount": row.message_count,
-        "tokenUsage": {"input": row.total_input_tokens, "output": row.total_output_tokens},
+        "currentTurn": run.as_ref().map_or(turns, |r| r.turn),
+        "messageCount": messages.len(),
+        "tokenUsage": {"input": input, "output": output},
         "model": row.latest_model,
-        "tools": crate::agent::runner::known_tools(&state.settings.current()),
-        "wasInterrupted": interrupted,
+        "tools": [],
     });
     if let Some(run) = run {
         v["currentTurnText"] = json!(run.turn_text);
@@ -319,5 +442,6 @@ pub async fn get_state(state: &Arc<ServerState>, p: &Params) -> Result<Value, Rp
             })
             .collect();
     }
+    v["wasInterrupted"] = json!(interrupted);
     Ok(v)
 }

@@ -4,12 +4,14 @@
 //!
 //! Every method needs `sessionId` (`INVALID_PARAMS` without it, `SESSION_NOT_FOUND` for an
 //! unknown one); `canAcceptTurn` also needs `estimatedResponseTokens`. Compacting or
-//! clearing a session while it runs is refused with `SESSION_BUSY`. A compaction pushes
-//! `agent.compaction_started`, `event.new` for `compact.boundary` and `compact.summary`,
-//! and then `agent.compaction`, after the `PreCompact` hooks (as for an automatic one);
-//! with the memory ledger on, the ledger entry of what no entry covers yet is then written
-//! (fail-silent) before the answer; a clear pushes `event.new` for `context.cleared` and then
-//! `agent.context_cleared`.
+//! clearing a session while it runs is refused with `SESSION_BUSY`. A compaction persists
+//! `compact.boundary` and `compact.summary` and pushes `agent.compaction {tokensBefore,
+//! tokensAfter, reason: "manual", summary}` (as `server.ts` @0b37067 forwards
+//! `compaction_completed`; no `agent.compaction_started`, which only an automatic
+//! compaction sends), after the `PreCompact` hooks (as for an automatic one); with the
+//! memory ledger on, the ledger entry of what no entry covers yet is then written
+//! (fail-silent) before the answer; a clear persists `context.cleared` and pushes `agent.context_cleared
+//! {tokensBefore, tokensAfter}`. Neither is broadcast as `event.new`.
 
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ use crate::context::prompt::{PrepareError, Prepared};
 use crate::context::{self, ContextManager};
 use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::llm::models::{self, ModelInfo};
-use crate::rpc::adapters::{compaction_data, context_snapshot};
+use crate::rpc::adapters::context_snapshot;
 use crate::rpc::frames::Event;
 use crate::rpc::params::{opt_str, required_str, Params};
 use crate::rpc::ServerState;
@@ -164,7 +166,7 @@ pub async fn preview_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
     let outcome = context::preview(&manager, summarizer.as_ref()).await;
     let mut v = to_value(&outcome);
     if let Some(obj) = v.as_object_mut() {
-        obj.remove("success");
+        obj.shift_remove("success");
     }
     Ok(v)
 }
@@ -182,21 +184,17 @@ pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
     let mut note = None;
     if edited.is_some() || manager.split_point() > 0 {
         note = pre_compact(state, session, &manager, model, &settings).await?;
-        let data = json!({ "reason": reason, "tokensBefore": manager.current_tokens() });
-        state.publish(&Event::new("agent.compaction_started", Some(session), data));
     }
     let summarizer = summarizer.as_ref();
     let outcome =
         context::compact(&state.store, session, &manager, summarizer, &reason, edited, None, note.as_deref())
             .await
             .map_err(|context::ContextError::Store(e)| store_error(e))?;
-    let mut compacted = false;
-    for event in &outcome.events {
-        state.publish(&Event::new("event.new", Some(session), json!({ "event": event })));
-        if event.event_type.as_str() == "compact.boundary" {
-            compacted = true;
-            state.publish(&Event::new("agent.compaction", Some(session), compaction_data(&event.payload)));
-        }
+    let compacted = !outcome.events.is_empty();
+    if compacted {
+        let data = json!({ "tokensBefore": outcome.tokens_before, "tokensAfter": outcome.tokens_after,
+                           "reason": "manual", "summary": outcome.summary });
+        state.publish(&Event::new("agent.compaction", Some(session), data));
     }
     // The memory ledger after a compaction (fail-silent; `context.memory.ledger.enabled`):
     // the entry of what no entry covers yet, after the boundary, before the answer.
@@ -206,14 +204,14 @@ pub async fn confirm_compaction(state: &Arc<ServerState>, p: &Params) -> Result<
     }
     let mut v = to_value(&outcome);
     if let Some(obj) = v.as_object_mut() {
-        obj.remove("preservedTurns");
-        obj.remove("summarizedTurns");
+        obj.shift_remove("preservedTurns");
+        obj.shift_remove("summarizedTurns");
     }
     Ok(v)
 }
 
 /// `PreCompact` hooks before a compaction on request, as before an automatic one (their
-/// events pushed as `event.new`): the continuation note `builtin:pre-compact` asked for.
+/// events persisted, not broadcast): the continuation note `builtin:pre-compact` asked for.
 async fn pre_compact(
     state: &Arc<ServerState>,
     session: &str,
@@ -228,11 +226,10 @@ async fn pre_compact(
     let wd = std::path::PathBuf::from(wd);
     let (tokens, window) = (manager.current_tokens(), model.context_window);
     let (store, data, env) = (&state.store, &state.paths.data_dir, &state.env);
-    let (note, events) =
+    let (note, _events) =
         crate::agent::runner::pre_compact_hooks(store, settings, data, env, session, &wd, tokens, window)
             .await
             .map_err(store_error)?;
-    super::skill::publish(state, session, &events);
     Ok(note)
 }
 
@@ -242,10 +239,9 @@ pub async fn clear(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcErr
     let session = required_str(p, "sessionId")?;
     not_while_running(state, session)?;
     let (manager, ..) = load(state, session).await?;
-    let (before, after, event) = context::clear(&state.store, session, &manager)
+    let (before, after, _) = context::clear(&state.store, session, &manager)
         .await
         .map_err(|context::ContextError::Store(e)| store_error(e))?;
-    state.publish(&Event::new("event.new", Some(session), json!({ "event": event })));
     let data = json!({ "tokensBefore": before, "tokensAfter": after });
     state.publish(&Event::new("agent.context_cleared", Some(session), data));
     Ok(json!({ "success": true, "tokensBefore": before, "tokensAfter": after, "clearedTodos": [] }))

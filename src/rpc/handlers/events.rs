@@ -1,4 +1,10 @@
-//! `events.getHistory`, `events.getSince`.
+//! `events.getHistory`, `events.getSince`, `events.append`, `message.delete`, and
+//! `tree.getAncestors`.
+//!
+//! `events.append` and `message.delete` are the only methods whose persisted event is
+//! broadcast as `event.new` (the TypeScript `EventController.onEventCreated`); everything a
+//! run, a model switch, a compaction... persists is read back with `getHistory` /
+//! `getSince`.
 
 use std::sync::Arc;
 
@@ -61,13 +67,14 @@ pub async fn history(state: &Arc<ServerState>, conn: &mut Connection, p: &Params
 }
 
 /// `events.getSince {sessionId, afterEventId?, limit?}` -> `{events (oldest first),
-/// nextCursor, hasMore}`; without `sessionId` an empty list (as the TypeScript server).
+/// nextCursor, hasMore}`; without `sessionId` an empty list, and 100 events at most when no
+/// `limit` is given (as the TypeScript `event-store.adapter.ts` @5341a2a).
 pub async fn since(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) -> Result<Value, RpcError> {
     let Some(session) = opt_str(p, "sessionId")?.map(str::to_owned) else {
         return Ok(json!({ "events": [], "hasMore": false }));
     };
     let after = opt_str(p, "afterEventId")?.map(str::to_owned);
-    let limit = opt_usize(p, "limit")?;
+    let limit = Some(opt_usize(p, "limit")?.unwrap_or(HISTORY_LIMIT));
     let (page, has_more) = state
         .store
         .run(move |s| {
@@ -100,6 +107,42 @@ pub async fn since(state: &Arc<ServerState>, conn: &mut Connection, p: &Params) 
     }
     let cursor = page.last().map(|e| e.id.clone());
     Ok(json!({ "events": page, "nextCursor": cursor, "hasMore": has_more }))
+}
+
+/// `events.append {sessionId, type, payload, parentId?}` -> `{event, newHeadEventId}`: persists
+/// the event (on the session head, or after `parentId`, which must be an event of the
+/// session) and broadcasts it as `event.new {event}` (`events.handler.ts` @3caa0be,
+/// `event-store.adapter.ts` @5341a2a, `event-controller.ts` @ae66e8b). `payload` must be an
+/// object.
+pub async fn append(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
+    let session = required_str(p, "sessionId")?.to_owned();
+    let kind = required_str(p, "type")?.to_owned();
+    let payload = match p.get("payload") {
+        None | Some(Value::Null) => return Err(RpcError::missing_param("payload")),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(RpcError::invalid_params("payload must be an object")),
+    };
+    let parent = opt_str(p, "parentId")?.map(str::to_owned);
+    let id = session.clone();
+    let event = state
+        .store
+        .run(move |s| {
+            s.session(&id)?;
+            let mut new = crate::events::NewEvent::raw(kind.as_str(), payload);
+            if let Some(parent) = parent {
+                let e = s.event(&parent)?;
+                if e.session_id.as_str() != id {
+                    return Err(StoreError::Invalid(format!("event {parent} is not part of session {id}")));
+                }
+                new = new.with_parent(e.id);
+            }
+            s.append(&id, new)
+        })
+        .await
+        .map_err(store_error)?;
+    let head = event.id.clone();
+    state.publish(&crate::rpc::Event::new("event.new", Some(&session), json!({ "event": event })));
+    Ok(json!({ "event": event, "newHeadEventId": head }))
 }
 
 /// `tree.getAncestors {eventId}` -> `{events}`: the chain from the root to the event, root
@@ -146,6 +189,19 @@ pub async fn delete_message(state: &Arc<ServerState>, p: &Params) -> Result<Valu
         .await
         .map_err(store_error)?;
     let deletion = event.id.clone();
+    // As the TypeScript server (`EventController.deleteMessage` -> `event_new`, which
+    // `server.ts` @0b37067 also sends as `agent.message_deleted`).
+    let deleted = json!({
+        "targetEventId": event.payload["targetEventId"],
+        "targetType": event.payload["targetType"],
+        "targetTurn": event.payload.get("targetTurn"),
+        "reason": event.payload["reason"],
+    });
     state.publish(&crate::rpc::Event::new("event.new", Some(&session), json!({ "event": event })));
+    let mut deleted = deleted;
+    if let Some(obj) = deleted.as_object_mut() {
+        obj.retain(|_, v| !v.is_null());
+    }
+    state.publish(&crate::rpc::Event::new("agent.message_deleted", Some(&session), deleted));
     Ok(json!({ "success": true, "deletionEventId": deletion, "targetType": target_type }))
 }

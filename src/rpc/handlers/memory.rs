@@ -58,8 +58,8 @@ pub async fn update_ledger(state: &Arc<ServerState>, p: &Params) -> Result<Value
 }
 
 /// Writes the ledger entry of `session`'s latest cycle (fail-silent, see
-/// [`memory::write_with`]) and, when one was written, pushes it (`event.new`, then
-/// `agent.memory_updated {title, entryType}`) and indexes it for `memory.search`. `None`
+/// [`memory::write_with`]) and, when one was written, pushes `agent.memory_updated {title,
+/// entryType}` and indexes it for `memory.search`. `None`
 /// when no ledger model has credentials.
 pub(crate) async fn write_entry(
     state: &Arc<ServerState>,
@@ -69,8 +69,7 @@ pub(crate) async fn write_entry(
 ) -> Option<LedgerOutcome> {
     let auth_file = state.paths.auth_file();
     let outcome = memory::write_with(&state.store, session, settings, model, &auth_file, &state.env).await;
-    if let Some(LedgerOutcome::Written { event, title, entry_type }) = &outcome {
-        super::skill::publish(state, session, std::slice::from_ref(&**event));
+    if let Some(LedgerOutcome::Written { title, entry_type, .. }) = &outcome {
         let data = json!({ "title": title, "entryType": entry_type });
         state.publish(&Event::new("agent.memory_updated", Some(session), data));
         state.index_memory();

@@ -10,7 +10,6 @@ use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::events::NewEvent;
 use crate::llm::models;
 use crate::rpc::adapters::model_info;
-use crate::rpc::frames::Event;
 use crate::rpc::params::{required_str, Params};
 use crate::rpc::ServerState;
 
@@ -20,7 +19,8 @@ pub fn list() -> Value {
 }
 
 /// `model.switch {sessionId, model}` -> `{previousModel, newModel}`; persists
-/// `config.model_switch`. Refused while the session is running.
+/// `config.model_switch` (not broadcast: the TypeScript `ModelController` appends it
+/// without `event.new`). Refused while the session is running.
 pub async fn switch(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcError> {
     let session = required_str(p, "sessionId")?.to_owned();
     let model_id = required_str(p, "model")?.to_owned();
@@ -33,16 +33,15 @@ pub async fn switch(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
     }
     let id = session.clone();
     let new_model = model_id.clone();
-    let (previous, event) = state
+    let previous = state
         .store
         .run(move |s| {
             let previous = s.session(&id)?.latest_model;
             let payload = json!({ "previousModel": previous, "newModel": new_model });
-            let event = s.append(&id, NewEvent::raw("config.model_switch", payload))?;
-            Ok((previous, event))
+            s.append(&id, NewEvent::raw("config.model_switch", payload))?;
+            Ok(previous)
         })
         .await
         .map_err(store_error)?;
-    state.publish(&Event::new("event.new", Some(&session), json!({ "event": event })));
     Ok(json!({ "previousModel": previous, "newModel": model_id }))
 }

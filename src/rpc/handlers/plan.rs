@@ -24,8 +24,7 @@ async fn history(state: &ServerState, session: &str) -> Result<Vec<SessionEvent>
 async fn append(state: &ServerState, session: &str, kind: &str, payload: Value) -> Result<(), RpcError> {
     let id = session.to_owned();
     let event = NewEvent::raw(kind, payload);
-    let event = state.store.run(move |s| s.append(&id, event)).await.map_err(store_error)?;
-    super::skill::publish(state, session, &[event]);
+    state.store.run(move |s| s.append(&id, event)).await.map_err(store_error)?;
     Ok(())
 }
 
@@ -234,7 +233,6 @@ pub async fn restore(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcE
         .map_err(store_error)?;
     if let Some(event) = event {
         let todos = event.payload["todos"].clone();
-        super::skill::publish(state, &session, &[event]);
         state.publish(&Event::new(
             "agent.todos_updated",
             Some(&session),

@@ -51,7 +51,7 @@ pub async fn create(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     };
     let (row, _) = state.store.run(move |s| s.create_session(new)).await.map_err(store_error)?;
     let id = row.id.as_str().to_owned();
-    conn.bound = Some(id.clone());
+    conn.rebind = Some(id.clone());
     let worktree = match super::worktree::isolate_new_session(state, &id, &row.working_directory).await {
         Some(r) => json!({"isolated": true, "path": r.path, "branch": r.branch, "baseCommit": r.base_commit}),
         None => worktree_info(&row.working_directory),
@@ -72,7 +72,7 @@ pub async fn resume(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     let id = required_str(p, "sessionId")?.to_owned();
     let lookup = id.clone();
     let row = state.store.run(move |s| s.session(&lookup)).await.map_err(store_error)?;
-    conn.bound = Some(id.clone());
+    conn.rebind = Some(id.clone());
     Ok(json!({
         "sessionId": id,
         "model": row.latest_model,

@@ -10,9 +10,10 @@
 //!   null, found}`;
 //! - `skill.refresh {sessionId?}` -> `{success: true, skillCount}`;
 //! - `skill.remove {sessionId, skillName}` -> `{success: true}` after persisting
-//!   `skill.removed {skillName, removedVia: "manual"}` (pushed as `event.new`, then
-//!   `agent.skill_removed {skillName}`), or `{success: false, error}` when the skill is not
-//!   in the session's context.
+//!   `skill.removed {skillName, removedVia: "manual"}` and pushing `agent.skill_removed
+//!   {skillName}` (no `event.new`: the TypeScript server broadcasts persisted events only
+//!   for `events.append` and `message.delete`), or `{success: false, error}` when the skill
+//!   is not in the session's context.
 //!
 //! Skills are read from disk on every call, so there is no cache to go stale (`refresh`
 //! only counts them).
@@ -26,7 +27,7 @@ use super::store_error;
 use crate::agent::skills::{SessionSkills, SkillRegistry, SkillSource};
 use crate::context::rules::repo_root;
 use crate::core::errors::{RpcError, RpcErrorCode};
-use crate::events::{NewEvent, SessionEvent};
+use crate::events::NewEvent;
 use crate::rpc::frames::Event;
 use crate::rpc::params::{opt_bool, opt_str, required_str, Params};
 use crate::rpc::ServerState;
@@ -109,7 +110,6 @@ pub async fn remove(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
     match removed {
         Some(event) => {
             let skill_name = event.payload["skillName"].clone();
-            publish(state, &session, &[event]);
             state.publish(&Event::new(
                 "agent.skill_removed",
                 Some(&session),
@@ -118,13 +118,6 @@ pub async fn remove(state: &Arc<ServerState>, p: &Params) -> Result<Value, RpcEr
             Ok(json!({ "success": true }))
         }
         None => Ok(json!({ "success": false, "error": "Skill not in session context" })),
-    }
-}
-
-/// Publishes committed events as `event.new`.
-pub(crate) fn publish(state: &ServerState, session: &str, events: &[SessionEvent]) {
-    for e in events {
-        state.publish(&Event::new("event.new", Some(session), json!({ "event": e })));
     }
 }
 

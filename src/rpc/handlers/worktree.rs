@@ -1,8 +1,9 @@
 //! `worktree.getStatus|commit|merge|list|acquire|release` and `git.clone`.
 //!
 //! The worktree work itself is [`crate::platform::worktree`]; here it runs on the blocking
-//! pool, over a [`Journal`] that reads and appends through the store's writer thread and
-//! pushes each appended event (`event.new`) once it has committed.
+//! pool, over a [`Journal`] that reads and appends through the store's writer thread. The
+//! `worktree.*` events it persists are not broadcast (the TypeScript server sends
+//! `event.new` only for `events.append` and `message.delete`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +16,6 @@ use crate::core::errors::{RpcError, RpcErrorCode};
 use crate::events::SessionEvent;
 use crate::platform::worktree::journal::{self, Journal, SessionInfo};
 use crate::platform::worktree::{service, RemoveMode, Strategy, WorktreeError, WorktreeRecord};
-use crate::rpc::frames::Event;
 use crate::rpc::params::{opt_bool, opt_str, required_str, Params};
 use crate::rpc::ServerState;
 
@@ -55,7 +55,6 @@ impl Journal for StoreJournal {
                 .store
                 .run(move |s| s.append(&id, crate::events::NewEvent::raw(kind.as_str(), payload))),
         )?;
-        self.state.publish(&Event::new("event.new", Some(session), json!({ "event": event })));
         Ok(event)
     }
 }

@@ -156,3 +156,37 @@ async fn settings_set_the_patterns_and_the_output_limit() {
         .await;
     assert!(r.text_content().starts_with("0123456789\n\n... [Output truncated"), "{}", r.text_content());
 }
+
+#[tokio::test]
+async fn an_aborted_command_reports_what_it_had_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // The run is aborted once the command has written its first line.
+    let mut ctx = ToolContext::new(dir.path());
+    let cancel = ctx.cancel.clone();
+    ctx.on_output = Some(Arc::new(move |_: &str| cancel.cancel()));
+    let r = BashTool::new().execute(&args(json!({"command": "echo partial; sleep 30"})), &ctx).await;
+    assert!(r.failed());
+    assert_eq!(r.text_content(), "Command interrupted. Partial output:\npartial\n");
+    let d = r.details.unwrap();
+    assert_eq!((d["interrupted"].as_bool(), d["exitCode"].as_i64()), (Some(true), Some(130)));
+    assert_eq!(d["command"], "echo partial; sleep 30");
+
+    // Aborted once it started, before it wrote anything.
+    let ctx = ToolContext::new(dir.path());
+    let (cancel, started) = (ctx.cancel.clone(), dir.path().join("started"));
+    tokio::spawn(async move {
+        while !started.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        cancel.cancel();
+    });
+    let r = BashTool::new().execute(&args(json!({"command": "touch started; sleep 30"})), &ctx).await;
+    assert_eq!(r.text_content(), "Command interrupted (no output captured)");
+
+    // Aborted before it started.
+    let ctx = ToolContext::new(dir.path());
+    ctx.cancel.cancel();
+    let r = BashTool::new().execute(&args(json!({"command": "sleep 30"})), &ctx).await;
+    assert_eq!(r.text_content(), "Command execution was interrupted before it started");
+    assert_eq!(r.details.unwrap(), json!({"command": "sleep 30", "interrupted": true}));
+}
