@@ -29,13 +29,17 @@ async fn run(c: &mut Client, session: &str, prompt: &str) -> Value {
 
 /// The payload of the first event of type `kind` pushed (as `event.new`) since the events
 /// were last cleared that `matches`, waiting for it.
-async fn pushed(c: &mut Client, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
+/// The payload of the first `kind` event of `session`'s log that `matches`, once it is
+/// persisted (hook events are persisted, not broadcast, as in the TypeScript server).
+async fn persisted(dir: &str, session: &str, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        if let Some(e) = c.pushed().into_iter().find(|e| e["type"] == kind && matches(&e["payload"])) {
+        let log = logged(std::path::Path::new(dir), session);
+        if let Some(e) = log.into_iter().find(|e| e["type"] == kind && matches(&e["payload"])) {
             return e["payload"].clone();
         }
-        let frame = c.recv().await;
-        c.events.push(frame);
+        assert!(std::time::Instant::now() < deadline, "no {kind} persisted within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -67,11 +71,11 @@ async fn a_run_leaves_a_ledger_entry_that_get_ledger_returns() {
     assert_eq!(updated["sessionId"], session.as_str());
     assert_eq!(updated["data"], json!({"title": "Printed a greeting", "entryType": "feature"}));
     // The ledger is the background Stop hook builtin:memory-ledger.
-    let started = pushed(&mut c, "hook.background_started", |_| true).await;
+    let started = persisted(&dir, &session, "hook.background_started", |_| true).await;
     assert_eq!(started["hookNames"], json!(["builtin:memory-ledger"]));
     assert_eq!(started["hookEvent"], "Stop");
     let id = started["executionId"].clone();
-    let done = pushed(&mut c, "hook.background_completed", |p| p["executionId"] == id).await;
+    let done = persisted(&dir, &session, "hook.background_completed", |p| p["executionId"] == id).await;
     assert_eq!(
         (done["hookNames"].clone(), done["result"].clone()),
         (json!(["builtin:memory-ledger"]), json!("continue"))
@@ -161,9 +165,18 @@ async fn a_skipped_garbled_or_failed_ledger_call_writes_nothing_and_the_runs_go_
     for prompt in ["hi", "and?", "more"] {
         assert_eq!(run(&mut c, &session, prompt).await["success"], true);
     }
-    let started = pushed(&mut c, "hook.background_started", |_| true).await;
-    let id = started["executionId"].clone();
-    pushed(&mut c, "hook.background_completed", |p| p["executionId"] == id).await;
+    // Every run's ledger hook has ended (persisted, not broadcast).
+    let dir = server.dir();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while logged(std::path::Path::new(&dir), &session)
+        .iter()
+        .filter(|e| e["type"] == "hook.background_completed")
+        .count()
+        < 3
+    {
+        assert!(std::time::Instant::now() < deadline, "the ledger hooks did not end within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let asked: Vec<String> =
         server.mock.requests().iter().map(|r| r.body["model"].as_str().unwrap().to_owned()).collect();
     let (session_model, ledger_model) = ("claude-sonnet-4-20250514", "claude-haiku-4-5-20251001");
@@ -351,10 +364,9 @@ async fn a_manual_compaction_writes_the_ledger_entry_of_what_no_entry_covers_yet
     let asked = requests[5].body["messages"][0]["content"].to_string();
     assert!(asked.contains("[USER] One: greet me") && asked.contains("[USER] Two: count to two"), "{asked}");
     // Pushed after the compaction's frames.
-    let pushed = c.pushed();
-    let kinds: Vec<&str> =
-        pushed.iter().filter_map(|e| e["type"].as_str()).filter(|k| !k.starts_with("hook.")).collect();
-    assert_eq!(kinds, ["compact.boundary", "compact.summary", "memory.ledger"]);
+    // Persisted, not broadcast (the TypeScript server's `event.new` is for `events.append`
+    // and `message.delete` only).
+    assert!(c.pushed().is_empty(), "{:?}", c.pushed());
     let updated = c.until("agent.memory_updated").await;
     assert_eq!(updated["data"], json!({"title": "Greeted and counted", "entryType": "feature"}));
     let got = c.call("memory.getLedger", json!({"workingDirectory": dir.path()})).await;
