@@ -179,6 +179,9 @@ pub fn run(args: ChatArgs) -> Result<()> {
         cancel: cancel.clone(),
         memory: !args.no_memory,
     };
+    // Every log record of the run carries its session.
+    let span = tracing::info_span!("chat", session_id = %session);
+    let _entered = span.enter();
     let prepared = runtime.block_on(prepare_run(spec))?;
     for warning in prepared.warnings() {
         eprintln!("tron chat: {warning}");

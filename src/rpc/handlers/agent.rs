@@ -83,7 +83,9 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     let guard = RunGuard { state: Arc::clone(&state), session: session.clone(), done: false };
     let (sent, acknowledged) = tokio::sync::oneshot::channel();
     conn.after_response.push(sent);
-    tokio::spawn(async move {
+    // The run's log records carry its session (the request's span ends with the reply).
+    let span = tracing::info_span!("run", session_id = %session, run_id = %run_id);
+    let run = async move {
         let mut guard = guard;
         // Start once the acknowledgment is out (or the connection is gone), so it always
         // precedes the run's frames.
@@ -146,7 +148,8 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
                 state.index_memory();
             }
         }
-    });
+    };
+    tokio::spawn(tracing::Instrument::instrument(run, span));
     Ok(json!({ "acknowledged": true, "runId": run_id }))
 }
 
