@@ -180,6 +180,9 @@ pub fn run(args: ChatArgs) -> Result<()> {
         memory: !args.no_memory,
         failures: tron::agent::turn::FailureLog::Chat,
     };
+    // Every log record of the run carries its session.
+    let span = tracing::info_span!("chat", session_id = %session);
+    let _entered = span.enter();
     let mut prepared = runtime.block_on(prepare_run(spec))?;
     for warning in prepared.warnings() {
         eprintln!("tron chat: {warning}");

@@ -94,6 +94,10 @@ enum EventsCommand {
         /// Only records of this session
         #[arg(long, value_name = "SESSION_ID")]
         session: Option<String>,
+        /// Only records of this component and those below it (e.g. tron::guardrails: the
+        /// guardrail audit log)
+        #[arg(long, value_name = "NAME")]
+        component: Option<String>,
         /// Only records since an age (30s, 10m, 2h, 1d, 1w) or an ISO time
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
@@ -159,10 +163,11 @@ pub fn run(args: EventsArgs) -> Result<()> {
         }
         EventsCommand::Export { session, format, out } => export(&store, &session, format, out),
         EventsCommand::Import { file } => import(&store, json, &file),
-        EventsCommand::Logs { level, session, since, search, limit } => {
+        EventsCommand::Logs { level, session, component, since, search, limit } => {
             let query = LogQuery {
                 min_level: level.as_deref().map(str::parse).transpose()?,
                 session_id: session,
+                component,
                 since: since.as_deref().map(|s| parse_since(s, chrono::Utc::now())).transpose()?,
                 search,
                 limit,

@@ -26,6 +26,14 @@ fn chat(mock: &MockLlm, db: &Path, cwd: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// A data dir inside `dir` (the working dir): the guardrails refuse writes into tron's
+/// data dir, so a test whose tools write must not work in it.
+fn data_dir(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    data
+}
+
 /// A running `tron chat` whose stdout is collected as it arrives.
 struct Running {
     child: Child,
@@ -146,7 +154,8 @@ fn ctrl_c_mid_tool_kills_the_command_and_closes_every_call() {
         Step::ToolCall { id: "toolu_2".into(), name: "Bash".into(), input: json!({"command": "echo later"}) },
     ])]);
     let mock = rt.block_on(MockLlm::start(script)).unwrap();
-    let db = dir.path().join("prod.db");
+    // tron's data dir apart from the working dir (guardrails refuse writes into it).
+    let db = data_dir(&dir).join("prod.db");
     let mut run =
         Running::start(chat(&mock, &db, dir.path(), &["run the sleeper", "--output", "stream-json"]));
     run.wait_for("\"tool_start\"");
@@ -386,7 +395,7 @@ fn write_then_edit_change_the_file_in_the_session_directory() {
     ]);
     let mock = rt.block_on(MockLlm::start(script)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("prod.db");
+    let db = data_dir(&dir).join("prod.db");
     let out = chat(&mock, &db, dir.path(), &["fix the answer"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(

@@ -4,11 +4,17 @@
 //! - a `PreToolUse` hook refuses `rm`: the Bash call does not run, the model is sent the
 //!   reason, `hook.triggered` / `hook.completed` are persisted with the TypeScript payloads;
 //! - a hook that hangs is killed at `hooks.defaultTimeoutMs` and the turn goes on;
-//! - a core guardrail blocks a write into `~/.ssh` although the settings disable it;
+//! - core guardrails block the issue's examples although the settings disable them
+//!   (`rm -rf /` and `rm -r -f "$HOME"` in real forms, Bash and Write into `~/.ssh`, Write,
+//!   Edit and `sed -i` into tron's data dir), each refusal a `logs` row of the session that
+//!   `tron events logs --session S --component tron::guardrails` reads back; legitimate work
+//!   (`rm -rf ./build`, a project's own `.tron/`, reading `~/.ssh`) runs;
 //! - a custom pattern rule from settings blocks; warn and audit rules let the call run and
 //!   are audited (each evaluation in the in-memory audit log, hits traced);
 //! - background hooks are tracked (`hook.background_started` / `_completed`);
-//! - over WebSocket, a `UserPromptSubmit` hook refuses a prompt.
+//! - over WebSocket, a `UserPromptSubmit` hook refuses a prompt;
+//! - through `tron serve`, in plan mode (`plan.enter`) the `session.plan-mode` guardrail
+//!   refuses a Write the model calls although it was not offered; after `plan.exit` it runs.
 
 mod common;
 
@@ -160,31 +166,173 @@ fn a_hook_that_hangs_is_killed_at_the_timeout_and_the_turn_goes_on() {
     assert_eq!(of_type(&events, "tool.result")[0]["isError"], false);
 }
 
+/// Refuses every tool call: a backstop behind the guardrails under test (they run first),
+/// so a guardrail that fails makes the test fail instead of running `rm -rf /`.
+const BACKSTOP: &str =
+    r#"echo '{"action":"block","reason":"backstop: the guardrails let this call through"}'"#;
+
 #[test]
-fn a_core_guardrail_blocks_writes_into_ssh_even_when_settings_disable_it() {
+fn core_guardrails_block_the_issues_examples_even_when_settings_disable_them() {
     let rt = runtime();
-    let script = Script::new([
-        ScriptedResponse::tool_call(
-            "toolu_w",
+    let case = Case::new();
+    let data_settings = case.db.parent().unwrap().join("settings.json");
+    let calls: Vec<(&str, &str, Value, &str)> = vec![
+        (
+            "toolu_rm",
+            "Bash",
+            json!({"command": "sudo -E rm -fr --no-preserve-root /"}),
+            "Destructive Commands: Potentially destructive command pattern detected",
+        ),
+        (
+            "toolu_rm_home",
+            "Bash",
+            json!({"command": "cd /tmp && rm -r -f \"$HOME\""}),
+            "Destructive Commands: Potentially destructive command pattern detected",
+        ),
+        (
+            "toolu_ssh_bash",
+            "Bash",
+            json!({"command": "echo ssh-ed25519 AAAA >> $HOME/.ssh/authorized_keys"}),
+            "SSH Protection: Command would modify protected path",
+        ),
+        (
+            "toolu_ssh_write",
             "Write",
             json!({"file_path": "~/.ssh/authorized_keys", "content": "ssh-ed25519 AAAA attacker"}),
+            "SSH Protection: Cannot modify protected path",
         ),
-        ScriptedResponse::text("ok"),
-    ]);
-    let mock = rt.block_on(MockLlm::start(script)).unwrap();
-    let case = Case::new();
-    case.settings(json!({"guardrails": {"rules": {"core.ssh-protection": {"enabled": false}}}}));
-    let out = case.chat(&mock, "add my key");
+        (
+            "toolu_settings",
+            "Write",
+            json!({"file_path": data_settings.display().to_string(), "content": "{}"}),
+            "Tron Data Protection: Cannot modify protected path",
+        ),
+        (
+            "toolu_home_tron",
+            "Edit",
+            json!({"file_path": "~/.tron/SYSTEM.md", "old_string": "a", "new_string": "b"}),
+            "Tron Data Protection: Cannot modify protected path",
+        ),
+        (
+            "toolu_sed",
+            "Bash",
+            json!({"command": format!("sed -i 's/x/y/' {}", data_settings.display())}),
+            "Tron Data Protection: Command would modify protected path",
+        ),
+    ];
+    let mut responses: Vec<ScriptedResponse> = calls
+        .iter()
+        .map(|(id, tool, args, _)| ScriptedResponse::tool_call(*id, *tool, args.clone()))
+        .collect();
+    responses.push(ScriptedResponse::text("ok"));
+    let mock = rt.block_on(MockLlm::start(Script::new(responses))).unwrap();
+    let settings = json!({"guardrails": {"rules": {
+        "core.destructive-commands": {"enabled": false},
+        "core.ssh-protection": {"enabled": false},
+        "core.tron-data-protection": {"enabled": false}
+    }}});
+    case.settings(settings.clone());
+    case.hook("pre-tool-use.sh", BACKSTOP);
+    let out = case.chat(&mock, "break things");
 
     assert!(!case.home.join(".ssh").exists(), "nothing was written into ~/.ssh");
+    assert!(!case.home.join(".tron").exists(), "nothing was written into ~/.tron");
+    assert_eq!(
+        std::fs::read_to_string(&data_settings).unwrap(),
+        settings.to_string(),
+        "settings.json untouched"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("core.ssh-protection") && stderr.contains("cannot be disabled"), "{stderr}");
+    for rule in ["core.destructive-commands", "core.ssh-protection", "core.tron-data-protection"] {
+        assert!(
+            stderr.lines().any(|l| l.contains(rule) && l.contains("cannot be disabled")),
+            "{rule}: {stderr}"
+        );
+    }
     let events = case.events();
-    let result = of_type(&events, "tool.result")[0];
-    assert_eq!(result["isError"], true);
-    assert_eq!(result["content"], "Tool execution blocked: SSH Protection: Cannot modify protected path");
+    let results = of_type(&events, "tool.result");
+    assert_eq!(results.len(), calls.len());
+    for ((id, _, _, reason), result) in calls.iter().zip(&results) {
+        assert_eq!(result["toolCallId"], *id);
+        assert_eq!(result["isError"], true, "{id}");
+        assert_eq!(result["content"], format!("Tool execution blocked: {reason}"), "{id}");
+    }
     assert!(tool_results_sent(&mock).contains("SSH Protection: Cannot modify protected path"));
-    assert!(of_type(&events, "hook.triggered").is_empty(), "no hooks here, so no hook events");
+    // The guardrails refused before any hook ran: the backstop never saw a call.
+    assert!(of_type(&events, "hook.triggered").is_empty(), "{:?}", of_type(&events, "hook.completed"));
+
+    // The audit log: each refusal is a `logs` row of the session, with the call and the rule.
+    let session = common::only_session_events(&case.db).0;
+    let logs = std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
+        .args(["events", "logs", "--json", "--session", &session, "--component", "tron::guardrails", "--db"])
+        .arg(&case.db)
+        .output()
+        .unwrap();
+    assert!(logs.status.success(), "{}", String::from_utf8_lossy(&logs.stderr));
+    let rows: Value = serde_json::from_slice(&logs.stdout).unwrap();
+    let rows = rows["logs"].as_array().unwrap();
+    let blocked: Vec<&Value> =
+        rows.iter().filter(|r| r["message"] == "guardrail blocked a tool call").collect();
+    assert_eq!(blocked.len(), calls.len(), "{rows:#?}");
+    for ((id, tool, _, _), row) in calls.iter().zip(&blocked) {
+        assert_eq!(row["component"], "tron::guardrails");
+        assert_eq!(row["sessionId"], session.as_str());
+        assert_eq!(row["level"], "warn");
+        assert_eq!(row["data"]["tool_call_id"], *id);
+        assert_eq!(row["data"]["tool"], *tool);
+    }
+    let rule_ids = |i: usize| blocked[i]["data"]["rule_ids"].as_str().unwrap().to_owned();
+    assert!(rule_ids(0).contains("core.destructive-commands"), "{}", rule_ids(0));
+    assert!(rule_ids(2).contains("core.ssh-protection"), "{}", rule_ids(2));
+    assert!(rule_ids(4).contains("core.tron-data-protection"), "{}", rule_ids(4));
+}
+
+#[test]
+fn legitimate_work_is_not_refused() {
+    let rt = runtime();
+    let calls = [
+        (
+            "toolu_build",
+            "Bash",
+            json!({"command": "mkdir -p build/x && rm -rf ./build && echo gone > gone.txt"}),
+        ),
+        ("toolu_project_tron", "Write", json!({"file_path": ".tron/SYSTEM.md", "content": "project prompt"})),
+        ("toolu_project_tron_bash", "Bash", json!({"command": "echo rules > .tron/AGENTS.md"})),
+        ("toolu_read_ssh", "Bash", json!({"command": "cat ~/.ssh/config"})),
+    ];
+    let mut responses: Vec<ScriptedResponse> =
+        calls.iter().map(|(id, tool, args)| ScriptedResponse::tool_call(*id, *tool, args.clone())).collect();
+    responses.push(ScriptedResponse::text("ok"));
+    let mock = rt.block_on(MockLlm::start(Script::new(responses))).unwrap();
+    let case = Case::new();
+    std::fs::create_dir_all(case.home.join(".ssh")).unwrap();
+    std::fs::write(case.home.join(".ssh/config"), "Host x\n").unwrap();
+    case.settings(json!({"guardrails": {"customRules": [{"id": "custom.audit-cat", "type": "pattern",
+        "severity": "audit", "tools": ["Bash"], "targetArgument": "command", "patterns": ["^cat "]}]}}));
+    case.chat(&mock, "work");
+
+    assert!(case.work.join("gone.txt").exists() && !case.work.join("build").exists());
+    assert_eq!(std::fs::read_to_string(case.work.join(".tron/SYSTEM.md")).unwrap(), "project prompt");
+    assert_eq!(std::fs::read_to_string(case.work.join(".tron/AGENTS.md")).unwrap(), "rules\n");
+    let events = case.events();
+    for result in of_type(&events, "tool.result") {
+        assert_eq!(result["isError"], false, "{result}");
+    }
+    // Audit hits are stored too, though `tron chat` shows only warnings.
+    let logs = std::process::Command::new(assert_cmd::cargo::cargo_bin("tron"))
+        .args(["events", "logs", "--json", "--component", "tron::guardrails", "--db"])
+        .arg(&case.db)
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&logs.stdout).unwrap();
+    let hit = rows["logs"].as_array().unwrap().iter().find(|r| r["message"] == "guardrail rules triggered");
+    let hit = hit.unwrap_or_else(|| panic!("no audit row: {rows:#}"));
+    assert_eq!(
+        (hit["level"].clone(), hit["data"]["rule_ids"].clone()),
+        (json!("info"), json!("custom.audit-cat"))
+    );
+    assert_eq!(hit["data"]["tool_call_id"], "toolu_read_ssh");
+    assert_eq!(hit["sessionId"], common::only_session_events(&case.db).0.as_str());
 }
 
 #[test]
@@ -358,7 +506,9 @@ async fn over_websocket_a_user_prompt_submit_hook_refuses_a_prompt_and_pre_tool_
         ScriptedResponse::text("fine"),
     ]);
     let server = common::start(script).await;
-    let work = Path::new(&server.dir()).to_owned();
+    // A project outside the server's data dir (the guardrails refuse writes into that).
+    let project = tempfile::tempdir().unwrap();
+    let work = project.path().to_owned();
     let hooks = work.join(".agent/hooks");
     std::fs::create_dir_all(&hooks).unwrap();
     for (name, body) in [
@@ -373,7 +523,7 @@ async fn over_websocket_a_user_prompt_submit_hook_refuses_a_prompt_and_pre_tool_
     }
     std::fs::write(work.join("victim.txt"), "x").unwrap();
     let mut c = common::Client::connect(server.addr).await;
-    let session = c.session(&server.dir()).await;
+    let session = c.session(work.to_str().unwrap()).await;
 
     c.call("agent.prompt", json!({"sessionId": session, "prompt": "tell me the forbidden thing"})).await;
     let complete = c.until("agent.complete").await;
@@ -542,4 +692,54 @@ async fn context_compact_runs_pre_compact_hooks_as_an_automatic_compaction_does(
     // `events.append` and `message.delete`).
     assert!(c.pushed().is_empty(), "{:?}", c.pushed());
     running.shutdown().await;
+}
+
+#[tokio::test]
+async fn in_plan_mode_the_guardrail_refuses_write_even_when_the_model_calls_it_unoffered() {
+    let script = Script::new([
+        ScriptedResponse::tool_call("toolu_plan", "Write", json!({"file_path": "plan.txt", "content": "x"})),
+        ScriptedResponse::text("I will plan instead."),
+        ScriptedResponse::tool_call(
+            "toolu_after",
+            "Write",
+            json!({"file_path": "plan.txt", "content": "done"}),
+        ),
+        ScriptedResponse::text("written"),
+    ]);
+    let server = common::start(script).await;
+    let project = tempfile::tempdir().unwrap();
+    let mut c = common::Client::connect(server.addr).await;
+    let session = c.session(project.path().to_str().unwrap()).await;
+    let entered = c.call("plan.enter", json!({"sessionId": session, "skillName": "plan"})).await;
+    assert_eq!(entered["blockedTools"], json!(["Write", "Edit", "Bash", "NotebookEdit"]));
+
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "plan the change"})).await;
+    let complete = c.until("agent.complete").await;
+    assert_eq!(complete["data"]["success"], true, "{complete}");
+    // Write was not offered, yet the model called it: the guardrail answers.
+    let offered: Vec<String> = server.mock.requests()[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!offered.iter().any(|t| t == "Write") && offered.iter().any(|t| t == "Read"), "{offered:?}");
+    assert!(!project.path().join("plan.txt").exists());
+    let results: Vec<Value> =
+        server.persisted(&session).into_iter().filter(|e| e["type"] == "tool.result").collect();
+    assert_eq!(results[0]["payload"]["isError"], true);
+    assert_eq!(
+        results[0]["payload"]["content"],
+        "Tool execution blocked: Tool blocked during plan mode. Exit plan mode to use this tool."
+    );
+    c.until("agent.ready").await;
+
+    // Out of plan mode the same call runs.
+    c.call("plan.exit", json!({"sessionId": session, "reason": "approved"})).await;
+    c.events.clear();
+    c.call("agent.prompt", json!({"sessionId": session, "prompt": "now do it"})).await;
+    let complete = c.until("agent.complete").await;
+    assert_eq!(complete["data"]["success"], true, "{complete}");
+    assert_eq!(std::fs::read_to_string(project.path().join("plan.txt")).unwrap(), "done");
+    server.shutdown().await;
 }

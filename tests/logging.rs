@@ -51,8 +51,12 @@ fn whole_logs_table(db: &Path) -> String {
 #[test]
 fn serve_stores_request_logs_and_never_a_key() {
     let rt = runtime();
-    let mock =
-        rt.block_on(MockLlm::start(Script::new([ScriptedResponse::text("Logged and answered.")]))).unwrap();
+    let mock = rt
+        .block_on(MockLlm::start(Script::new([
+            ScriptedResponse::tool_call("toolu_1", "Bash", json!({"command": "echo hi"})),
+            ScriptedResponse::text("Logged and answered."),
+        ])))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db/prod.db");
     let (child, addr) = common::spawn_serve(
@@ -82,7 +86,7 @@ fn serve_stores_request_logs_and_never_a_key() {
         c.fail("session.resume", json!({"sessionId": "sess_missing"})).await;
         session
     });
-    assert_eq!(mock.requests().len(), 1, "the key went through the request path");
+    assert_eq!(mock.requests().len(), 2, "the key went through the request path");
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -120,6 +124,13 @@ fn serve_stores_request_logs_and_never_a_key() {
         of_session["logs"].as_array().unwrap().iter().all(|r| r["sessionId"] == session.as_str()),
         "{of_session}"
     );
+    // The run's records carry its session and run id (the run task's span): the guardrails'
+    // check of the tool call, for one.
+    let checked = logs(&db, &["--session", &session, "--component", "tron::guardrails", "--level", "trace"]);
+    let check = checked["logs"].as_array().unwrap().iter().find(|r| r["message"] == "guardrails passed");
+    let check = check.unwrap_or_else(|| panic!("no guardrail record: {checked}"));
+    assert!(check["data"]["run_id"].as_str().is_some_and(|r| !r.is_empty()), "{check}");
+    assert_eq!(check["data"]["tool_call_id"], "toolu_1");
     let requests = logs(&db, &["--search", "request", "--level", "trace", "--limit", "0"]);
     let stored: Vec<&Value> =
         requests["logs"].as_array().unwrap().iter().filter(|r| r["message"] == "request").collect();

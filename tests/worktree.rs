@@ -560,7 +560,9 @@ async fn a_session_holding_a_worktree_runs_its_tools_there() {
         ScriptedResponse::text("written"),
     ]);
     let server = common::start(script).await;
-    let repo = server.dir.path().join("repo");
+    // Outside the server's data dir: the guardrails refuse writes into tron's data dir.
+    let outside = tempfile::tempdir().unwrap();
+    let repo = outside.path().join("repo");
     init_repo(&repo);
     let mut c = common::Client::connect(server.addr).await;
     let s = c.session(repo.to_str().unwrap()).await;
@@ -620,7 +622,9 @@ async fn parallel_sessions_in_one_repository_are_isolated_lazily() {
         ScriptedResponse::text("done"),
     ]);
     let server = common::start(script).await;
-    let repo = server.dir.path().join("repo");
+    // Outside the server's data dir: the guardrails refuse writes into tron's data dir.
+    let outside = tempfile::tempdir().unwrap();
+    let repo = outside.path().join("repo");
     init_repo(&repo);
     let dir = repo.to_str().unwrap();
     let mut c = common::Client::connect(server.addr).await;

@@ -12,6 +12,9 @@ use serde_json::Value;
 use crate::events::types::TodoItem;
 use crate::events::SessionEvent;
 
+/// The events that enter and leave plan mode.
+pub const PLAN_EVENTS: [&str; 2] = ["plan.mode_entered", "plan.mode_exited"];
+
 /// Tools plan mode takes away when the client names none.
 pub const DEFAULT_BLOCKED_TOOLS: [&str; 4] = ["Write", "Edit", "Bash", "NotebookEdit"];
 
@@ -27,13 +30,18 @@ pub struct PlanMode {
 impl PlanMode {
     /// The plan mode in force after `events` (a session's events in order), if any.
     pub fn from_events(events: &[SessionEvent]) -> Option<PlanMode> {
+        Self::from_typed(events.iter().map(|e| (e.event_type.as_str(), &e.payload)))
+    }
+
+    /// [`PlanMode::from_events`] over (type, payload) pairs in order.
+    pub fn from_typed<'a>(events: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Option<PlanMode> {
         let mut mode = None;
-        for e in events {
-            match e.event_type.as_str() {
+        for (kind, payload) in events {
+            match kind {
                 "plan.mode_entered" => {
                     mode = Some(PlanMode {
-                        skill_name: e.payload["skillName"].as_str().unwrap_or_default().to_owned(),
-                        blocked_tools: e.payload["blockedTools"]
+                        skill_name: payload["skillName"].as_str().unwrap_or_default().to_owned(),
+                        blocked_tools: payload["blockedTools"]
                             .as_array()
                             .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
                             .unwrap_or_default(),

@@ -306,7 +306,9 @@ impl Subagents {
         let cancel = self.cancel.lock().unwrap_or_else(|e| e.into_inner()).child_token();
         let this = Arc::clone(&self);
         let id = child.clone();
-        tokio::spawn(async move {
+        // The child's log records carry its session (and the parent's).
+        let span = tracing::info_span!("subagent", session_id = %child, parent_session_id = %self.parent);
+        let run = async move {
             let notify = !request.blocking && tool_call_id.is_some();
             this.run_child(
                 id,
@@ -319,7 +321,8 @@ impl Subagents {
                 settings,
             )
             .await
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(run, span));
         Ok(child)
     }
 

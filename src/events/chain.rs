@@ -271,6 +271,51 @@ impl EventStore {
         }
     }
 
+    /// The events of the given `types` along the session's head, in order, as (type,
+    /// payload): the chain is walked on ids and types only, payloads are read for those
+    /// types alone (cheap enough to ask before every tool call).
+    pub fn head_events_of_types(&self, session: &str, types: &[&str]) -> Result<Vec<(EventType, Value)>> {
+        let Some(head) = self.session(session)?.head_event_id else { return Ok(Vec::new()) };
+        let start = self.event(head.as_str())?;
+        let listed: Vec<String> = types.iter().map(|t| format!("'{}'", t.replace('\'', "''"))).collect();
+        let sql = format!(
+            "SELECT id, parent_id, type, CASE WHEN type IN ({}) THEN payload END \
+             FROM events WHERE session_id = ?1 ORDER BY sequence",
+            listed.join(", ")
+        );
+        let chain = self.walk(
+            start,
+            |conn, session| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query([session])?;
+                let mut items: Vec<Loaded> = Vec::with_capacity(1024);
+                while let Some(r) = rows.next()? {
+                    let id: EventId = r.get(0)?;
+                    let parent = match r.get_ref(1)?.as_str_or_null()? {
+                        None | Some("") => OwnedParent::Root,
+                        Some(p) if items.last().is_some_and(|prev| prev.item.id.as_str() == p) => {
+                            OwnedParent::Previous
+                        }
+                        Some(p) => OwnedParent::Id(EventId::from_raw(p)),
+                    };
+                    let event_type = EventType::parse(r.get_ref(2)?.as_str()?);
+                    let payload: Option<String> = r.get(3)?;
+                    items.push(Loaded { item: ChainItem { id, event_type, payload }, parent });
+                }
+                Ok(items)
+            },
+            |l| (&l.item.id, l.parent.as_link()),
+        )?;
+        Ok(chain
+            .into_iter()
+            .filter(|l| types.contains(&l.item.event_type.as_str()))
+            .map(|l| {
+                let payload = l.item.payload.as_deref().and_then(|p| serde_json::from_str(p).ok());
+                (l.item.event_type, payload.unwrap_or(Value::Null))
+            })
+            .collect())
+    }
+
     // ----- reconstruction --------------------------------------------------------------
 
     /// The messages at the session's head.

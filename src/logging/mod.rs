@@ -205,8 +205,27 @@ pub fn env_filter(default: &str) -> Result<EnvFilter, LogError> {
     })
 }
 
-/// Installs the process's subscriber: stderr (text or JSON, redacted) plus the SQLite
-/// layer, which stores nothing until [`attach_sqlite`]. Call once; keep the guard.
+/// The filter of the records stored in the database: the terminal's ([`env_filter`]), plus
+/// the guardrail audit (`tron::guardrails` at info: every rule hit, also in `tron chat`,
+/// whose terminal shows warnings only) when the filter neither names `tron::guardrails` nor
+/// lets everything through at info or more verbose already.
+pub fn database_filter(default: &str) -> Result<EnvFilter, LogError> {
+    let filter = env_filter(default)?;
+    let spec = ["TRON_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| default.to_owned());
+    let verbose =
+        spec.split(',').any(|d| ["trace", "debug", "info"].contains(&d.trim().to_ascii_lowercase().as_str()));
+    Ok(match spec.contains("tron::guardrails") || verbose {
+        true => filter,
+        false => filter.add_directive("tron::guardrails=info".parse().expect("a valid directive")),
+    })
+}
+
+/// Installs the process's subscriber: stderr (text or JSON, redacted; [`env_filter`]) plus
+/// the SQLite layer ([`database_filter`]), which stores nothing until [`attach_sqlite`].
+/// Call once; keep the guard.
 pub fn init(opts: LogOptions) -> Result<LogGuard, LogError> {
     let filter = env_filter(opts.default_filter)?;
     let slot = Arc::new(SinkSlot::default());
@@ -226,9 +245,8 @@ pub fn init(opts: LogOptions) -> Result<LogGuard, LogError> {
             .boxed(),
     };
     tracing_subscriber::registry()
-        .with(filter)
-        .with(terminal)
-        .with(SqliteLayer::new(slot.clone()))
+        .with(terminal.with_filter(filter))
+        .with(SqliteLayer::new(slot.clone()).with_filter(database_filter(opts.default_filter)?))
         .try_init()
         .map_err(|_| LogError::AlreadyInitialised)?;
     Ok(LogGuard { slot })

@@ -1,5 +1,5 @@
-//! Reading stored logs back (`tron events logs`): filters by minimum level, session, time
-//! and full-text search over `logs_fts`; newest last.
+//! Reading stored logs back (`tron events logs`): filters by minimum level, session,
+//! component, time and full-text search over `logs_fts`; newest last.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqlValue;
@@ -15,6 +15,9 @@ pub struct LogQuery {
     /// Only this level and more severe.
     pub min_level: Option<Level>,
     pub session_id: Option<String>,
+    /// Only this component and the ones below it (`tron::guardrails`, `tron::agent`
+    /// matches `tron::agent::x`).
+    pub component: Option<String>,
     /// Only records at or after this ISO time (see [`parse_since`]).
     pub since: Option<String>,
     /// Words that must all appear in the message, component or error (FTS5).
@@ -56,6 +59,13 @@ pub fn query_logs(conn: &Connection, q: &LogQuery) -> Result<Vec<LogRow>, LogErr
     if let Some(s) = &q.session_id {
         sql.push_str(" AND session_id = ?");
         args.push(SqlValue::Text(s.clone()));
+    }
+    if let Some(c) = &q.component {
+        sql.push_str(" AND (component = ? OR substr(component, 1, ?) = ?)");
+        args.push(SqlValue::Text(c.clone()));
+        let below = format!("{c}::");
+        args.push(SqlValue::Integer(below.chars().count() as i64));
+        args.push(SqlValue::Text(below));
     }
     if let Some(t) = &q.since {
         sql.push_str(" AND timestamp >= ?");

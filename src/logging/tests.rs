@@ -56,6 +56,9 @@ fn events_become_rows_with_span_fields_levels_and_redacted_data() {
     assert_eq!(warn.len(), 1);
     let found = rows(&path, &LogQuery { search: Some("retry*".into()), ..Default::default() });
     assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), [b.id]);
+    // A component and the ones below it; not a mere prefix of a name.
+    let of = |c: &str| rows(&path, &LogQuery { component: Some(c.into()), ..Default::default() }).len();
+    assert_eq!((of("llm"), of("tron::logging"), of("tron::logging::tests"), of("tron::log")), (1, 2, 2, 0));
     let last = rows(&path, &LogQuery { limit: 2, ..Default::default() });
     assert_eq!(last.iter().map(|r| r.id).collect::<Vec<_>>(), [b.id, c.id], "newest last");
     assert_eq!(guard.dropped(), 0);

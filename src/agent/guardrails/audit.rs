@@ -1,7 +1,12 @@
-//! The audit log: the last `guardrails.audit.maxEntries` evaluations, in memory, each also
-//! a tracing event (`tron::guardrails`): warn when blocked, info with warnings or audit
-//! hits, debug otherwise. Argument values whose key looks secret are redacted, and long
-//! strings cut (as the TypeScript audit logger does).
+//! The audit log: the last `guardrails.audit.maxEntries` evaluations of one run, in memory,
+//! each also a tracing event (`tron::guardrails`, with `session_id`, `tool_call_id`, `tool`
+//! and the triggered `rule_ids`): warn when blocked, info with warnings or audit hits, debug
+//! otherwise. Argument values whose key looks secret are redacted, and long strings cut (as
+//! the TypeScript audit logger does).
+//!
+//! The durable audit log is the database's `logs` table, where those events land (the
+//! `session_id` column set): `tron events logs --session S --component tron::guardrails`
+//! reads it back. The in-memory log ends with its run.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,14 +73,18 @@ impl AuditLog {
             tool_arguments: redact(ctx.arguments),
         };
         let rules: Vec<&str> = evaluation.triggered_rules.iter().map(|r| r.rule_id.as_str()).collect();
+        let rule_ids = rules.join(",");
+        let (session_id, tool_call_id) = (ctx.session_id.unwrap_or(""), ctx.tool_call_id.unwrap_or(""));
         if evaluation.blocked {
-            tracing::warn!(target: "tron::guardrails", tool = ctx.tool_name, rules = ?rules,
-                reason = evaluation.block_reason.as_deref().unwrap_or(""), "guardrail blocked a tool call");
+            tracing::warn!(target: "tron::guardrails", session_id, tool_call_id, tool = ctx.tool_name,
+                rule_ids = %rule_ids, reason = evaluation.block_reason.as_deref().unwrap_or(""),
+                "guardrail blocked a tool call");
         } else if !rules.is_empty() {
-            tracing::info!(target: "tron::guardrails", tool = ctx.tool_name, rules = ?rules,
-                warnings = ?evaluation.warnings, "guardrail rules triggered");
+            tracing::info!(target: "tron::guardrails", session_id, tool_call_id, tool = ctx.tool_name,
+                rule_ids = %rule_ids, warnings = ?evaluation.warnings, "guardrail rules triggered");
         } else {
-            tracing::debug!(target: "tron::guardrails", tool = ctx.tool_name, "guardrails passed");
+            tracing::debug!(target: "tron::guardrails", session_id, tool_call_id, tool = ctx.tool_name,
+                "guardrails passed");
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.push_back(entry);

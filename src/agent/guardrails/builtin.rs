@@ -1,15 +1,34 @@
-//! The built-in rules: the TypeScript server's `DEFAULT_RULES` (same ids, names, tools,
-//! priorities and patterns) plus `core.ssh-protection` (tron: writes into `~/.ssh`).
+//! The built-in rules: the TypeScript server's `DEFAULT_RULES` (same ids, names,
+//! descriptions, tools, priorities, patterns and messages, `session.plan-mode` included),
+//! plus tron's own core rules and coverage:
 //!
-//! The protected paths are built from the home directory and tron's data directory
-//! (`~/.tron` unless `TRON_DATA_DIR` moves it): tron keeps its database in `db/`, the
-//! TypeScript server in `database/`; both are protected.
+//! - `core.tron-data-protection`: no writes anywhere in tron's data directory (`~/.tron`,
+//!   and `TRON_DATA_DIR` when it moves it): settings, rules, skills, `SYSTEM.md`, mods (the
+//!   APNS key), credentials, the database. Reading stays allowed. Upstream protected only
+//!   `app/`, `db/` and `auth.json` (those rules are kept, so their messages still come
+//!   first for those places).
+//! - `core.ssh-protection`: no writes into `~/.ssh`.
+//! - `core.destructive-commands` also reads the command ([`ShellCheck::Destructive`]): a
+//!   recursive `rm` of `/`, `/*`, a system directory, the home (`~`, `$HOME`, `${HOME}`) or
+//!   everything in it, with the flags in any order or split (`-fr`, `-r -f`, `-R`,
+//!   `--recursive --force`), any `--no-preserve-root`, behind `sudo` and its options, after
+//!   `;`, `&&`, `||`, `|` or a newline; `mkfs`, `dd` onto a disk.
+//! - Bash commands are checked against protected paths by what they write to (see
+//!   [`super::shell`]), with `~`, `$HOME`, `${HOME}` expanded, relative paths resolved
+//!   against the session's working directory, paths compared by components (upstream
+//!   treated any target containing `.tron` as protected, which blocked a project's own
+//!   `.tron/SYSTEM.md`; tron does not).
+//!
+//! tron keeps its database in `db/`, the TypeScript server in `database/`; both are
+//! protected.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use regex::Regex;
 
-use super::rules::{Rule, RuleKind, Severity, Tier};
+use super::engine::{EvalContext, GuardrailEngine};
+use super::rules::{Rule, RuleKind, Severity, ShellCheck, Tier};
 
 /// Ids of the core rules (they cannot be disabled, and settings cannot define one).
 pub const CORE_RULE_IDS: &[&str] = &[
@@ -19,8 +38,29 @@ pub const CORE_RULE_IDS: &[&str] = &[
     "core.tron-db-protection",
     "core.tron-auth-protection",
     "core.synology-drive-protection",
+    "core.tron-data-protection",
     "core.ssh-protection",
 ];
+
+/// Tools plan mode blocks when the session names none (the TypeScript
+/// `planModeBlockedTools` default).
+pub const PLAN_MODE_BLOCKED_TOOLS: [&str; 3] = ["Write", "Edit", "Bash"];
+
+/// The core rules alone, for the process's home and data directory (read once): what
+/// still applies when a caller runs an agent without a gate.
+pub fn core_engine() -> &'static GuardrailEngine {
+    static CORE: std::sync::OnceLock<GuardrailEngine> = std::sync::OnceLock::new();
+    CORE.get_or_init(|| {
+        let paths = crate::settings::Paths::from_env();
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| paths.data_dir.parent().unwrap_or(Path::new("/")).to_owned());
+        let rules =
+            default_rules(&home, &paths.data_dir).into_iter().filter(|r| r.tier == Tier::Core).collect();
+        GuardrailEngine::new(rules, &home, None).with_data_dir(&paths.data_dir)
+    })
+}
 
 /// Whether `id` names a core rule.
 pub fn is_core(id: &str) -> bool {
@@ -92,6 +132,7 @@ pub fn default_rules(home: &Path, data_dir: &Path) -> Vec<Rule> {
             "Blocks extremely dangerous shell commands that could destroy the system",
             &["Bash"],
             RuleKind::Pattern {
+                shell: vec![ShellCheck::Destructive],
                 target_argument: "command".into(),
                 patterns: regexes(&[
                     r"(?i)^(sudo\s+)?rm\s+(-rf?|--force)\s+/\s*$",
@@ -111,7 +152,11 @@ pub fn default_rules(home: &Path, data_dir: &Path) -> Vec<Rule> {
             "Tron No Delete",
             "Prevents deletion of any files in ~/.tron directory",
             &["Bash"],
-            RuleKind::Pattern { target_argument: "command".into(), patterns: regexes(&no_delete) },
+            RuleKind::Pattern {
+                target_argument: "command".into(),
+                patterns: regexes(&no_delete),
+                shell: Vec::new(),
+            },
         ),
         core(
             "core.tron-app-protection",
@@ -145,6 +190,14 @@ pub fn default_rules(home: &Path, data_dir: &Path) -> Vec<Rule> {
             "Protects Synology Drive cloud storage from agent modifications",
             &write_tools,
             protect(vec![synology]),
+        ),
+        core(
+            "core.tron-data-protection",
+            "Tron Data Protection",
+            "Protects tron's data directory (~/.tron or TRON_DATA_DIR: settings, rules, skills, \
+             SYSTEM.md, mods, credentials, database) from agent modifications",
+            &write_tools,
+            protect(tron_dirs.clone()),
         ),
         core(
             "core.ssh-protection",
@@ -202,5 +255,30 @@ pub fn default_rules(home: &Path, data_dir: &Path) -> Vec<Rule> {
                 min_value: None,
             },
         },
+        Rule {
+            id: "session.plan-mode".into(),
+            name: "Plan Mode Restrictions".into(),
+            description: "Blocks Write/Edit/Bash tools during plan mode".into(),
+            severity: Severity::Block,
+            tier: Tier::Standard,
+            tools: Vec::new(),
+            priority: 600,
+            enabled: true,
+            kind: RuleKind::Context {
+                condition: Arc::new(plan_mode_blocks),
+                block_message: "Tool blocked during plan mode. Exit plan mode to use this tool.".into(),
+            },
+        },
     ]
+}
+
+/// `session.plan-mode`'s condition: the session is in plan mode and the tool is one it
+/// blocks (the tools named when it was entered, else [`PLAN_MODE_BLOCKED_TOOLS`]).
+fn plan_mode_blocks(ctx: &EvalContext<'_>) -> bool {
+    let Some(plan) = ctx.plan_mode else { return false };
+    if plan.blocked_tools.is_empty() {
+        PLAN_MODE_BLOCKED_TOOLS.contains(&ctx.tool_name)
+    } else {
+        plan.blocked_tools.iter().any(|t| t == ctx.tool_name)
+    }
 }

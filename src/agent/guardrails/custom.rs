@@ -26,7 +26,8 @@ pub fn from_settings(settings: &Value, home: &Path, data_dir: &Path) -> Guardrai
     let audit_on = g.pointer("/audit/enabled").and_then(Value::as_bool).unwrap_or(true);
     let max = g.pointer("/audit/maxEntries").and_then(Value::as_u64).unwrap_or(1000) as usize;
     let mut engine =
-        GuardrailEngine::new(default_rules(home, data_dir), home, audit_on.then(|| AuditLog::new(max)));
+        GuardrailEngine::new(default_rules(home, data_dir), home, audit_on.then(|| AuditLog::new(max)))
+            .with_data_dir(data_dir);
     for raw in g.get("customRules").and_then(Value::as_array).into_iter().flatten() {
         match custom_rule(raw) {
             Ok(rule) => engine.register(rule),
@@ -81,7 +82,7 @@ pub fn custom_rule(v: &Value) -> Result<Rule, String> {
             if patterns.is_empty() {
                 return Err("it has no `patterns`".into());
             }
-            RuleKind::Pattern { target_argument: target()?, patterns }
+            RuleKind::Pattern { target_argument: target()?, patterns, shell: Vec::new() }
         }
         "path" => {
             let mut args = strings(v, "pathArguments");

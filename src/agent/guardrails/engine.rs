@@ -3,19 +3,22 @@
 //! Applicable rules (their `tools` name the call's tool, or are empty) are checked from the
 //! highest priority down; every one is checked even after a block, so the audit shows all
 //! hits. The first block gives the reason; warnings are collected; audit hits are only
-//! recorded.
+//! recorded. A Bash command is read once per evaluation ([`super::shell`]) for every rule
+//! that looks at it.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use regex::Regex;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::audit::AuditLog;
 use super::builtin::is_core;
-use super::rules::{Operator, Rule, RuleKind, Severity, Tier};
+use super::rules::{Operator, Rule, RuleKind, Severity, ShellCheck, Tier};
+use super::shell::{self, names, normalize, Loc, ShellEnv, Simple, Target};
+use crate::agent::plan::PlanMode;
 use crate::core::wire::JsonObject;
 
 /// The call being checked.
@@ -31,6 +34,8 @@ pub struct EvalContext<'a> {
     pub session_id: Option<&'a str>,
     /// The call, for the audit log.
     pub tool_call_id: Option<&'a str>,
+    /// The session's plan mode, when it is in one (the TypeScript `sessionState`).
+    pub plan_mode: Option<&'a PlanMode>,
 }
 
 /// One rule's verdict (only triggered ones are kept).
@@ -80,6 +85,8 @@ pub struct GuardrailEngine {
     overrides: HashMap<String, bool>,
     audit: Option<AuditLog>,
     home: PathBuf,
+    /// tron's data directory (`$TRON_DATA_DIR` in commands).
+    data_dir: Option<PathBuf>,
     /// What settings asked for that was refused or could not be used.
     warnings: Vec<String>,
 }
@@ -92,12 +99,27 @@ impl GuardrailEngine {
             overrides: HashMap::new(),
             audit,
             home: home.to_owned(),
+            data_dir: None,
             warnings: Vec::new(),
         };
         for rule in rules {
             engine.register(rule);
         }
         engine
+    }
+
+    /// Names tron's data directory (what `$TRON_DATA_DIR` is in a command).
+    pub fn with_data_dir(mut self, data_dir: &Path) -> Self {
+        self.data_dir = Some(data_dir.to_owned());
+        self
+    }
+
+    /// Whether an enabled context rule applies to `tool` (the caller then gives the
+    /// session's state, e.g. its plan mode).
+    pub fn needs_session_state(&self, tool: &str) -> bool {
+        self.rules.iter().any(|r| {
+            matches!(r.kind, RuleKind::Context { .. }) && r.applies_to(tool) && self.is_enabled(&r.id)
+        })
     }
 
     /// Adds (or replaces) a rule. A rule claiming the core tier without a core id, or one
@@ -179,11 +201,12 @@ impl GuardrailEngine {
             timestamp: crate::events::now_iso(),
             duration_ms: 0,
         };
+        let scratch = Scratch::default();
         for rule in self.rules.iter().filter(|r| r.applies_to(ctx.tool_name)) {
             if !self.is_enabled(&rule.id) {
                 continue;
             }
-            let Some(hit) = self.check(rule, ctx, 0) else { continue };
+            let Some(hit) = self.check(rule, ctx, &scratch, 0) else { continue };
             match hit.severity {
                 Severity::Block if !eval.blocked => {
                     eval.blocked = true;
@@ -202,8 +225,17 @@ impl GuardrailEngine {
         eval
     }
 
+    /// The simple commands of a Bash `command`, read once per evaluation.
+    fn commands<'s>(&self, ctx: &EvalContext<'_>, command: &str, scratch: &'s Scratch) -> &'s [Simple] {
+        scratch.commands.get_or_init(|| {
+            let env =
+                ShellEnv { home: &self.home, cwd: ctx.working_directory, data_dir: self.data_dir.as_deref() };
+            shell::analyze(command, &env)
+        })
+    }
+
     /// `rule`'s hit, if it triggers (`depth` bounds composite nesting).
-    fn check(&self, rule: &Rule, ctx: &EvalContext<'_>, depth: usize) -> Option<RuleHit> {
+    fn check(&self, rule: &Rule, ctx: &EvalContext<'_>, scratch: &Scratch, depth: usize) -> Option<RuleHit> {
         let hit = |reason: String, details: Value| RuleHit {
             rule_id: rule.id.clone(),
             triggered: true,
@@ -212,23 +244,58 @@ impl GuardrailEngine {
             details,
         };
         match &rule.kind {
-            RuleKind::Pattern { target_argument, patterns } => {
+            RuleKind::Pattern { target_argument, patterns, shell } => {
                 let value = ctx.arguments.get(target_argument)?.as_str()?;
-                let matched = patterns.iter().find(|p| p.is_match(value))?;
-                Some(hit(
-                    format!("{}: Potentially destructive command pattern detected", rule.name),
-                    json!({ "matchedPattern": matched.as_str() }),
-                ))
+                let destructive = |details: Value| {
+                    hit(format!("{}: Potentially destructive command pattern detected", rule.name), details)
+                };
+                if let Some(matched) = patterns.iter().find(|p| p.is_match(value)) {
+                    return Some(destructive(json!({ "matchedPattern": matched.as_str() })));
+                }
+                if target_argument != "command" {
+                    return None;
+                }
+                let commands = self.commands(ctx, value, scratch);
+                for simple in commands {
+                    if let Some(matched) = patterns.iter().find(|p| p.is_match(&simple.text)) {
+                        return Some(destructive(
+                            json!({ "matchedPattern": matched.as_str(), "matchedCommand": simple.text }),
+                        ));
+                    }
+                }
+                if shell.contains(&ShellCheck::Destructive) {
+                    if let Some((simple, why)) =
+                        commands.iter().find_map(|s| s.destructive.as_ref().map(|why| (s, why)))
+                    {
+                        return Some(destructive(json!({ "matchedCommand": simple.text, "why": why })));
+                    }
+                }
+                None
             }
             RuleKind::Path { path_arguments, protected_paths, block_traversal, block_hidden } => {
+                let roots: Vec<PathBuf> = protected_paths
+                    .iter()
+                    .map(|p| protected_root(p, &self.home, ctx.working_directory))
+                    .collect();
                 for arg in path_arguments {
                     let Some(value) = ctx.arguments.get(arg).and_then(Value::as_str) else { continue };
                     if arg == "command" {
-                        if command_touches(value, protected_paths, &self.home) {
+                        if roots.is_empty() {
+                            continue;
+                        }
+                        let commands = self.commands(ctx, value, scratch);
+                        let touched = commands.iter().flat_map(|s| &s.writes).find_map(|target| {
+                            roots.iter().position(|root| self.touches(target, root)).map(|i| (target, i))
+                        });
+                        if let Some((target, i)) = touched {
                             let shown: String = value.chars().take(200).collect();
+                            let path = match &target.loc {
+                                Loc::Path(p) => p.display().to_string(),
+                                Loc::Below(p) => format!(".../{}", p.display()),
+                            };
                             return Some(hit(
                                 format!("{}: Command would modify protected path", rule.name),
-                                json!({ "command": shown }),
+                                json!({ "command": shown, "path": path, "protectedPath": protected_paths[i] }),
                             ));
                         }
                         continue;
@@ -247,15 +314,13 @@ impl GuardrailEngine {
                             json!({ "path": value }),
                         ));
                     }
-                    let expanded = expand_tilde(value, &self.home);
-                    let absolute = normalize(&ctx.working_directory.join(expanded));
-                    for protected in protected_paths {
-                        if within(&absolute, &protected_root(protected, &self.home)) {
-                            return Some(hit(
-                                format!("{}: Cannot modify protected path", rule.name),
-                                json!({ "path": value, "protectedPath": protected }),
-                            ));
-                        }
+                    let absolute = normalize(&ctx.working_directory.join(expand_home(value, &self.home)));
+                    let target = Target { loc: Loc::Path(absolute), recursive: false };
+                    if let Some(i) = roots.iter().position(|root| self.touches_literal(&target, root)) {
+                        return Some(hit(
+                            format!("{}: Cannot modify protected path", rule.name),
+                            json!({ "path": value, "protectedPath": protected_paths[i] }),
+                        ));
                     }
                 }
                 None
@@ -284,7 +349,7 @@ impl GuardrailEngine {
                 let children: Vec<bool> = child_rules
                     .iter()
                     .filter_map(|id| self.rules.iter().find(|r| &r.id == id))
-                    .map(|child| self.check(child, ctx, depth + 1).is_some())
+                    .map(|child| self.check(child, ctx, scratch, depth + 1).is_some())
                     .collect();
                 let triggered = match operator {
                     Operator::And => !children.is_empty() && children.iter().all(|t| *t),
@@ -300,6 +365,139 @@ impl GuardrailEngine {
             }
         }
     }
+
+    /// Whether a command's write `target` reaches into `root` (globs in the target match,
+    /// as the shell would expand them).
+    fn touches(&self, target: &Target, root: &Path) -> bool {
+        self.reaches(target, root, true)
+    }
+
+    /// [`Self::touches`] for a tool's path argument (taken literally, no globs).
+    fn touches_literal(&self, target: &Target, root: &Path) -> bool {
+        self.reaches(target, root, false)
+    }
+
+    fn reaches(&self, target: &Target, root: &Path, glob: bool) -> bool {
+        match &target.loc {
+            Loc::Path(p) => {
+                if covers(p, root, glob) || (target.recursive && leads_to(p, root, glob)) {
+                    return true;
+                }
+                // Symlinks among the parts that exist (a link into `~/.ssh`, a data dir
+                // reached through a link).
+                let (real, real_root) = (real_path(p), real_path(root));
+                let (p, root) = (real.as_deref().unwrap_or(p), real_root.as_deref().unwrap_or(root));
+                covers(p, root, glob) || (target.recursive && leads_to(p, root, glob))
+            }
+            // Below something unknown: the tail is compared with the protected path's place
+            // in the home (`$X/.ssh/key` may well be `~/.ssh/key`; `rm -r "$X"/*` is not
+            // taken for a parent of everything).
+            Loc::Below(tail) => match root.strip_prefix(&self.home) {
+                Ok(rel) if !rel.as_os_str().is_empty() => covers(tail, rel, glob),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// What one evaluation reads once for all rules.
+#[derive(Default)]
+struct Scratch {
+    commands: OnceCell<Vec<Simple>>,
+}
+
+/// Whether `p` is `root` or below it, component by component (`p`'s components may be
+/// globs when `glob`).
+fn covers(p: &Path, root: &Path, glob: bool) -> bool {
+    let (p, root) = (names(p), names(root));
+    p.len() >= root.len() && root.iter().zip(&p).all(|(r, pat)| component_matches(pat, r, glob))
+}
+
+/// Whether `p` is a parent of `root` (removing or linking it reaches `root`).
+fn leads_to(p: &Path, root: &Path, glob: bool) -> bool {
+    let (p, root) = (names(p), names(root));
+    p.len() < root.len() && p.iter().zip(&root).all(|(pat, r)| component_matches(pat, r, glob))
+}
+
+fn component_matches(pattern: &str, name: &str, glob: bool) -> bool {
+    if !glob || !pattern.contains(['*', '?', '[', '{']) {
+        return pattern == name;
+    }
+    braces(pattern).iter().any(|alt| glob_match(alt.as_bytes(), name.as_bytes(), true))
+}
+
+/// `a{b,c}d` as `abd`, `acd` (one level; enough for paths).
+fn braces(pattern: &str) -> Vec<String> {
+    let (Some(open), Some(close)) = (pattern.find('{'), pattern.find('}')) else {
+        return vec![pattern.to_owned()];
+    };
+    if close < open {
+        return vec![pattern.to_owned()];
+    }
+    let (head, body, tail) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
+    body.split(',').flat_map(|alt| braces(&format!("{head}{alt}{tail}"))).collect()
+}
+
+/// Shell glob matching of one name: `*`, `?`, `[...]`; a leading `.` only matches a `.`.
+fn glob_match(p: &[u8], n: &[u8], start: bool) -> bool {
+    if start && n.first() == Some(&b'.') && p.first() != Some(&b'.') {
+        return false;
+    }
+    match p.first() {
+        None => n.is_empty(),
+        Some(b'*') => (0..=n.len()).any(|i| glob_match(&p[1..], &n[i..], false)),
+        Some(b'?') => !n.is_empty() && glob_match(&p[1..], &n[1..], false),
+        Some(b'[') => match p.iter().position(|c| *c == b']') {
+            Some(end) if !n.is_empty() => {
+                let set = &p[1..end];
+                let (negate, set) = match set.first() {
+                    Some(b'!' | b'^') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == b'-' {
+                        hit |= (set[i]..=set[i + 2]).contains(&n[0]);
+                        i += 3;
+                    } else {
+                        hit |= set[i] == n[0];
+                        i += 1;
+                    }
+                }
+                hit != negate && glob_match(&p[end + 1..], &n[1..], false)
+            }
+            _ => !n.is_empty() && n[0] == b'[' && glob_match(&p[1..], &n[1..], false),
+        },
+        Some(c) => n.first() == Some(c) && glob_match(&p[1..], &n[1..], false),
+    }
+}
+
+/// `p` with the symlinks of its existing part resolved (a dangling link at the end is
+/// followed too), or `None` when nothing of it exists or it is not absolute.
+fn real_path(p: &Path) -> Option<PathBuf> {
+    real_path_depth(p, 0)
+}
+
+fn real_path_depth(p: &Path, depth: usize) -> Option<PathBuf> {
+    if !p.is_absolute() || depth > 8 {
+        return None;
+    }
+    if let Ok(link) = std::fs::read_link(p) {
+        let next = normalize(&p.parent().unwrap_or(Path::new("/")).join(link));
+        return real_path_depth(&next, depth + 1).or(Some(next));
+    }
+    let mut rest = Vec::new();
+    let mut base = p;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(base) {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return Some(out);
+        }
+        rest.push(base.file_name()?.to_owned());
+        base = base.parent()?;
+    }
 }
 
 /// A number as JavaScript prints it (`600000`, `1.5`).
@@ -311,76 +509,22 @@ fn num(v: f64) -> String {
     }
 }
 
-fn expand_tilde(p: &str, home: &Path) -> PathBuf {
-    match p.strip_prefix('~') {
-        Some("") => home.to_owned(),
-        Some(rest) if rest.starts_with('/') => home.join(&rest[1..]),
-        _ => PathBuf::from(p),
+/// A tool's path with `~`, `$HOME` and `${HOME}` at its start expanded.
+fn expand_home(p: &str, home: &Path) -> PathBuf {
+    for prefix in ["~", "$HOME", "${HOME}"] {
+        match p.strip_prefix(prefix) {
+            Some("") => return home.to_owned(),
+            Some(rest) if rest.starts_with('/') => return home.join(&rest[1..]),
+            _ => {}
+        }
     }
+    PathBuf::from(p)
 }
 
-/// A protected path without its trailing `**`, `~` expanded, normalised.
-fn protected_root(protected: &str, home: &Path) -> PathBuf {
+/// A protected path without its trailing `**`, `~` expanded, relative ones below `cwd`,
+/// normalised.
+fn protected_root(protected: &str, home: &Path, cwd: &Path) -> PathBuf {
     let trimmed = protected.strip_suffix("**").unwrap_or(protected);
     let trimmed = trimmed.strip_suffix('/').filter(|t| !t.is_empty()).unwrap_or(trimmed);
-    normalize(&expand_tilde(trimmed, home))
-}
-
-/// `p` with `.` and `..` resolved lexically (no filesystem access).
-pub(crate) fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// Whether `path` is `root` or below it.
-fn within(path: &Path, root: &Path) -> bool {
-    path == root || path.starts_with(root)
-}
-
-/// Whether a shell command writes to (or removes) something under a protected path: the
-/// targets of `>`/`>>`, `tee`, `cp`/`mv` destinations and `rm` (the TypeScript heuristic).
-fn command_touches(command: &str, protected: &[String], home: &Path) -> bool {
-    static WRITES: std::sync::OnceLock<Vec<Regex>> = std::sync::OnceLock::new();
-    let writes = WRITES.get_or_init(|| {
-        [
-            r">>\s*([^\s;|&]+)",
-            r">\s*([^\s;|&]+)",
-            r"tee\s+(?:-a\s+)?([^\s;|&]+)",
-            r"(?:cp|mv)\s+[^\s]+\s+([^\s;|&]+)",
-            r"rm\s+(?:-rf?\s+)?([^\s;|&]+)",
-        ]
-        .iter()
-        .map(|p| Regex::new(p).expect("compiles"))
-        .collect()
-    });
-    for protected in protected {
-        let root = protected_root(protected, home);
-        let root_text = root.display().to_string();
-        for re in writes {
-            for cap in re.captures_iter(command) {
-                let Some(target) = cap.get(1).map(|m| m.as_str()) else { continue };
-                let expanded = expand_tilde(target, home);
-                let target_path = if expanded.is_absolute() { normalize(&expanded) } else { expanded };
-                if target_path.display().to_string().starts_with(&root_text) {
-                    return true;
-                }
-                // As upstream, a write to anything named `.tron` counts for the tron rules.
-                if root_text.contains("/.tron") && target.contains(".tron") {
-                    return true;
-                }
-            }
-        }
-    }
-    false
+    normalize(&cwd.join(expand_home(trimmed, home)))
 }

@@ -43,17 +43,32 @@ pub enum Operator {
     Not,
 }
 
+/// A built-in check over a Bash command as [`super::shell`] reads it (tron's; settings
+/// cannot ask for one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellCheck {
+    /// A simple command that wipes the system: recursive `rm` (or `chmod -R`, `chown -R`,
+    /// `mv`, `find -delete`) of `/`, `/*`, a top-level system directory, the home or a parent
+    /// of it, any `rm --no-preserve-root`, `mkfs`, `dd` onto a disk; after `sudo` and its
+    /// options, in any flag order, anywhere in a command list.
+    Destructive,
+}
+
 /// A context rule's condition over the call and the session.
 pub type Condition = Arc<dyn Fn(&EvalContext<'_>) -> bool + Send + Sync>;
 
 /// What a rule checks.
 #[derive(Clone)]
 pub enum RuleKind {
-    /// A regex over one string argument (e.g. Bash's `command`).
-    Pattern { target_argument: String, patterns: Vec<Regex> },
-    /// Paths in arguments: protected locations (a trailing `/**` means "and below"), `..`
-    /// sequences, hidden names. For the `command` argument, the targets of redirections,
-    /// `tee`, `cp`/`mv` destinations and `rm` are checked against the protected paths.
+    /// Regexes over one string argument (e.g. Bash's `command`). For `command`, each
+    /// simple command of it is matched too (so `^rm` also finds `cd x && rm`), and
+    /// built-in rules may add [`ShellCheck`]s.
+    Pattern { target_argument: String, patterns: Vec<Regex>, shell: Vec<ShellCheck> },
+    /// Paths in arguments: protected locations (a trailing `/**` means "and below"; `~`
+    /// is the home; relative ones are below the working directory), `..` sequences, hidden
+    /// names. Paths are compared by components, after `.`/`..` and symlinks of existing
+    /// parts are resolved. For the `command` argument, every place the command writes to
+    /// (see [`super::shell`]) is checked against the protected paths.
     Path {
         path_arguments: Vec<String>,
         protected_paths: Vec<String>,

@@ -9,7 +9,8 @@
 //! hook's `modifications` into the arguments, which the guardrails then check again),
 //! `after_tool` after its `tool.result` (`PostToolUse`, with the call's `toolArguments`
 //! besides the TypeScript fields; the path `builtin:post-tool-use` tracked, if any, is
-//! returned). Without a gate every function returns at once. [`run_at`] runs hooks outside
+//! returned). Without a gate every function returns at once, except that `before_tool`
+//! still applies the built-in core guardrails. [`run_at`] runs hooks outside
 //! a run (`PreCompact` for `context.compact`).
 //!
 //! Events, with the TypeScript payloads: `hook.triggered` before and `hook.completed` after
@@ -31,7 +32,8 @@ use tokio_util::sync::CancellationToken;
 use super::builtin::{self, BuiltinHook, LateEvents};
 use super::engine::{self, HookRun};
 use super::{HookAction, HookEngine, HookKind};
-use crate::agent::guardrails::{custom, EvalContext, GuardrailEngine};
+use crate::agent::guardrails::{builtin as core_rules, custom, EvalContext, GuardrailEngine};
+use crate::agent::plan::{PlanMode, PLAN_EVENTS};
 use crate::agent::turn::{Agent, AgentEvent};
 use crate::core::content::ToolUseBlock;
 use crate::core::tools::ToolResult;
@@ -123,17 +125,18 @@ pub(crate) async fn before_tool(
     call: &ToolUseBlock,
     on_event: &mut impl FnMut(AgentEvent<'_>),
 ) -> Result<(ToolUseBlock, Option<ToolResult>), StoreError> {
-    let Some(gate) = agent.gate else { return Ok((call.clone(), None)) };
-    let evaluation = gate.guardrails.evaluate(&EvalContext {
-        tool_name: &call.name,
-        arguments: &call.arguments,
-        working_directory: &agent.ctx.working_directory,
-        session_id: Some(session),
-        tool_call_id: Some(&call.id),
-    });
-    if evaluation.blocked {
-        let reason = evaluation.block_reason.unwrap_or_else(|| "blocked by a guardrail".into());
-        return Ok((call.clone(), Some(blocked(&reason))));
+    // Without a gate the built-in core rules still apply.
+    let Some(gate) = agent.gate else {
+        let refusal = guard(core_rules::core_engine(), agent, session, call, None);
+        return Ok((call.clone(), refusal));
+    };
+    // Context rules (`session.plan-mode`) see the session's state as it is now.
+    let plan = match gate.guardrails.needs_session_state(&call.name) {
+        true => plan_mode(agent, session).await?,
+        false => None,
+    };
+    if let Some(refusal) = guard(&gate.guardrails, agent, session, call, plan.as_ref()) {
+        return Ok((call.clone(), Some(refusal)));
     }
     let fields = json!({
         "toolName": call.name,
@@ -151,21 +154,41 @@ pub(crate) async fn before_tool(
         HookAction::Modify => {
             call.arguments.extend(result.modifications);
             // Changed arguments are checked again: a hook cannot steer around a guardrail.
-            let again = gate.guardrails.evaluate(&EvalContext {
-                tool_name: &call.name,
-                arguments: &call.arguments,
-                working_directory: &agent.ctx.working_directory,
-                session_id: Some(session),
-                tool_call_id: Some(&call.id),
-            });
-            if again.blocked {
-                let reason = again.block_reason.unwrap_or_else(|| "blocked by a guardrail".into());
-                return Ok((call, Some(blocked(&reason))));
+            if let Some(refusal) = guard(&gate.guardrails, agent, session, &call, plan.as_ref()) {
+                return Ok((call, Some(refusal)));
             }
         }
         HookAction::Continue => {}
     }
     Ok((call, None))
+}
+
+/// The guardrails' verdict on `call`: the refusal, when blocked.
+fn guard(
+    engine: &GuardrailEngine,
+    agent: Agent<'_>,
+    session: &str,
+    call: &ToolUseBlock,
+    plan_mode: Option<&PlanMode>,
+) -> Option<ToolResult> {
+    let evaluation = engine.evaluate(&EvalContext {
+        tool_name: &call.name,
+        arguments: &call.arguments,
+        working_directory: &agent.ctx.working_directory,
+        session_id: Some(session),
+        tool_call_id: Some(&call.id),
+        plan_mode,
+    });
+    evaluation
+        .blocked
+        .then(|| blocked(evaluation.block_reason.as_deref().unwrap_or("blocked by a guardrail")))
+}
+
+/// The session's plan mode now (from its plan events along the head).
+async fn plan_mode(agent: Agent<'_>, session: &str) -> Result<Option<PlanMode>, StoreError> {
+    let id = session.to_owned();
+    let events = agent.store.run(move |s| s.head_events_of_types(&id, &PLAN_EVENTS)).await?;
+    Ok(PlanMode::from_typed(events.iter().map(|(t, p)| (t.as_str(), p))))
 }
 
 /// `PostToolUse` hooks for a call that ended with `result` after `duration_ms`: the file

@@ -151,17 +151,25 @@ async fn an_abort_stops_a_slow_hook_at_once_and_blocks_what_it_guards() {
     // Nothing of the hook's process group runs any more (an orphaned child may linger as a
     // zombie until init reaps it; it no longer runs).
     let pgid = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
-    let running: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-        .filter(|stat| {
-            // pid (comm) state ppid pgrp ...
-            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            fields.get(2) == Some(&pgid.as_str()) && fields.first() != Some(&"Z")
-        })
-        .collect();
-    assert!(running.is_empty(), "the hook's process group {pgid} still runs: {running:?}");
+    let running = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+            .filter(|stat| {
+                // pid (comm) state ppid pgrp ...
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                fields.get(2) == Some(&pgid.as_str()) && fields.first() != Some(&"Z")
+            })
+            .collect()
+    };
+    // SIGKILL is delivered asynchronously: give the kernel a moment to end the processes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !running().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = running();
+    assert!(left.is_empty(), "the hook's process group {pgid} still runs: {left:?}");
 }
 
 #[tokio::test]

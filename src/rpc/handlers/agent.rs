@@ -104,7 +104,9 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
     let guard = RunGuard { state: Arc::clone(&state), session: session.clone(), done: false };
     let (sent, acknowledged) = tokio::sync::oneshot::channel();
     conn.after_response.push(sent);
-    tokio::spawn(async move {
+    // The run's log records carry its session (the request's span ends with the reply).
+    let span = tracing::info_span!("run", session_id = %session, run_id = %run_id);
+    let task = async move {
         let mut guard = guard;
         // Start once the acknowledgment is out (or the connection is gone), so it always
         // precedes the run's frames, and once the background hooks of the session's earlier
@@ -169,7 +171,8 @@ pub async fn prompt(state: &Arc<ServerState>, conn: &mut Connection, p: &Params)
             }
         }
         ended("agent.ready", json!({}));
-    });
+    };
+    tokio::spawn(tracing::Instrument::instrument(task, span));
     Ok(json!({ "acknowledged": true, "runId": run_id }))
 }
 
