@@ -275,9 +275,49 @@ impl EventStore {
     /// payload): the chain is walked on ids and types only, payloads are read for those
     /// types alone (cheap enough to ask before every tool call).
     pub fn head_events_of_types(&self, session: &str, types: &[&str]) -> Result<Vec<(EventType, Value)>> {
-        let Some(head) = self.session(session)?.head_event_id else { return Ok(Vec::new()) };
-        let start = self.event(head.as_str())?;
+        let row = self.session(session)?;
+        let Some(head) = row.head_event_id else { return Ok(Vec::new()) };
         let listed: Vec<String> = types.iter().map(|t| format!("'{}'", t.replace('\'', "''"))).collect();
+        // The usual cases: a session of its own (not a fork) without any such event; or one
+        // whose head is its newest event with every event on the way (the head's depth is
+        // the event count less one: never rewound), so that the chain is the session. The
+        // type index finds the events (`+session_id` keeps SQLite off the session index,
+        // which would scan the whole session).
+        if row.fork_from_event_id.is_none() {
+            let sql = format!(
+                "SELECT EXISTS(SELECT 1 FROM events WHERE +session_id = ?1 AND type IN ({}))",
+                listed.join(", ")
+            );
+            if !self.connection().prepare_cached(&sql)?.query_row([session], |r| r.get::<_, bool>(0))? {
+                return Ok(Vec::new());
+            }
+            let linear: bool = self
+                .connection()
+                .prepare_cached(
+                    "SELECT (SELECT depth FROM events WHERE id = ?2) + 1 = \
+                     (SELECT COUNT(*) FROM events WHERE session_id = ?1)",
+                )?
+                .query_row(params![session, head.as_str()], |r| r.get(0))?;
+            if linear {
+                let sql = format!(
+                    "SELECT type, payload FROM events WHERE +session_id = ?1 AND type IN ({}) ORDER BY sequence",
+                    listed.join(", ")
+                );
+                let mut stmt = self.connection().prepare_cached(&sql)?;
+                let rows = stmt.query_map([session], |r| {
+                    let payload: Option<String> = r.get(1)?;
+                    Ok((EventType::parse(&r.get::<_, String>(0)?), payload))
+                })?;
+                return rows
+                    .map(|r| {
+                        let (kind, payload) = r?;
+                        let payload = payload.as_deref().and_then(|p| serde_json::from_str(p).ok());
+                        Ok((kind, payload.unwrap_or(Value::Null)))
+                    })
+                    .collect();
+            }
+        }
+        let start = self.event(head.as_str())?;
         let sql = format!(
             "SELECT id, parent_id, type, CASE WHEN type IN ({}) THEN payload END \
              FROM events WHERE session_id = ?1 ORDER BY sequence",

@@ -168,7 +168,7 @@ pub fn default_rules(home: &Path, data_dir: &Path) -> Vec<Rule> {
         core(
             "core.tron-db-protection",
             "Tron DB Protection",
-            "Protects the ~/.tron/database directory from agent modifications",
+            "Protects the ~/.tron/db directory from agent modifications",
             &write_tools,
             protect(each(&["database", "db"])),
         ),

@@ -6,7 +6,7 @@
 //! recorded. A Bash command is read once per evaluation ([`super::shell`]) for every rule
 //! that looks at it.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -87,6 +87,9 @@ pub struct GuardrailEngine {
     home: PathBuf,
     /// tron's data directory (`$TRON_DATA_DIR` in commands).
     data_dir: Option<PathBuf>,
+    /// The protected paths with their symlinks resolved, as first seen (they are checked
+    /// on every call; the agent cannot change them).
+    real_roots: std::sync::Mutex<HashMap<PathBuf, Option<PathBuf>>>,
     /// What settings asked for that was refused or could not be used.
     warnings: Vec<String>,
 }
@@ -100,6 +103,7 @@ impl GuardrailEngine {
             audit,
             home: home.to_owned(),
             data_dir: None,
+            real_roots: Default::default(),
             warnings: Vec::new(),
         };
         for rule in rules {
@@ -285,7 +289,10 @@ impl GuardrailEngine {
                         }
                         let commands = self.commands(ctx, value, scratch);
                         let touched = commands.iter().flat_map(|s| &s.writes).find_map(|target| {
-                            roots.iter().position(|root| self.touches(target, root)).map(|i| (target, i))
+                            roots
+                                .iter()
+                                .position(|root| self.touches(target, root, scratch))
+                                .map(|i| (target, i))
                         });
                         if let Some((target, i)) = touched {
                             let shown: String = value.chars().take(200).collect();
@@ -316,7 +323,9 @@ impl GuardrailEngine {
                     }
                     let absolute = normalize(&ctx.working_directory.join(expand_home(value, &self.home)));
                     let target = Target { loc: Loc::Path(absolute), recursive: false };
-                    if let Some(i) = roots.iter().position(|root| self.touches_literal(&target, root)) {
+                    if let Some(i) =
+                        roots.iter().position(|root| self.touches_literal(&target, root, scratch))
+                    {
                         return Some(hit(
                             format!("{}: Cannot modify protected path", rule.name),
                             json!({ "path": value, "protectedPath": protected_paths[i] }),
@@ -368,16 +377,22 @@ impl GuardrailEngine {
 
     /// Whether a command's write `target` reaches into `root` (globs in the target match,
     /// as the shell would expand them).
-    fn touches(&self, target: &Target, root: &Path) -> bool {
-        self.reaches(target, root, true)
+    fn touches(&self, target: &Target, root: &Path, scratch: &Scratch) -> bool {
+        self.reaches(target, root, true, scratch)
     }
 
     /// [`Self::touches`] for a tool's path argument (taken literally, no globs).
-    fn touches_literal(&self, target: &Target, root: &Path) -> bool {
-        self.reaches(target, root, false)
+    fn touches_literal(&self, target: &Target, root: &Path, scratch: &Scratch) -> bool {
+        self.reaches(target, root, false, scratch)
     }
 
-    fn reaches(&self, target: &Target, root: &Path, glob: bool) -> bool {
+    /// [`real_path`] of a protected path, remembered.
+    fn real_root(&self, root: &Path) -> Option<PathBuf> {
+        let mut known = self.real_roots.lock().unwrap_or_else(|e| e.into_inner());
+        known.entry(root.to_owned()).or_insert_with(|| real_path(root)).clone()
+    }
+
+    fn reaches(&self, target: &Target, root: &Path, glob: bool, scratch: &Scratch) -> bool {
         match &target.loc {
             Loc::Path(p) => {
                 if covers(p, root, glob) || (target.recursive && leads_to(p, root, glob)) {
@@ -385,7 +400,7 @@ impl GuardrailEngine {
                 }
                 // Symlinks among the parts that exist (a link into `~/.ssh`, a data dir
                 // reached through a link).
-                let (real, real_root) = (real_path(p), real_path(root));
+                let (real, real_root) = (scratch.real_path(p), self.real_root(root));
                 let (p, root) = (real.as_deref().unwrap_or(p), real_root.as_deref().unwrap_or(root));
                 covers(p, root, glob) || (target.recursive && leads_to(p, root, glob))
             }
@@ -404,6 +419,19 @@ impl GuardrailEngine {
 #[derive(Default)]
 struct Scratch {
     commands: OnceCell<Vec<Simple>>,
+    /// [`real_path`] of each path compared so far.
+    real: RefCell<HashMap<PathBuf, Option<PathBuf>>>,
+}
+
+impl Scratch {
+    fn real_path(&self, p: &Path) -> Option<PathBuf> {
+        if let Some(known) = self.real.borrow().get(p) {
+            return known.clone();
+        }
+        let real = real_path(p);
+        self.real.borrow_mut().insert(p.to_owned(), real.clone());
+        real
+    }
 }
 
 /// Whether `p` is `root` or below it, component by component (`p`'s components may be

@@ -208,3 +208,31 @@ fn previews_take_the_latest_message_text() {
         .unwrap();
     assert_eq!(store.previews(&row.id).unwrap(), (Some("new".into()), Some("First Second".into())));
 }
+
+#[test]
+fn head_events_of_types_follow_the_head_through_rewinds_and_forks() {
+    let (store, row) = store_with_session();
+    let kinds = ["plan.mode_entered", "plan.mode_exited"];
+    let entered =
+        |s: &str| NewEvent::raw("plan.mode_entered", json!({"skillName": s, "blockedTools": ["Write"]}));
+    let u = store.append(&row.id, user("one")).unwrap();
+    store.append(&row.id, entered("first")).unwrap();
+    store.append(&row.id, user("two")).unwrap();
+    let seen = |s: &str| -> Vec<String> {
+        store
+            .head_events_of_types(s, &kinds)
+            .unwrap()
+            .iter()
+            .map(|(t, p)| format!("{} {}", t.as_str(), p["skillName"]))
+            .collect()
+    };
+    assert_eq!(seen(&row.id), ["plan.mode_entered \"first\""]);
+    // A fork after the plan event inherits it; a rewind before it leaves it behind.
+    let two = store.events(&row.id).unwrap().pop().unwrap();
+    let fork = store.fork(&two.id, None, None).unwrap();
+    assert_eq!(seen(&fork.new_session_id), ["plan.mode_entered \"first\""]);
+    store.rewind(&row.id, &u.id).unwrap();
+    assert!(seen(&row.id).is_empty());
+    store.append(&row.id, NewEvent::raw("plan.mode_exited", json!({"reason": "cancelled"}))).unwrap();
+    assert_eq!(seen(&row.id), ["plan.mode_exited null"]);
+}
