@@ -241,6 +241,9 @@ fn writes_into_ssh_are_blocked_for_write_edit_and_bash_in_all_their_forms() {
         ("/work", "echo k > ~/.s?h/authorized_keys"),
         ("/work", "cp k ~/.{ssh,x}/authorized_keys"),
         ("/work", "vim ~/.ssh/config"),
+        ("/work", "cd ~u && echo k >> .ssh/authorized_keys"),
+        ("/work", "cd \"$(echo ~)\" && echo k >> .ssh/authorized_keys"),
+        ("/work", "echo k >> /home/$USER/.ssh/authorized_keys"),
     ];
     for (cwd, cmd) in cases {
         let r = check_in(&e, cwd, "Bash", json!({ "command": cmd }));
