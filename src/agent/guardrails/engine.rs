@@ -451,54 +451,98 @@ fn component_matches(pattern: &str, name: &str, glob: bool) -> bool {
     if !glob || !pattern.contains(['*', '?', '[', '{']) {
         return pattern == name;
     }
-    braces(pattern).iter().any(|alt| glob_match(alt.as_bytes(), name.as_bytes(), true))
+    braces(pattern).iter().any(|alt| glob_match(alt.as_bytes(), name.as_bytes()))
 }
 
-/// `a{b,c}d` as `abd`, `acd` (one level; enough for paths).
+/// `a{b,c}d` as `abd`, `acd` (at most 64 alternatives).
 fn braces(pattern: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    expand_braces(pattern, &mut out);
+    out
+}
+
+fn expand_braces(pattern: &str, out: &mut Vec<String>) {
+    if out.len() >= 64 {
+        return;
+    }
     let (Some(open), Some(close)) = (pattern.find('{'), pattern.find('}')) else {
-        return vec![pattern.to_owned()];
+        out.push(pattern.to_owned());
+        return;
     };
     if close < open {
-        return vec![pattern.to_owned()];
+        out.push(pattern.to_owned());
+        return;
     }
     let (head, body, tail) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
-    body.split(',').flat_map(|alt| braces(&format!("{head}{alt}{tail}"))).collect()
+    for alt in body.split(',') {
+        expand_braces(&format!("{head}{alt}{tail}"), out);
+    }
 }
 
-/// Shell glob matching of one name: `*`, `?`, `[...]`; a leading `.` only matches a `.`.
-fn glob_match(p: &[u8], n: &[u8], start: bool) -> bool {
-    if start && n.first() == Some(&b'.') && p.first() != Some(&b'.') {
+/// Shell glob matching of one name: `*`, `?`, `[...]` (`[!...]`, ranges); a leading `.`
+/// is only matched by a `.`. Linear in practice (one `*` backtrack point at a time).
+fn glob_match(p: &[u8], n: &[u8]) -> bool {
+    if n.first() == Some(&b'.') && p.first() != Some(&b'.') {
         return false;
     }
-    match p.first() {
-        None => n.is_empty(),
-        Some(b'*') => (0..=n.len()).any(|i| glob_match(&p[1..], &n[i..], false)),
-        Some(b'?') => !n.is_empty() && glob_match(&p[1..], &n[1..], false),
-        Some(b'[') => match p.iter().position(|c| *c == b']') {
-            Some(end) if !n.is_empty() => {
-                let set = &p[1..end];
-                let (negate, set) = match set.first() {
-                    Some(b'!' | b'^') => (true, &set[1..]),
-                    _ => (false, set),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < set.len() {
-                    if i + 2 < set.len() && set[i + 1] == b'-' {
-                        hit |= (set[i]..=set[i + 2]).contains(&n[0]);
-                        i += 3;
-                    } else {
-                        hit |= set[i] == n[0];
-                        i += 1;
-                    }
+    let (mut pi, mut ni) = (0, 0);
+    // After the last `*`: where the pattern goes on, and the name position it took.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if let Some(&c) = p.get(pi) {
+            let step = match c {
+                b'*' => {
+                    star = Some((pi + 1, ni));
+                    pi += 1;
+                    continue;
                 }
-                hit != negate && glob_match(&p[end + 1..], &n[1..], false)
+                b'?' => Some(1),
+                b'[' => match class(&p[pi..], n[ni]) {
+                    Some((len, true)) => Some(len),
+                    Some((_, false)) => None,
+                    None => (n[ni] == b'[').then_some(1),
+                },
+                c => (c == n[ni]).then_some(1),
+            };
+            if let Some(len) = step {
+                pi += len;
+                ni += 1;
+                continue;
             }
-            _ => !n.is_empty() && n[0] == b'[' && glob_match(&p[1..], &n[1..], false),
-        },
-        Some(c) => n.first() == Some(c) && glob_match(&p[1..], &n[1..], false),
+        }
+        match star {
+            Some((after, taken)) => {
+                pi = after;
+                ni = taken + 1;
+                star = Some((after, taken + 1));
+            }
+            None => return false,
+        }
     }
+    p[pi..].iter().all(|c| *c == b'*')
+}
+
+/// A `[...]` class at the start of `p`: its length and whether `c` is in it (`None`: no
+/// closing `]`, so a literal `[`).
+fn class(p: &[u8], c: u8) -> Option<(usize, bool)> {
+    let end = p.iter().skip(2).position(|b| *b == b']')? + 2;
+    let set = &p[1..end];
+    let (negate, set) = match set.first() {
+        Some(b'!' | b'^') => (true, &set[1..]),
+        _ => (false, set),
+    };
+    let mut hit = false;
+    let mut i = 0;
+    while i < set.len() {
+        if i + 2 < set.len() && set[i + 1] == b'-' {
+            hit |= (set[i]..=set[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            hit |= set[i] == c;
+            i += 1;
+        }
+    }
+    Some((end + 1, hit != negate))
 }
 
 /// `p` with the symlinks of its existing part resolved (a dangling link at the end is
@@ -555,4 +599,36 @@ fn protected_root(protected: &str, home: &Path, cwd: &Path) -> PathBuf {
     let trimmed = protected.strip_suffix("**").unwrap_or(protected);
     let trimmed = trimmed.strip_suffix('/').filter(|t| !t.is_empty()).unwrap_or(trimmed);
     normalize(&cwd.join(expand_home(trimmed, home)))
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::{braces, glob_match};
+
+    #[test]
+    fn globs_match_names_as_the_shell_does() {
+        let cases = [
+            ("*", "a", true),
+            ("*", ".ssh", false),
+            (".*", ".ssh", true),
+            (".s?h", ".ssh", true),
+            ("[.]ssh", ".ssh", false),
+            ("*.rs", "main.rs", true),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+            ("[a-c]x", "bx", true),
+            ("[!a-c]x", "bx", false),
+            ("[x", "[x", true),
+            ("", "", true),
+            ("a", "", false),
+        ];
+        for (p, n, want) in cases {
+            assert_eq!(glob_match(p.as_bytes(), n.as_bytes()), want, "{p:?} {n:?}");
+        }
+        // No blow-up on many stars.
+        let name = "a".repeat(10_000);
+        assert!(!glob_match(format!("{}b", "*a".repeat(50)).as_bytes(), name.as_bytes()));
+        assert_eq!(braces("x{a,b}y{1,2}"), ["xay1", "xay2", "xby1", "xby2"]);
+        assert_eq!(braces(&"{a,b}".repeat(10)).len(), 64, "bounded");
+    }
 }

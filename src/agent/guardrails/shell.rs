@@ -4,8 +4,10 @@
 //! The command is split into simple commands at `;`, `&&`, `||`, `|`, `&`, newlines and
 //! parentheses (here-document bodies are skipped, `$(...)`, backticks and `<(...)` are read
 //! too, `bash -c` / `sh -c` / `eval` / `su -c` strings are read as commands). Words lose
-//! their quotes; `~`, `$HOME` / `${HOME}`, `$PWD` and `$TRON_DATA_DIR` are expanded, other
-//! variables and substitutions are unknown. Wrappers (`sudo` and `doas` with their options,
+//! their quotes; `~` (and `~me`), `$HOME` / `${HOME}`, `$PWD` and `$TRON_DATA_DIR` are
+//! expanded, other variables and substitutions are unknown: a path below one (`$X/.ssh/k`),
+//! or a relative path after `cd` to one, is compared by its known tail with the protected
+//! places' paths in the home (the engine's part). Wrappers (`sudo` and `doas` with their options,
 //! `env`, `nice`, `nohup`, `timeout`, `xargs`, `command`, `exec`, `time`, variable
 //! assignments, `if`/`then`/...) are looked through; `/bin/rm` and `\rm` are `rm`.
 //! Relative paths resolve against the session's working directory, followed through `cd`
@@ -679,7 +681,13 @@ fn expand(word: &Word, env: &ShellEnv<'_>, cwd: &Option<PathBuf>) -> Value {
     for (i, piece) in word.pieces.iter().enumerate() {
         let known: Option<String> = match piece {
             Piece::Lit(t) => Some(t.clone()),
-            Piece::Tilde(name) if i == 0 && name.is_empty() => Some(env.home.display().to_string()),
+            // `~` and `~me` (the home's own user).
+            Piece::Tilde(name)
+                if i == 0
+                    && (name.is_empty() || env.home.file_name().is_some_and(|n| n == name.as_str())) =>
+            {
+                Some(env.home.display().to_string())
+            }
             Piece::Tilde(_) => None,
             Piece::Var(v) if v == "HOME" => Some(env.home.display().to_string()),
             Piece::Var(v) if v == "PWD" => cwd.as_ref().map(|c| c.display().to_string()),

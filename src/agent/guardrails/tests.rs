@@ -241,6 +241,9 @@ fn writes_into_ssh_are_blocked_for_write_edit_and_bash_in_all_their_forms() {
         ("/work", "echo k > ~/.s?h/authorized_keys"),
         ("/work", "cp k ~/.{ssh,x}/authorized_keys"),
         ("/work", "vim ~/.ssh/config"),
+        ("/work", "cd ~u && echo k >> .ssh/authorized_keys"),
+        ("/work", "cd \"$(echo ~)\" && echo k >> .ssh/authorized_keys"),
+        ("/work", "echo k >> /home/$USER/.ssh/authorized_keys"),
     ];
     for (cwd, cmd) in cases {
         let r = check_in(&e, cwd, "Bash", json!({ "command": cmd }));
@@ -531,4 +534,123 @@ fn context_rules_and_the_audit_log() {
     let last = e.audit().unwrap().entries().pop().unwrap();
     assert_eq!(last.tool_arguments["api_token"], "[REDACTED]");
     assert_eq!(serde_json::to_value(&last).unwrap()["evaluation"]["blockReason"], "only in /tmp");
+}
+
+mod reader {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::super::shell::{analyze, ShellEnv};
+
+    fn env() -> ShellEnv<'static> {
+        ShellEnv {
+            home: Path::new("/home/u"),
+            cwd: Path::new("/work"),
+            data_dir: Some(Path::new("/home/u/.tron")),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Any text is read without a panic or a hang (unbalanced quotes, stray operators,
+        /// unterminated here-documents and substitutions).
+        #[test]
+        fn any_text_is_read(command in "\\PC{0,200}") {
+            let _ = analyze(&command, &env());
+        }
+
+        #[test]
+        fn any_shell_like_text_is_read(command in "[a-z~$/ .;&|<>()'\"`\\\\{}*?\\[\\]!=#\n\t0-9-]{0,160}") {
+            let _ = analyze(&command, &env());
+        }
+    }
+
+    #[test]
+    fn long_commands_are_read_in_one_pass() {
+        let long = format!("echo {} > out.txt", "word ".repeat(100_000));
+        let read = analyze(&long, &env());
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].program.as_deref(), Some("echo"));
+    }
+}
+
+/// A library caller that runs an agent without a gate still gets the core rules: the call
+/// never reaches the tool and its result is the refusal.
+#[tokio::test]
+async fn an_agent_without_a_gate_still_refuses_what_core_rules_refuse() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::agent::{Agent, TurnSettings};
+    use crate::core::content::{ArgumentsKey, ToolUseBlock};
+    use crate::core::tools::{ToolDefinition, ToolResult};
+    use crate::events::{EventStore, NewSession, StoreHandle};
+    use crate::llm::anthropic::{AnthropicAuth, AnthropicProvider};
+    use crate::tools::{Tool, ToolContext, ToolFuture, ToolRegistry};
+
+    /// A `Bash` that only counts its runs.
+    struct Counting(Arc<AtomicUsize>);
+    impl Tool for Counting {
+        fn definition(&self) -> ToolDefinition {
+            ToolDefinition { name: "Bash".into(), description: String::new(), parameters: JsonObject::new() }
+        }
+        fn execute<'a>(&'a self, _: &'a JsonObject, _: &'a ToolContext) -> ToolFuture<'a> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { ToolResult::text("ran") })
+        }
+    }
+
+    let store = EventStore::open_in_memory().unwrap();
+    let new = NewSession { working_directory: "/tmp".into(), model: "m".into(), ..Default::default() };
+    let session = store.create_session(new).unwrap().0.id.into_string();
+    let store = StoreHandle::spawn(store);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut tools = ToolRegistry::new();
+    tools.register(Arc::new(Counting(runs.clone())));
+    let provider = AnthropicProvider::new("http://127.0.0.1:9", AnthropicAuth::ApiKey("k".into()));
+    let settings = TurnSettings {
+        model: crate::llm::models::lookup("claude-sonnet-4-5").unwrap(),
+        max_tokens: None,
+        thinking_budget: None,
+        system: None,
+        max_turns: 1,
+        run_id: None,
+        model_name: None,
+        user_fields: Default::default(),
+        compaction: None,
+    };
+    let ctx = ToolContext::new("/tmp");
+    let agent = Agent {
+        store: &store,
+        provider: &provider,
+        tools: &tools,
+        ctx: &ctx,
+        settings: &settings,
+        gate: None,
+    };
+    let call = |id: &str, command: &str| ToolUseBlock {
+        id: id.into(),
+        name: "Bash".into(),
+        arguments: json!({ "command": command }).as_object().unwrap().clone(),
+        arguments_key: ArgumentsKey::Input,
+        thought_signature: None,
+        extra: JsonObject::new(),
+    };
+    let calls = [call("t_rm", "sudo rm -fr --no-preserve-root /"), call("t_ls", "ls")];
+    crate::agent::tool_calls::run_calls(agent, &session, 1, &calls, &mut |_| {}).await.unwrap();
+
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "only `ls` ran");
+    let results: Vec<Value> = store
+        .run(move |s| s.events(&session))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type.as_str() == "tool.result")
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(
+        results[0]["content"],
+        "Tool execution blocked: Destructive Commands: Potentially destructive command pattern detected"
+    );
+    assert_eq!(results[1]["content"], "ran");
 }
