@@ -618,6 +618,7 @@ async fn an_agent_without_a_gate_still_refuses_what_core_rules_refuse() {
         model_name: None,
         user_fields: Default::default(),
         compaction: None,
+        failures: Default::default(),
     };
     let ctx = ToolContext::new("/tmp");
     let agent = Agent {
@@ -627,6 +628,7 @@ async fn an_agent_without_a_gate_still_refuses_what_core_rules_refuse() {
         ctx: &ctx,
         settings: &settings,
         gate: None,
+        live: None,
     };
     let call = |id: &str, command: &str| ToolUseBlock {
         id: id.into(),
